@@ -1,0 +1,59 @@
+#include "reports/summary.h"
+
+#include <fmt/format.h>
+
+namespace faultline {
+
+std::string describe(const RunResult& r) {
+  if (r.verdict == Verdict::kCrash) return fmt::format("crash: {}", r.crash);
+  for (const auto& v : r.violations) {
+    if (!v.excused) {
+      return fmt::format("{} {} at {}: {}", to_string(r.verdict), v.invariant, format_duration(v.at.since_start()),
+                         v.message);
+    }
+  }
+  return to_string(r.verdict);
+}
+
+void SweepSummary::add(const RunResult& r, int64_t, std::string replay) {
+  ++runs_;
+  ++counts_[static_cast<int>(r.verdict)];
+  events_ += r.events;
+  sim_ns_ += r.sim_time_ns;
+  for (const auto& v : r.violations) ++(v.excused ? excused_ : by_invariant_)[v.invariant];
+  if (r.verdict != Verdict::kPass) failures_[r.seed] = Failure{r.seed, r.verdict, describe(r), std::move(replay)};
+}
+
+std::string SweepSummary::text(int64_t sweep_wall_ms) const {
+  const double wall_s = std::max<int64_t>(sweep_wall_ms, 1) / 1000.0;
+  std::string out = fmt::format(
+      "{} runs in {:.1f} s: pass {}, fail {}, liveness {}, crash {}\n"
+      "throughput: {:.1f} seeds/s, {:.2f} M events/s, {:.0f} simulated s per wall s (all jobs)\n",
+      runs_, wall_s, counts_[0], counts_[1], counts_[2], counts_[3], runs_ / wall_s, events_ / wall_s / 1e6,
+      sim_ns_ / 1e9 / wall_s);
+  if (!by_invariant_.empty()) {
+    out += "violations:";
+    for (const auto& [inv, n] : by_invariant_) out += fmt::format(" {}x{}", inv, n);
+    out += '\n';
+  }
+  if (!excused_.empty()) {
+    out += "excused:";
+    for (const auto& [inv, n] : excused_) out += fmt::format(" {}x{}", inv, n);
+    out += '\n';
+  }
+  if (!failures_.empty()) {
+    out += fmt::format("first failing seed: {}\n", failures_.begin()->first);
+    size_t shown = 0;
+    for (const auto& [seed, f] : failures_) {
+      if (++shown > 20) {
+        out += fmt::format("  ... and {} more\n", failures_.size() - 20);
+        break;
+      }
+      out += fmt::format("  seed {}: {}\n    replay: {}\n", seed, f.what, f.replay);
+    }
+  }
+  out += all_passed() ? "RESULT: PASS\n" : "RESULT: FAIL\n";
+  return out;
+}
+
+}  // namespace faultline

@@ -1,0 +1,274 @@
+#include "runner/isolate.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace faultline {
+
+namespace {
+
+// --- a small length-prefixed codec ---------------------------------------------------------
+class Writer {
+ public:
+  void u64(uint64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void str(const std::string& s) {
+    u64(s.size());
+    out += s;
+  }
+  std::string out;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& s) : in_(s) {}
+  bool u64(uint64_t* v) {
+    if (pos_ + sizeof *v > in_.size()) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof *v);
+    pos_ += sizeof *v;
+    return true;
+  }
+  bool i64(int64_t* v) {
+    uint64_t u = 0;
+    if (!u64(&u)) return false;
+    *v = static_cast<int64_t>(u);
+    return true;
+  }
+  bool str(std::string* s) {
+    uint64_t n = 0;
+    if (!u64(&n) || pos_ + n > in_.size()) return false;
+    s->assign(in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  const std::string& in_;
+  size_t pos_ = 0;
+};
+
+constexpr uint64_t kMagic = 0x464c524553554c54ULL;  // "FLRESULT"
+
+int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+RunResult crash_result(const RunRequest& req, std::string why) {
+  RunResult r;
+  r.scenario = req.scenario;
+  r.seed = req.seed;
+  r.bugs = req.bugs;
+  if (const ScenarioInfo* info = find_scenario(req.scenario)) {
+    std::string error;
+    if (auto p = Params::resolve(info->params, req.sets, &error)) r.params = p->resolved();
+  }
+  r.verdict = Verdict::kCrash;
+  r.crash = std::move(why);
+  return r;
+}
+
+struct Child {
+  size_t index = 0;
+  pid_t pid = -1;
+  int fd = -1;
+  int64_t started_ms = 0;
+  std::string buffer;
+  bool timed_out = false;
+};
+
+void write_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+Child start_child(const RunRequest& req, size_t index) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+  std::fflush(nullptr);  // nothing buffered may be written twice
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid == 0) {
+    ::close(fds[0]);
+    RunResult result = execute(req);
+    if (req.trace_sink != nullptr) std::fflush(req.trace_sink);
+    write_all(fds[1], encode_result(result));
+    ::close(fds[1]);
+    std::fflush(nullptr);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  Child c;
+  c.index = index;
+  c.pid = pid;
+  c.fd = fds[0];
+  c.started_ms = wall_now_ms();
+  return c;
+}
+
+RunResult finish_child(const RunRequest& req, Child& c, int64_t timeout_ms) {
+  ::close(c.fd);
+  int status = 0;
+  while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (c.timed_out) return crash_result(req, fmt::format("wall-clock timeout: no result after {} ms (killed)", timeout_ms));
+  RunResult result;
+  if (decode_result(c.buffer, &result)) return result;
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    return crash_result(req, fmt::format("killed by signal {} ({})", sig, ::strsignal(sig)));
+  }
+  return crash_result(req, fmt::format("run process exited with status {} without a result",
+                                       WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+}
+
+}  // namespace
+
+std::string encode_result(const RunResult& r) {
+  Writer w;
+  w.u64(kMagic);
+  w.str(r.scenario);
+  w.u64(r.seed);
+  w.u64(r.params.size());
+  for (const auto& [k, v] : r.params) {
+    w.str(k);
+    w.str(v);
+  }
+  w.u64(r.bugs.size());
+  for (const auto& b : r.bugs) w.str(b);
+  w.u64(static_cast<uint64_t>(r.verdict));
+  w.u64(r.violations.size());
+  for (const auto& v : r.violations) {
+    w.str(v.invariant);
+    w.u64(static_cast<uint64_t>(v.kind));
+    w.str(v.message);
+    w.u64(static_cast<uint64_t>(v.at.ns()));
+    w.u64(v.excused ? 1 : 0);
+    w.str(v.excuse);
+  }
+  w.str(r.crash);
+  w.u64(r.trace_hash);
+  w.u64(r.events);
+  w.u64(r.trace_records);
+  w.u64(static_cast<uint64_t>(r.sim_time_ns));
+  w.u64(r.metrics.size());
+  for (const auto& [k, v] : r.metrics) {
+    w.str(k);
+    w.u64(static_cast<uint64_t>(v));
+  }
+  w.u64(kMagic);
+  return std::move(w.out);
+}
+
+bool decode_result(const std::string& bytes, RunResult* out) {
+  Reader rd(bytes);
+  RunResult r;
+  uint64_t magic = 0, n = 0, u = 0;
+  if (!rd.u64(&magic) || magic != kMagic) return false;
+  if (!rd.str(&r.scenario) || !rd.u64(&r.seed) || !rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k, v;
+    if (!rd.str(&k) || !rd.str(&v)) return false;
+    r.params[k] = v;
+  }
+  if (!rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string b;
+    if (!rd.str(&b)) return false;
+    r.bugs.push_back(b);
+  }
+  if (!rd.u64(&u) || u > static_cast<uint64_t>(Verdict::kCrash)) return false;
+  r.verdict = static_cast<Verdict>(u);
+  if (!rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    Violation v;
+    int64_t at = 0;
+    if (!rd.str(&v.invariant) || !rd.u64(&u) || !rd.str(&v.message) || !rd.i64(&at)) return false;
+    v.kind = u == 0 ? InvariantKind::kSafety : InvariantKind::kLiveness;
+    v.at = Instant::from_nanos(at);
+    if (!rd.u64(&u) || !rd.str(&v.excuse)) return false;
+    v.excused = u != 0;
+    r.violations.push_back(std::move(v));
+  }
+  if (!rd.str(&r.crash) || !rd.u64(&r.trace_hash) || !rd.u64(&r.events) || !rd.u64(&r.trace_records) ||
+      !rd.i64(&r.sim_time_ns) || !rd.u64(&n)) {
+    return false;
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k;
+    int64_t v = 0;
+    if (!rd.str(&k) || !rd.i64(&v)) return false;
+    r.metrics[k] = v;
+  }
+  if (!rd.u64(&magic) || magic != kMagic || !rd.done()) return false;
+  *out = std::move(r);
+  return true;
+}
+
+void run_isolated(const std::vector<RunRequest>& requests, const IsolationOptions& options, const OnDone& on_done) {
+  std::vector<Child> running;
+  size_t next = 0;
+  const size_t jobs = static_cast<size_t>(std::max(1, options.jobs));
+  while (next < requests.size() || !running.empty()) {
+    while (running.size() < jobs && next < requests.size()) {
+      running.push_back(start_child(requests[next], next));
+      ++next;
+    }
+    // Wait for output from any child, waking in time for the nearest deadline.
+    const int64_t now = wall_now_ms();
+    int64_t wait_ms = options.timeout_ms;
+    for (const Child& c : running) wait_ms = std::min(wait_ms, c.started_ms + options.timeout_ms - now);
+    std::vector<pollfd> fds;
+    for (const Child& c : running) fds.push_back({c.fd, POLLIN, 0});
+    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<int64_t>(wait_ms, 0, 60'000)));
+    if (ready < 0 && errno != EINTR) throw std::runtime_error(fmt::format("poll: {}", std::strerror(errno)));
+
+    std::vector<Child> still;
+    for (size_t i = 0; i < running.size(); ++i) {
+      Child& c = running[i];
+      bool eof = false;
+      if (ready > 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        char buf[1 << 16];
+        for (;;) {
+          const ssize_t n = ::read(c.fd, buf, sizeof buf);
+          if (n > 0) {
+            c.buffer.append(buf, static_cast<size_t>(n));
+            continue;
+          }
+          if (n == 0) eof = true;
+          if (n < 0 && errno == EINTR) continue;
+          break;  // EAGAIN: more later
+        }
+      }
+      if (!eof && wall_now_ms() - c.started_ms >= options.timeout_ms) {
+        ::kill(c.pid, SIGKILL);
+        c.timed_out = true;
+        eof = true;
+      }
+      if (!eof) {
+        still.push_back(std::move(c));
+        continue;
+      }
+      const RunResult result = finish_child(requests[c.index], c, options.timeout_ms);
+      on_done(c.index, result, wall_now_ms() - c.started_ms);
+    }
+    running = std::move(still);
+  }
+}
+
+}  // namespace faultline

@@ -1,0 +1,305 @@
+// runner/main.cpp
+// The `faultline` command line: run, sweep, list, bench.
+//
+// Exit codes: 0 everything passed; 1 some run did not pass; 2 bad input (one line on
+// stderr, nothing run). Every run prints its replay command.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "reports/json.h"
+#include "reports/summary.h"
+#include "runner/bench.h"
+#include "runner/isolate.h"
+#include "scenarios/scenario.h"
+
+namespace faultline {
+namespace {
+
+struct BadInput {
+  std::string message;
+};
+
+int64_t wall_ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,:/=+") ==
+                        std::string::npos) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string replay_command(const std::string& program, const RunRequest& r) {
+  std::string cmd = fmt::format("{} run --scenario {} --seed {}", shell_quote(program), shell_quote(r.scenario), r.seed);
+  for (const auto& [k, v] : r.sets) cmd += fmt::format(" --set {}", shell_quote(k + "=" + v));
+  for (const auto& b : r.bugs) cmd += fmt::format(" --bug {}", shell_quote(b));
+  return cmd;
+}
+
+std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> out;
+  for (const auto& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) throw BadInput{fmt::format("--set wants key=value, got '{}'", s)};
+    const std::string key = s.substr(0, eq);
+    if (out.count(key) != 0) throw BadInput{fmt::format("--set {} given twice", key)};
+    out[key] = s.substr(eq + 1);
+  }
+  return out;
+}
+
+bool parse_u64(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 20) return false;
+  try {
+    size_t used = 0;
+    *out = std::stoull(s, &used);
+    return used == s.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::pair<uint64_t, uint64_t> parse_seed_range(const std::string& text) {
+  const auto dots = text.find("..");
+  uint64_t a = 0, b = 0;
+  if (dots == std::string::npos) {
+    if (!parse_u64(text, &a)) throw BadInput{fmt::format("--seeds wants A..B or N, got '{}'", text)};
+    return {a, a};
+  }
+  if (!parse_u64(text.substr(0, dots), &a) || !parse_u64(text.substr(dots + 2), &b)) {
+    throw BadInput{fmt::format("--seeds wants A..B with non-negative integers, got '{}'", text)};
+  }
+  if (a > b) throw BadInput{fmt::format("--seeds range is empty: {} > {}", a, b)};
+  if (b - a >= 100'000'000) throw BadInput{fmt::format("--seeds range too large: {} seeds", b - a + 1)};
+  return {a, b};
+}
+
+void check(const RunRequest& r) {
+  std::string error = validate(r);
+  if (!error.empty()) throw BadInput{error};
+}
+
+void print_run_human(const RunResult& r, int64_t wall_ms, const std::string& replay) {
+  fmt::print("{} seed {}: {}\n", r.scenario, r.seed, describe(r));
+  for (const auto& v : r.violations) {
+    fmt::print("  {} {} {} at {}: {}{}\n", v.excused ? "excused" : "violated", v.invariant,
+               v.kind == InvariantKind::kSafety ? "(safety)" : "(liveness)", format_duration(v.at.since_start()),
+               v.message, v.excused ? " [" + v.excuse + "]" : "");
+  }
+  for (const auto& [k, v] : r.metrics) fmt::print("  {} = {}\n", k, v);
+  fmt::print("  trace_hash {} events {} sim_time {} wall {} ms\n", hex64(r.trace_hash), r.events,
+             format_duration(Duration::nanos(r.sim_time_ns)), wall_ms);
+  fmt::print("  replay: {}\n", replay);
+}
+
+int cmd_list(bool json) {
+  if (!json) {
+    for (const auto& s : all_scenarios()) {
+      fmt::print("{}\n  {}\n", s.name, s.description);
+      for (const auto& p : s.params) fmt::print("  --set {}={:<10} {}\n", p.name, p.default_value, p.description);
+      for (const auto& c : s.catches) {
+        fmt::print("  --bug {} (expects {})\n", bug_name(c.bug), fmt::join(c.expects, " or "));
+      }
+    }
+    return 0;
+  }
+  std::string out = "{\"scenarios\":[";
+  bool first = true;
+  for (const auto& s : all_scenarios()) {
+    out += fmt::format("{}{{\"name\":{},\"description\":{},\"parameters\":[", first ? "" : ",", json_escape(s.name),
+                       json_escape(s.description));
+    bool pf = true;
+    for (const auto& p : s.params) {
+      out += fmt::format("{}{{\"name\":{},\"default\":{},\"description\":{}}}", pf ? "" : ",", json_escape(p.name),
+                         json_escape(p.default_value), json_escape(p.description));
+      pf = false;
+    }
+    out += "]}";
+    first = false;
+  }
+  out += "],\"bugs\":[";
+  first = true;
+  for (const auto& b : bug_catalogue()) {
+    std::string scenario;
+    std::vector<std::string> expects;
+    for (const auto& s : all_scenarios()) {
+      for (const auto& c : s.catches) {
+        if (c.bug == b.bug) {
+          scenario = s.name;
+          expects = c.expects;
+        }
+      }
+    }
+    std::vector<std::string> quoted;
+    for (const auto& e : expects) quoted.push_back(json_escape(e));
+    out += fmt::format("{}{{\"name\":{},\"scenario\":{},\"expects\":[{}],\"description\":{},\"origin\":{}}}",
+                       first ? "" : ",", json_escape(b.name), json_escape(scenario), fmt::join(quoted, ","),
+                       json_escape(b.description), json_escape(b.origin));
+    first = false;
+  }
+  out += "]}\n";
+  fmt::print("{}", out);
+  return 0;
+}
+
+struct Common {
+  std::string scenario;
+  std::vector<std::string> sets;
+  std::vector<std::string> bugs;
+  bool json = false;
+  int64_t timeout_s = 300;
+};
+
+RunRequest make_request(const Common& c, uint64_t seed) {
+  RunRequest r;
+  r.scenario = c.scenario;
+  r.seed = seed;
+  r.sets = parse_sets(c.sets);
+  r.bugs = c.bugs;
+  return r;
+}
+
+int cmd_run(const std::string& program, const Common& c, uint64_t seed, const std::string& trace_path,
+            bool in_process) {
+  RunRequest req = make_request(c, seed);
+  check(req);
+  std::FILE* trace = nullptr;
+  if (!trace_path.empty()) {
+    trace = trace_path == "-" ? stdout : std::fopen(trace_path.c_str(), "w");
+    if (trace == nullptr) throw BadInput{fmt::format("cannot open trace file '{}' for writing", trace_path)};
+    // Line-buffered: a run that dies of a signal still leaves its trace up to the last line.
+    std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
+  }
+  req.trace_sink = trace;
+  const std::string replay = replay_command(program, req);
+  const auto start = std::chrono::steady_clock::now();
+  RunResult result;
+  int64_t wall_ms = 0;
+  if (in_process) {
+    result = execute(req);
+    wall_ms = wall_ms_since(start);
+  } else {
+    run_isolated({req}, IsolationOptions{1, c.timeout_s * 1000}, [&](size_t, const RunResult& r, int64_t ms) {
+      result = r;
+      wall_ms = ms;
+    });
+  }
+  if (trace != nullptr && trace != stdout) std::fclose(trace);
+  if (c.json) {
+    fmt::print("{}\n", run_to_json(result, wall_ms, replay));
+  } else {
+    print_run_human(result, wall_ms, replay);
+  }
+  return result.verdict == Verdict::kPass ? 0 : 1;
+}
+
+int cmd_sweep(const std::string& program, const Common& c, const std::string& seeds, int jobs) {
+  const auto [first, last] = parse_seed_range(seeds);
+  std::vector<RunRequest> requests;
+  for (uint64_t s = first;; ++s) {
+    requests.push_back(make_request(c, s));
+    if (s == last) break;
+  }
+  check(requests.front());
+  SweepSummary summary;
+  const auto start = std::chrono::steady_clock::now();
+  run_isolated(requests, IsolationOptions{jobs, c.timeout_s * 1000}, [&](size_t i, const RunResult& r, int64_t ms) {
+    const std::string replay = replay_command(program, requests[i]);
+    if (c.json) {
+      fmt::print("{}\n", run_to_json(r, ms, replay));
+    } else if (r.verdict != Verdict::kPass) {
+      fmt::print("seed {}: {}\n  replay: {}\n", r.seed, describe(r), replay);
+    }
+    std::fflush(stdout);  // a finished result is never lost, whatever happens next
+    summary.add(r, ms, replay);
+  });
+  const std::string text = fmt::format("sweep {} seeds {}..{} (jobs {}): {}", c.scenario, first, last, jobs,
+                                       summary.text(wall_ms_since(start)));
+  std::fputs(text.c_str(), c.json ? stderr : stdout);
+  return summary.all_passed() ? 0 : 1;
+}
+
+int main_impl(int argc, char** argv) {
+  CLI::App app{"faultline: deterministic simulation and fault injection for Kafka-style replicated logs"};
+  app.require_subcommand(1);
+  const std::string program = argv[0];
+
+  Common common;
+  auto add_common = [&common](CLI::App* sub) {
+    sub->add_option("--scenario", common.scenario, "scenario name (see `faultline list`)")->required();
+    sub->add_option("--set", common.sets, "override a scenario parameter: key=value (repeatable)");
+    sub->add_option("--bug", common.bugs, "switch on a known bug (repeatable)");
+    sub->add_flag("--json", common.json, "print one JSON object per run");
+    sub->add_option("--timeout", common.timeout_s, "wall-clock seconds before a run is killed as a crash")
+        ->check(CLI::Range(1, 86'400));
+  };
+
+  CLI::App* run = app.add_subcommand("run", "run one seed of a scenario");
+  add_common(run);
+  std::string seed_text;
+  std::string trace_path;
+  bool in_process = false;
+  run->add_option("--seed", seed_text, "the seed")->required();
+  run->add_option("--trace", trace_path, "write the human-readable trace to FILE ('-' for stdout)");
+  run->add_flag("--in-process", in_process, "run without the crash-isolating child process (for debuggers)");
+
+  CLI::App* sweep = app.add_subcommand("sweep", "run a range of seeds, each isolated in its own process");
+  add_common(sweep);
+  std::string seeds;
+  int jobs = 2;
+  sweep->add_option("--seeds", seeds, "seed range A..B (inclusive) or a single seed")->required();
+  sweep->add_option("--jobs", jobs, "runs at once")->check(CLI::Range(1, 256));
+
+  CLI::App* list = app.add_subcommand("list", "list scenarios, parameters and bug switches");
+  bool list_json = false;
+  list->add_flag("--json", list_json, "machine-readable output");
+
+  CLI::App* bench = app.add_subcommand("bench", "measure the simulator: events/s against the bare-loop floor");
+  uint64_t bench_events = 5'000'000;
+  bool bench_json = false;
+  bench->add_option("--events", bench_events, "events per measurement")->check(CLI::Range(uint64_t{1000}, uint64_t{1'000'000'000}));
+  bench->add_flag("--json", bench_json, "machine-readable output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (what.empty()) what = "bad command line";
+    fmt::print(stderr, "faultline: error: {} (see faultline --help)\n", what);
+    return 2;
+  }
+
+  try {
+    if (*list) return cmd_list(list_json);
+    if (*bench) return run_bench(bench_events, bench_json);
+    if (*run) {
+      uint64_t seed = 0;
+      if (!parse_u64(seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", seed_text)};
+      return cmd_run(program, common, seed, trace_path, in_process);
+    }
+    if (*sweep) return cmd_sweep(program, common, seeds, jobs);
+  } catch (const BadInput& e) {
+    fmt::print(stderr, "faultline: error: {}\n", e.message);
+    return 2;
+  }
+  return 2;
+}
+
+}  // namespace
+}  // namespace faultline
+
+int main(int argc, char** argv) { return faultline::main_impl(argc, argv); }

@@ -1,0 +1,153 @@
+#include <fmt/format.h>
+
+#include <exception>
+
+#include "scenarios/scenario.h"
+#include "sim/assert.h"
+
+namespace faultline {
+
+const char* to_string(Verdict v) {
+  switch (v) {
+    case Verdict::kPass: return "pass";
+    case Verdict::kFail: return "fail";
+    case Verdict::kLiveness: return "liveness";
+    case Verdict::kCrash: return "crash";
+  }
+  return "?";
+}
+
+void RunContext::violation(std::string invariant, InvariantKind kind, std::string message, std::string excuse) {
+  const bool excused = !excuse.empty();
+  sim_.note(excused ? "violation-excused" : "violation", {{"invariant", invariant}, {"message", message}});
+  violations_.push_back(Violation{std::move(invariant), kind, std::move(message), sim_.now(), excused, std::move(excuse)});
+  if (!excused && kind == InvariantKind::kSafety) sim_.scheduler().stop();
+}
+
+bool RunContext::failed() const {
+  for (const auto& v : violations_) {
+    if (!v.excused) return true;
+  }
+  return false;
+}
+
+bool RunContext::run_until(Instant t) {
+  outcome_ = sim_.scheduler().run_until(t);
+  switch (outcome_.reason) {
+    case StopReason::kTimeBudget:
+      return !failed();
+    case StopReason::kDrained:
+      // Nothing left to happen: time may still pass for the checks that follow.
+      return !failed();
+    default:
+      return false;
+  }
+}
+
+bool RunContext::await_convergence(Duration bound, Duration poll, const std::string& invariant,
+                                   const std::string& what, const std::function<bool()>& converged) {
+  const Instant deadline = sim_.now() + bound;
+  for (;;) {
+    if (converged()) return true;
+    if (sim_.now() >= deadline) {
+      violation(invariant, InvariantKind::kLiveness,
+                fmt::format("did not converge within {}: {}", format_duration(bound), what));
+      return false;
+    }
+    if (!run_until(std::min(deadline, sim_.now() + poll))) return false;
+  }
+}
+
+std::string validate(const RunRequest& request) {
+  const ScenarioInfo* info = find_scenario(request.scenario);
+  if (info == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& s : all_scenarios()) names.push_back(s.name);
+    return fmt::format("unknown scenario '{}' (known: {})", request.scenario, fmt::join(names, ", "));
+  }
+  std::string error;
+  if (!Params::resolve(info->params, request.sets, &error)) return error;
+  for (const auto& name : request.bugs) {
+    if (!bug_by_name(name)) {
+      std::vector<std::string> names;
+      for (const auto& b : bug_catalogue()) names.emplace_back(b.name);
+      return fmt::format("unknown bug '{}' (known: {})", name, fmt::join(names, ", "));
+    }
+  }
+  return {};
+}
+
+RunResult execute(const RunRequest& request) {
+  const ScenarioInfo* info = find_scenario(request.scenario);
+  FL_ASSERT(info != nullptr, request.scenario);
+  std::string error;
+  std::optional<Params> params = Params::resolve(info->params, request.sets, &error);
+  FL_ASSERT(params.has_value(), error);
+  BugSet bugs;
+  for (const auto& name : request.bugs) bugs.enable(*bug_by_name(name));
+
+  RunResult result;
+  result.scenario = request.scenario;
+  result.seed = request.seed;
+  result.params = params->resolved();
+  result.bugs = bugs.names();
+
+  // The simulation outlives the scenario object, but shutdown() unwinds every fiber (which
+  // may reference the scenario) before the scenario goes away.
+  Simulation sim(request.seed);
+  sim.trace().set_sink(request.trace_sink);
+  RunContext rc(sim, *params, bugs);
+  std::optional<std::string> crash;
+  {
+    std::unique_ptr<Scenario> scenario = info->make();
+    try {
+      scenario->run(rc);
+    } catch (const AssertionFailure& a) {
+      crash = fmt::format("at {} in scenario: {}", format_duration(sim.now().since_start()), a.message);
+    } catch (const std::exception& e) {
+      crash = fmt::format("at {} in scenario: uncaught exception: {}", format_duration(sim.now().since_start()), e.what());
+    }
+    try {
+      sim.shutdown();
+    } catch (const AssertionFailure& a) {
+      if (!crash) crash = "during shutdown: " + a.message;
+    }
+  }
+
+  const RunOutcome& outcome = rc.last_outcome();
+  if (!crash && outcome.reason == StopReason::kCrash) crash = outcome.detail;
+
+  result.violations = rc.violations();
+  result.metrics = rc.metrics();
+  if (!crash && outcome.reason == StopReason::kDeadlock) {
+    result.violations.push_back(Violation{"deadlock", InvariantKind::kLiveness, outcome.detail, sim.now(), false, {}});
+  }
+  if (!crash && outcome.reason == StopReason::kStepBudget) {
+    result.violations.push_back(
+        Violation{"step-budget", InvariantKind::kLiveness, outcome.detail, sim.now(), false, {}});
+  }
+
+  bool safety = false;
+  bool liveness = false;
+  for (const auto& v : result.violations) {
+    if (v.excused) continue;
+    (v.kind == InvariantKind::kSafety ? safety : liveness) = true;
+  }
+  if (crash) {
+    result.verdict = Verdict::kCrash;
+    result.crash = *crash;
+  } else if (safety) {
+    result.verdict = Verdict::kFail;
+  } else if (liveness) {
+    result.verdict = Verdict::kLiveness;
+  } else {
+    result.verdict = Verdict::kPass;
+  }
+  result.trace_hash = sim.trace().hash();
+  result.events = sim.scheduler().steps();
+  result.trace_records = sim.trace().records();
+  result.sim_time_ns = sim.now().ns();
+  return result;
+}
+
+}  // namespace faultline

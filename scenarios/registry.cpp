@@ -1,0 +1,23 @@
+#include "scenarios/registry.h"
+
+#include <vector>
+
+namespace faultline {
+
+std::span<const ScenarioInfo> all_scenarios() {
+  // Built once, never changed afterwards.
+  static const std::vector<ScenarioInfo> kAll = {
+      ping_scenario_info(),
+      selftest_scenario_info(),
+  };
+  return kAll;
+}
+
+const ScenarioInfo* find_scenario(const std::string& name) {
+  for (const auto& s : all_scenarios()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace faultline

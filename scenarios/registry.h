@@ -1,0 +1,13 @@
+// scenarios/registry.h
+// Every scenario, by name. A scenario file defines one `*_info()` function; registry.cpp
+// lists them explicitly (no self-registering statics: order and contents are plain data).
+#pragma once
+
+#include "scenarios/scenario.h"
+
+namespace faultline {
+
+ScenarioInfo ping_scenario_info();
+ScenarioInfo selftest_scenario_info();
+
+}  // namespace faultline

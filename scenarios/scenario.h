@@ -1,0 +1,133 @@
+// scenarios/scenario.h
+// What a scenario is (style.md, example 7) and what one run of it produces.
+//
+// A scenario is data (name, parameters, the bug switches it is the catcher for) plus a small
+// class whose run() builds the topology, starts the workload, drives faults, and checks
+// invariants through a RunContext. The harness (execute()) owns the simulation, turns what
+// happened into exactly one verdict, and never lets an assertion or exception escape:
+//   pass      no invariant violated, everything converged
+//   fail      a safety invariant was violated (unexcused)
+//   liveness  the cluster did not converge within its bound, or deadlocked
+//   crash     an assertion or exception inside the run (signals: the runner's fork guard)
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/bugs.h"
+#include "scenarios/params.h"
+#include "sim/simulation.h"
+
+namespace faultline {
+
+enum class Verdict { kPass, kFail, kLiveness, kCrash };
+const char* to_string(Verdict v);
+
+enum class InvariantKind { kSafety, kLiveness };
+
+struct Violation {
+  std::string invariant;  // "S1", "L2", "P1", "deadlock", ...
+  InvariantKind kind = InvariantKind::kSafety;
+  std::string message;
+  Instant at;
+  bool excused = false;
+  std::string excuse;
+};
+
+struct RunRequest {
+  std::string scenario;
+  uint64_t seed = 0;
+  std::map<std::string, std::string> sets;  // --set key=value
+  std::vector<std::string> bugs;            // --bug NAME
+  std::FILE* trace_sink = nullptr;          // human-readable trace, or nullptr
+};
+
+struct RunResult {
+  std::string scenario;
+  uint64_t seed = 0;
+  std::map<std::string, std::string> params;  // every parameter, resolved
+  std::vector<std::string> bugs;
+  Verdict verdict = Verdict::kPass;
+  std::vector<Violation> violations;
+  std::string crash;  // the crash message when verdict == kCrash
+  uint64_t trace_hash = 0;
+  uint64_t events = 0;         // scheduler dispatches
+  uint64_t trace_records = 0;  // structured trace events
+  int64_t sim_time_ns = 0;
+  std::map<std::string, int64_t> metrics;  // scenario figures (availability, counts)
+};
+
+class RunContext {
+ public:
+  RunContext(Simulation& sim, const Params& params, const BugSet& bugs) : sim_(sim), params_(params), bugs_(bugs) {}
+
+  Simulation& sim() { return sim_; }
+  const Params& params() const { return params_; }
+  const BugSet& bugs() const { return bugs_; }
+
+  // Reports a violation. An unexcused safety violation stops the run after the current step:
+  // what follows a broken invariant explains nothing.
+  void violation(std::string invariant, InvariantKind kind, std::string message, std::string excuse = {});
+  const std::vector<Violation>& violations() const { return violations_; }
+  bool failed() const;
+
+  void metric(const std::string& name, int64_t value) { metrics_[name] = value; }
+  const std::map<std::string, int64_t>& metrics() const { return metrics_; }
+
+  // Runs the simulation to `t`. Returns false when the run must end now (crash, stop after a
+  // violation, deadlock or step budget); the harness reads the outcome from last_outcome().
+  bool run_until(Instant t);
+  bool run_for(Duration d) { return run_until(sim_.now() + d); }
+  // Runs until `converged()` holds, checking after every `poll` of simulated time, for at
+  // most `bound`. Returns true if it converged; false if not (a liveness violation naming
+  // `what` is recorded) or if the run must end.
+  bool await_convergence(Duration bound, Duration poll, const std::string& invariant, const std::string& what,
+                         const std::function<bool()>& converged);
+  const RunOutcome& last_outcome() const { return outcome_; }
+
+ private:
+  Simulation& sim_;
+  const Params& params_;
+  const BugSet& bugs_;
+  std::vector<Violation> violations_;
+  std::map<std::string, int64_t> metrics_;
+  RunOutcome outcome_;
+};
+
+class Scenario {
+ public:
+  virtual ~Scenario() = default;
+  virtual void run(RunContext& rc) = 0;
+};
+
+// A bug switch this scenario is the designated catcher for, and what it must report.
+struct BugCatch {
+  Bug bug;
+  std::vector<std::string> expects;  // invariant names, any one of which counts as caught
+};
+
+struct ScenarioInfo {
+  std::string name;
+  std::string description;
+  std::vector<ParamSpec> params;
+  std::vector<BugCatch> catches;
+  std::function<std::unique_ptr<Scenario>()> make;
+};
+
+std::span<const ScenarioInfo> all_scenarios();
+const ScenarioInfo* find_scenario(const std::string& name);
+
+// Checks a request (scenario, parameters, bugs) without running it; an error message or "".
+std::string validate(const RunRequest& request);
+// Runs one seed in this process. Never throws for anything that happens inside the run.
+// Precondition: validate(request) is empty.
+RunResult execute(const RunRequest& request);
+
+}  // namespace faultline

@@ -1,0 +1,69 @@
+// sim/node_context.h
+// The only door from model code to the world (style.md, example 1).
+//
+// A model receives a NodeContext& and touches nothing else that is nondeterministic: time,
+// sleeping, its own random stream, spawning fibers and tracing all go through here (the
+// network, disk and object store join in later). Models cannot inject faults; scenarios get
+// the wider Simulation / FaultControl for that.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "sim/network.h"
+#include "sim/prng.h"
+#include "sim/scheduler.h"
+#include "sim/trace.h"
+
+namespace faultline {
+
+class NodeContext {
+ public:
+  NodeContext(Scheduler& s, Network& net, NodeId id, std::string name, std::string dc, Prng prng)
+      : s_(s), net_(net), id_(id), name_(std::move(name)), dc_(std::move(dc)), prng_(prng) {}
+  NodeContext(const NodeContext&) = delete;
+  NodeContext& operator=(const NodeContext&) = delete;
+
+  NodeId id() const { return id_; }
+  const std::string& name() const { return name_; }
+  const std::string& dc() const { return dc_; }
+  // Bumped on every restart; a process can tag what it sends with it.
+  uint64_t incarnation() const { return incarnation_; }
+
+  Instant now() const { return s_.now(); }
+  void sleep_for(Duration d) { s_.sleep_for(d); }
+  void sleep_until(Instant t) { s_.sleep_until(t); }
+  void yield() { s_.yield(); }
+  Prng& prng() { return prng_; }
+
+  // A new fiber of this node; it dies with the node.
+  void spawn(std::string fiber_name, std::function<void()> body) {
+    s_.spawn(id_, std::move(fiber_name), std::move(body));
+  }
+
+  void trace(std::string_view kind, std::initializer_list<TraceField> fields = {}) {
+    s_.trace().record(s_.now(), id_, kind, fields);
+  }
+  bool tracing_verbose() const { return s_.trace().verbose(); }
+
+  // One-way messages (see sim/network.h): FIFO per connection, dropped across crashes.
+  void send(NodeId to, std::any body) { net_.send(id_, to, std::move(body)); }
+  Channel<Envelope>& inbox() { return net_.inbox(id_); }
+
+  // For constructing sync primitives (Flag, Promise, Channel) owned by this node's process.
+  Scheduler& scheduler() { return s_; }
+
+ private:
+  friend class Simulation;
+  Scheduler& s_;
+  Network& net_;
+  NodeId id_;
+  std::string name_;
+  std::string dc_;
+  Prng prng_;
+  uint64_t incarnation_ = 0;
+};
+
+}  // namespace faultline

@@ -1,0 +1,120 @@
+// sim/sync.h
+// Blocking primitives for model code, built on WaitQueue. All waits take an optional
+// deadline and say whether they were satisfied or timed out; none reads the wall clock.
+//
+//   Flag          a level-triggered condition: wait() returns once it is set.
+//   Promise<T>    a one-shot value; get() blocks until it is fulfilled.
+//   Channel<T>    an unbounded FIFO; recv() blocks until an item arrives.
+//
+// Every primitive is owned by model code of one run; waking is deterministic (FIFO among
+// waiters, at the current instant, after what is already due).
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "sim/assert.h"
+#include "sim/scheduler.h"
+
+namespace faultline {
+
+class Flag {
+ public:
+  explicit Flag(Scheduler& s, const char* what = "flag") : s_(s), waiters_(what) {}
+  void set() {
+    set_ = true;
+    waiters_.notify_all(s_);
+  }
+  void reset() { set_ = false; }
+  bool is_set() const { return set_; }
+  // True if set, false if the deadline passed first.
+  bool wait(Instant deadline = Instant::max()) {
+    while (!set_) {
+      if (s_.now() >= deadline) return false;
+      waiters_.wait(s_, deadline);
+    }
+    return true;
+  }
+  bool wait_for(Duration timeout) { return wait(saturating_add(s_.now(), timeout)); }
+
+ private:
+  Scheduler& s_;
+  WaitQueue waiters_;
+  bool set_ = false;
+};
+
+// A one-shot value shared between a producer (set) and any number of waiters (get).
+template <typename T>
+class Promise {
+ public:
+  explicit Promise(Scheduler& s, const char* what = "promise")
+      : state_(std::make_shared<State>(s, what)) {}
+
+  bool fulfilled() const { return state_->value.has_value(); }
+  // Fulfils once; a second set() is a model bug.
+  void set(T value) {
+    FL_ASSERT(!state_->value.has_value() && "promise fulfilled twice");
+    state_->value.emplace(std::move(value));
+    state_->waiters.notify_all(state_->s);
+  }
+  // The value, or nullopt if the deadline passed first.
+  std::optional<T> get(Instant deadline = Instant::max()) {
+    State& st = *state_;
+    while (!st.value.has_value()) {
+      if (st.s.now() >= deadline) return std::nullopt;
+      st.waiters.wait(st.s, deadline);
+    }
+    return st.value;
+  }
+  std::optional<T> get_for(Duration timeout) { return get(saturating_add(state_->s.now(), timeout)); }
+
+ private:
+  struct State {
+    State(Scheduler& sched, const char* what) : s(sched), waiters(what) {}
+    Scheduler& s;
+    WaitQueue waiters;
+    std::optional<T> value;
+  };
+  std::shared_ptr<State> state_;
+};
+
+template <typename T>
+class Channel {
+ public:
+  explicit Channel(Scheduler& s, const char* what = "channel") : s_(s), waiters_(what) {}
+
+  void send(T item) {
+    items_.push_back(std::move(item));
+    waiters_.notify_one(s_);
+  }
+  // The next item, or nullopt if the deadline passed first.
+  std::optional<T> recv(Instant deadline = Instant::max()) {
+    while (items_.empty()) {
+      if (s_.now() >= deadline) return std::nullopt;
+      waiters_.wait(s_, deadline);
+    }
+    T item = std::move(items_.front());
+    items_.pop_front();
+    // More items and more waiters: pass the baton so no item sits unclaimed.
+    if (!items_.empty()) waiters_.notify_one(s_);
+    return item;
+  }
+  std::optional<T> recv_for(Duration timeout) { return recv(saturating_add(s_.now(), timeout)); }
+  std::optional<T> try_recv() {
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    return item;
+  }
+  size_t size() const { return items_.size(); }
+  void clear() { items_.clear(); }
+
+ private:
+  Scheduler& s_;
+  WaitQueue waiters_;
+  std::deque<T> items_;
+};
+
+}  // namespace faultline
