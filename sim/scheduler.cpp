@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <boost/context/fiber.hpp>
 #include <exception>
 
@@ -87,6 +89,7 @@ struct Fiber {
   State state = State::kDone;
   uint64_t gen = 0;  // bumped at every park; wake-ups carry it, stale ones are ignored
   bool killed = false;
+  bool kill_thrown = false;  // NodeKilled already thrown once at a blocking point
   bool notified = false;
   WaitQueue* queue = nullptr;
   Fiber* prev = nullptr;
@@ -131,7 +134,7 @@ void WaitQueue::unlink(Fiber* f) {
 bool WaitQueue::wait(Scheduler& s, Instant deadline) {
   Fiber* f = s.current_;
   FL_ASSERT(f != nullptr && "WaitQueue::wait outside a fiber");
-  if (f->killed) throw NodeKilled{};
+  if (f->killed) s.throw_killed(f);
   f->notified = false;
   f->queue = this;
   f->prev = tail_;
@@ -231,6 +234,7 @@ void Scheduler::spawn(NodeId node, std::string name, std::function<void()> body)
   f->body = std::move(body);
   f->state = Fiber::State::kReady;
   f->killed = false;
+  f->kill_thrown = false;
   f->notified = false;
   f->blocked_on = "start";
   f->blocked_since = now_;
@@ -276,14 +280,29 @@ void Scheduler::finish_fiber(Fiber* f) {
 void Scheduler::park(const char* why, Instant deadline) {
   Fiber* f = current_;
   FL_ASSERT(f != nullptr && "blocking call outside a fiber");
-  if (f->killed) throw NodeKilled{};
+  if (f->killed) throw_killed(f);
   f->state = Fiber::State::kBlocked;
   f->blocked_on = why;
   f->blocked_since = now_;
   const uint64_t gen = ++f->gen;
   if (deadline != Instant::max()) push(std::max(deadline, now_), f, gen);
   impl_->main = std::move(impl_->main).resume();
-  if (f->killed) throw NodeKilled{};
+  if (f->killed) throw_killed(f);
+}
+
+void Scheduler::throw_killed(Fiber* f) {
+  if (f->kill_thrown) {
+    // The fiber caught NodeKilled and tried to block again. There is no safe way to go on:
+    // it would spin forever and its stack can never be reclaimed. Fail loudly; the runner
+    // isolates runs in child processes, so this ends one seed as a crash, nothing more.
+    std::fprintf(stderr,
+                 "faultline: fatal: fiber '%s' of node %s swallowed NodeKilled (catch (...) without rethrow) "
+                 "and blocked again at %s\n",
+                 f->name.c_str(), trace_.node_name(f->node).c_str(), format_duration(now_.since_start()).c_str());
+    std::abort();
+  }
+  f->kill_thrown = true;
+  throw NodeKilled{};
 }
 
 void Scheduler::wake(Fiber* f) {
@@ -400,6 +419,7 @@ RunOutcome Scheduler::run_until(Instant end) {
     if (!pop(end, &e)) {
       if (heap_.empty() && due_now_head_ >= due_now_.size()) {
         if (live_fibers_ > 0) return {StopReason::kDeadlock, deadlock_report()};
+        now_ = std::max(now_, end);  // nothing happens, but time still passes
         return {StopReason::kDrained, {}};
       }
       now_ = std::max(now_, end);

@@ -148,6 +148,7 @@ class Scheduler {
   // Parks the current fiber until woken by its generation (timer or notify).
   void park(const char* why, Instant deadline);
   void wake(Fiber* f);
+  [[noreturn]] void throw_killed(Fiber* f);
   void unwind_killed();
   void finish_fiber(Fiber* f);
   std::string deadlock_report() const;

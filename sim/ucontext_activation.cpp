@@ -10,6 +10,7 @@ namespace boost::context::detail {
 fiber_activation_record*& fiber_activation_record::current() noexcept {
   // determinism-lint: allow(thread_local) Boost's context bookkeeping, not simulation state.
   thread_local fiber_activation_record main_record;
+  // determinism-lint: allow(thread_local) the pointer that goes with it.
   thread_local fiber_activation_record* current_record = &main_record;
   return current_record;
 }
