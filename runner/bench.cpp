@@ -106,13 +106,22 @@ Measurement bench_callbacks(uint64_t events) {
 }
 
 Measurement bench_scenario(const std::string& name) {
-  RunRequest req;
-  req.scenario = name;
-  req.seed = 1;
-  RunResult r;
-  const double secs = time_it([&] { r = execute(req); });
-  Measurement m{fmt::format("scenario '{}' (seed 1, defaults)", name), r.events, secs};
-  m.sim_seconds = r.sim_time_ns / 1e9;
+  // Whole runs, in-process, seeds 1..200: includes setup, checkers and teardown.
+  constexpr uint64_t kSeeds = 200;
+  uint64_t events = 0;
+  int64_t sim_ns = 0;
+  const double secs = time_it([&] {
+    for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+      RunRequest req;
+      req.scenario = name;
+      req.seed = seed;
+      const RunResult r = execute(req);
+      events += r.events;
+      sim_ns += r.sim_time_ns;
+    }
+  });
+  Measurement m{fmt::format("scenario '{}' (seeds 1..{}, one core)", name, kSeeds), events, secs};
+  m.sim_seconds = sim_ns / 1e9;
   return m;
 }
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, then build and run every test twice, in
+# the release build (warnings are errors) and in the ASan+UBSan build. .ci/run calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs="$(nproc)"
+for preset in release asan; do
+  echo "=== ${preset}: configure, build, test"
+  cmake --preset "${preset}" -DFAULTLINE_WERROR=ON > /dev/null
+  cmake --build --preset "${preset}" -j "${jobs}"
+  ctest --preset "${preset}" -j "${jobs}"
+done

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# End-to-end checks of the faultline binary: determinism across runs and --jobs, exit codes,
+# one-line errors for bad input, crash isolation in sweeps, list --json, trace files.
+# Usage: cli_test.sh /path/to/faultline
+set -u
+FL="$1"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | sed 's/.*:"\(.*\)"/\1/'; }
+
+# 1. Same seed twice: same trace hash. Another seed: another hash.
+h7a=$("$FL" run --scenario ping --seed 7 --json | field trace_hash)
+h7b=$("$FL" run --scenario ping --seed 7 --json | field trace_hash)
+h8=$("$FL" run --scenario ping --seed 8 --json | field trace_hash)
+if [[ -n "$h7a" && "$h7a" == "$h7b" ]]; then pass "seed 7 twice gives $h7a"; else fail "seed 7 hashes differ: '$h7a' '$h7b'"; fi
+if [[ -n "$h8" && "$h8" != "$h7a" ]]; then pass "seed 8 gives a different hash $h8"; else fail "seed 8 hash '$h8' equals seed 7"; fi
+
+# 2. A sweep gives the same (seed, verdict, hash) set with --jobs 1 and --jobs 2.
+extract() { sed -E 's/.*"seed":([0-9]+),"verdict":"([a-z]+)".*"trace_hash":"([0-9a-f]+)".*/\1 \2 \3/' | sort -n; }
+"$FL" sweep --scenario ping --seeds 1..40 --jobs 1 --json 2>/dev/null | extract > "$WORK/j1"
+"$FL" sweep --scenario ping --seeds 1..40 --jobs 2 --json 2>/dev/null | extract > "$WORK/j2"
+if [[ $(wc -l < "$WORK/j1") -eq 40 ]] && cmp -s "$WORK/j1" "$WORK/j2"; then
+  pass "sweep 1..40: identical hashes with --jobs 1 and --jobs 2"
+else
+  fail "sweep hashes differ between --jobs 1 and 2"; diff "$WORK/j1" "$WORK/j2" | head
+fi
+if [[ $(awk '$2 != "pass"' "$WORK/j1" | wc -l) -eq 0 ]]; then pass "ping 1..40 all pass"; else fail "ping sweep has failures"; fi
+# The same bug sweep is deterministic too, and finds the bug.
+"$FL" sweep --scenario ping --seeds 1..20 --jobs 1 --json --bug ping-unordered-send 2>/dev/null | extract > "$WORK/b1"
+"$FL" sweep --scenario ping --seeds 1..20 --jobs 2 --json --bug ping-unordered-send 2>/dev/null | extract > "$WORK/b2"
+if cmp -s "$WORK/b1" "$WORK/b2" && grep -q " fail " "$WORK/b1"; then pass "bug sweep deterministic across jobs and catches the bug"; else fail "bug sweep"; fi
+
+# 3. Exit codes: 0 pass, 1 failure.
+"$FL" run --scenario ping --seed 3 > /dev/null; rc=$?
+[[ $rc -eq 0 ]] && pass "passing run exits 0" || fail "passing run exited $rc"
+"$FL" run --scenario selftest --seed 3 --set mode=fail > "$WORK/out"; rc=$?
+[[ $rc -eq 1 ]] && pass "failing run exits 1" || fail "failing run exited $rc"
+grep -q "replay: .* run --scenario selftest --seed 3 --set mode=fail" "$WORK/out" && pass "failing run prints its replay command" || fail "no replay command"
+
+# 4. Bad input: exit 2, exactly one line on stderr, nothing on stdout.
+bad() {
+  local name="$1"; shift
+  "$FL" "$@" > "$WORK/bad.out" 2> "$WORK/bad.err"; local rc=$?
+  local lines; lines=$(wc -l < "$WORK/bad.err")
+  if [[ $rc -eq 2 && $lines -eq 1 && ! -s "$WORK/bad.out" ]]; then
+    pass "bad input ($name): $(cat "$WORK/bad.err")"
+  else
+    fail "bad input ($name): rc=$rc stderr lines=$lines"; cat "$WORK/bad.err" "$WORK/bad.out" | head -5
+  fi
+}
+bad "unknown scenario" run --scenario nope --seed 1
+bad "unknown parameter" run --scenario ping --seed 1 --set nodez=3
+bad "bad parameter value" run --scenario ping --seed 1 --set nodes=many
+bad "out-of-range parameter" run --scenario ping --seed 1 --set nodes=1000
+bad "set without =" run --scenario ping --seed 1 --set nodes
+bad "unknown bug" run --scenario ping --seed 1 --bug nope
+bad "bad seed" run --scenario ping --seed -4
+bad "missing seed" run --scenario ping
+bad "unknown flag" run --scenario ping --seed 1 --frobnicate
+bad "no subcommand"
+bad "empty seed range" sweep --scenario ping --seeds 5..3
+bad "garbage seed range" sweep --scenario ping --seeds 1-5
+bad "zero jobs" sweep --scenario ping --seeds 1..2 --jobs 0
+bad "unwritable trace file" run --scenario ping --seed 1 --trace /nonexistent/dir/trace.txt
+bad "duplicate set" run --scenario ping --seed 1 --set nodes=3 --set nodes=4
+
+# 5. A sweep with crashing, hanging and deadlocking seeds finishes with every result.
+"$FL" sweep --scenario selftest --set mode=mixed --seeds 1..8 --jobs 2 --timeout 2 --json > "$WORK/mixed" 2> "$WORK/mixed.err"; rc=$?
+n=$(wc -l < "$WORK/mixed")
+if [[ $rc -eq 1 && $n -eq 8 ]]; then pass "mixed selftest sweep: 8 results, exit 1"; else fail "mixed sweep: rc=$rc results=$n"; fi
+for v in pass fail liveness crash; do
+  grep -q "\"verdict\":\"$v\"" "$WORK/mixed" && pass "mixed sweep reports a $v" || fail "mixed sweep lacks $v"
+done
+# Plain builds die of SIGSEGV; under ASan its handler reports and exits with a status.
+grep -qE "killed by signal 11|exited with status [1-9]" "$WORK/mixed" && pass "signal reported" || fail "signal not reported"
+grep -q "wall-clock timeout" "$WORK/mixed" && pass "hang reported" || fail "hang not reported"
+grep -q "RESULT: FAIL" "$WORK/mixed.err" && pass "summary says FAIL" || fail "summary missing"
+
+# 6. list --json names scenarios, parameters and bugs with their catcher.
+"$FL" list --json > "$WORK/list"
+grep -q '"scenarios":\[{"name":"ping"' "$WORK/list" && pass "list --json has ping" || fail "list --json lacks ping"
+grep -q '{"name":"nodes","default":"3"' "$WORK/list" && pass "list --json has parameters" || fail "list --json lacks parameters"
+grep -q '"name":"ping-unordered-send","scenario":"ping","expects":\["P1"\]' "$WORK/list" && pass "list --json has the bug" || fail "list --json lacks the bug"
+
+# 7. The human-readable trace is itself deterministic.
+"$FL" run --scenario ping --seed 11 --trace "$WORK/t1" > /dev/null
+"$FL" run --scenario ping --seed 11 --trace "$WORK/t2" > /dev/null
+if [[ $(wc -l < "$WORK/t1") -gt 100 ]] && cmp -s "$WORK/t1" "$WORK/t2"; then pass "trace files identical ($(wc -l < "$WORK/t1") lines)"; else fail "trace files differ or are empty"; fi
+grep -q " crash why=fault" "$WORK/t1" && pass "trace shows the crashes" || fail "trace lacks crash events"
+
+echo "cli_test: $((failures)) failure(s)"
+[[ $failures -eq 0 ]]
