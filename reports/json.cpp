@@ -45,6 +45,7 @@ std::string run_to_json(const RunResult& r, int64_t wall_ms, const std::string& 
   }
   out += "]";
   if (r.verdict == Verdict::kCrash) out += fmt::format(",\"crash\":{}", json_escape(r.crash));
+  if (!r.fault_plan.empty()) out += fmt::format(",\"fault_plan\":{}", json_escape(r.fault_plan));
   out += fmt::format(",\"trace_hash\":{},\"events\":{},\"trace_records\":{},\"sim_time_ns\":{},\"wall_ms\":{}",
                      json_escape(hex64(r.trace_hash)), r.events, r.trace_records, r.sim_time_ns, wall_ms);
   out += ",\"params\":{";

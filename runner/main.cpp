@@ -39,11 +39,22 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-std::string replay_command(const std::string& program, const RunRequest& r) {
+std::string replay_command(const std::string& program, const RunRequest& r, const std::string& plan_path) {
   std::string cmd = fmt::format("{} run --scenario {} --seed {}", shell_quote(program), shell_quote(r.scenario), r.seed);
   for (const auto& [k, v] : r.sets) cmd += fmt::format(" --set {}", shell_quote(k + "=" + v));
   for (const auto& b : r.bugs) cmd += fmt::format(" --bug {}", shell_quote(b));
+  if (!plan_path.empty()) cmd += fmt::format(" --plan {}", shell_quote(plan_path));
   return cmd;
+}
+
+std::string read_plan_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) throw BadInput{fmt::format("cannot read fault plan '{}'", path)};
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  std::fclose(f);
+  return text;
 }
 
 std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
@@ -156,6 +167,7 @@ struct Common {
   std::string scenario;
   std::vector<std::string> sets;
   std::vector<std::string> bugs;
+  std::string plan_path;
   bool json = false;
   int64_t timeout_s = 300;
 };
@@ -166,7 +178,13 @@ RunRequest make_request(const Common& c, uint64_t seed) {
   r.seed = seed;
   r.sets = parse_sets(c.sets);
   r.bugs = c.bugs;
+  if (!c.plan_path.empty()) r.plan_text = read_plan_file(c.plan_path);
   return r;
+}
+
+// A run that could not start (e.g. a plan naming a node the scenario lacks) is bad input.
+void check_result(const RunResult& r) {
+  if (!r.input_error.empty()) throw BadInput{r.input_error};
 }
 
 int cmd_run(const std::string& program, const Common& c, uint64_t seed, const std::string& trace_path,
@@ -181,7 +199,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
     std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
   }
   req.trace_sink = trace;
-  const std::string replay = replay_command(program, req);
+  const std::string replay = replay_command(program, req, c.plan_path);
   const auto start = std::chrono::steady_clock::now();
   RunResult result;
   int64_t wall_ms = 0;
@@ -195,6 +213,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
     });
   }
   if (trace != nullptr && trace != stdout) std::fclose(trace);
+  check_result(result);
   if (c.json) {
     fmt::print("{}\n", run_to_json(result, wall_ms, replay));
   } else {
@@ -214,7 +233,8 @@ int cmd_sweep(const std::string& program, const Common& c, const std::string& se
   SweepSummary summary;
   const auto start = std::chrono::steady_clock::now();
   run_isolated(requests, IsolationOptions{jobs, c.timeout_s * 1000}, [&](size_t i, const RunResult& r, int64_t ms) {
-    const std::string replay = replay_command(program, requests[i]);
+    check_result(r);  // the same for every seed: the first one stops the sweep
+    const std::string replay = replay_command(program, requests[i], c.plan_path);
     if (c.json) {
       fmt::print("{}\n", run_to_json(r, ms, replay));
     } else if (r.verdict != Verdict::kPass) {
@@ -229,6 +249,18 @@ int cmd_sweep(const std::string& program, const Common& c, const std::string& se
   return summary.all_passed() ? 0 : 1;
 }
 
+int cmd_plan(const Common& c, uint64_t seed) {
+  RunRequest req = make_request(c, seed);
+  check(req);
+  req.plan_only = true;
+  const RunResult r = execute(req);
+  check_result(r);
+  if (r.verdict == Verdict::kCrash) throw BadInput{"the scenario crashed before its fault plan was known: " + r.crash};
+  if (r.fault_plan.empty()) throw BadInput{fmt::format("scenario '{}' does not use a fault plan", c.scenario)};
+  fmt::print("# scenario {} seed {}\n{}", c.scenario, seed, r.fault_plan);
+  return 0;
+}
+
 int main_impl(int argc, char** argv) {
   CLI::App app{"faultline: deterministic simulation and fault injection for Kafka-style replicated logs"};
   app.require_subcommand(1);
@@ -240,6 +272,7 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--set", common.sets, "override a scenario parameter: key=value (repeatable)");
     sub->add_option("--bug", common.bugs, "switch on a known bug (repeatable)");
     sub->add_flag("--json", common.json, "print one JSON object per run");
+    sub->add_option("--plan", common.plan_path, "run this fault plan file instead of the seed's nemesis");
     sub->add_option("--timeout", common.timeout_s, "wall-clock seconds before a run is killed as a crash")
         ->check(CLI::Range(1, 86'400));
   };
@@ -259,6 +292,12 @@ int main_impl(int argc, char** argv) {
   int jobs = 2;
   sweep->add_option("--seeds", seeds, "seed range A..B (inclusive) or a single seed")->required();
   sweep->add_option("--jobs", jobs, "runs at once")->check(CLI::Range(1, 256));
+
+  CLI::App* plan = app.add_subcommand("plan", "print the fault plan a seed's nemesis draws (edit it, run it with --plan)");
+  std::string plan_seed_text;
+  plan->add_option("--scenario", common.scenario, "scenario name")->required();
+  plan->add_option("--seed", plan_seed_text, "the seed")->required();
+  plan->add_option("--set", common.sets, "override a scenario parameter: key=value (repeatable)");
 
   CLI::App* list = app.add_subcommand("list", "list scenarios, parameters and bug switches");
   bool list_json = false;
@@ -292,6 +331,11 @@ int main_impl(int argc, char** argv) {
       return cmd_run(program, common, seed, trace_path, in_process);
     }
     if (*sweep) return cmd_sweep(program, common, seeds, jobs);
+    if (*plan) {
+      uint64_t seed = 0;
+      if (!parse_u64(plan_seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", plan_seed_text)};
+      return cmd_plan(common, seed);
+    }
   } catch (const BadInput& e) {
     fmt::print(stderr, "faultline: error: {}\n", e.message);
     return 2;

@@ -31,6 +31,23 @@ bool RunContext::failed() const {
   return false;
 }
 
+FaultPlan RunContext::fault_plan(const Topology& topology, const NemesisOptions& options) {
+  FaultPlan plan;
+  if (request_.plan_text) {
+    std::string error;
+    auto parsed = FaultPlan::parse(*request_.plan_text, &error);
+    if (!parsed) throw InputError{error};
+    plan = std::move(*parsed);
+    if (std::string bad = validate_plan(plan, topology); !bad.empty()) throw InputError{bad};
+  } else {
+    plan = draw_plan(topology, options, Prng(sim_.seed(), "nemesis"));
+  }
+  plan_text_ = plan.to_text();
+  sim_.note("fault-plan", {{"events", static_cast<uint64_t>(plan.events.size())}});
+  if (request_.plan_only) throw PlanOnlyStop{};
+  return plan;
+}
+
 bool RunContext::run_until(Instant t) {
   outcome_ = sim_.scheduler().run_until(t);
   switch (outcome_.reason) {
@@ -67,6 +84,9 @@ std::string validate(const RunRequest& request) {
   }
   std::string error;
   if (!Params::resolve(info->params, request.sets, &error)) return error;
+  if (request.plan_text) {
+    if (!FaultPlan::parse(*request.plan_text, &error)) return error;
+  }
   for (const auto& name : request.bugs) {
     if (!bug_by_name(name)) {
       std::vector<std::string> names;
@@ -96,12 +116,16 @@ RunResult execute(const RunRequest& request) {
   // may reference the scenario) before the scenario goes away.
   Simulation sim(request.seed);
   sim.trace().set_sink(request.trace_sink);
-  RunContext rc(sim, *params, bugs);
+  RunContext rc(sim, *params, bugs, request);
   std::optional<std::string> crash;
   {
     std::unique_ptr<Scenario> scenario = info->make();
     try {
       scenario->run(rc);
+    } catch (const InputError& e) {
+      result.input_error = e.message;
+    } catch (const PlanOnlyStop&) {
+      // Only the plan was wanted; nothing ran.
     } catch (const AssertionFailure& a) {
       crash = fmt::format("at {} in scenario: {}", format_duration(sim.now().since_start()), a.message);
     } catch (const std::exception& e) {
@@ -117,6 +141,7 @@ RunResult execute(const RunRequest& request) {
   const RunOutcome& outcome = rc.last_outcome();
   if (!crash && outcome.reason == StopReason::kCrash) crash = outcome.detail;
 
+  result.fault_plan = rc.fault_plan_text();
   result.violations = rc.violations();
   result.metrics = rc.metrics();
   if (!crash && outcome.reason == StopReason::kDeadlock) {

@@ -23,6 +23,8 @@
 
 #include "models/bugs.h"
 #include "scenarios/params.h"
+#include "sim/fault_plan.h"
+#include "sim/nemesis.h"
 #include "sim/simulation.h"
 
 namespace faultline {
@@ -47,6 +49,8 @@ struct RunRequest {
   std::map<std::string, std::string> sets;  // --set key=value
   std::vector<std::string> bugs;            // --bug NAME
   std::FILE* trace_sink = nullptr;          // human-readable trace, or nullptr
+  std::optional<std::string> plan_text;     // --plan: run this fault plan instead of the nemesis
+  bool plan_only = false;                   // stop once the fault plan is known (faultline plan)
 };
 
 struct RunResult {
@@ -57,6 +61,8 @@ struct RunResult {
   Verdict verdict = Verdict::kPass;
   std::vector<Violation> violations;
   std::string crash;  // the crash message when verdict == kCrash
+  std::string input_error;  // non-empty: the request could not run (bad plan names); exit 2
+  std::string fault_plan;   // the plan the run used, as text
   uint64_t trace_hash = 0;
   uint64_t events = 0;         // scheduler dispatches
   uint64_t trace_records = 0;  // structured trace events
@@ -66,7 +72,8 @@ struct RunResult {
 
 class RunContext {
  public:
-  RunContext(Simulation& sim, const Params& params, const BugSet& bugs) : sim_(sim), params_(params), bugs_(bugs) {}
+  RunContext(Simulation& sim, const Params& params, const BugSet& bugs, const RunRequest& request)
+      : sim_(sim), params_(params), bugs_(bugs), request_(request) {}
 
   Simulation& sim() { return sim_; }
   const Params& params() const { return params_; }
@@ -77,6 +84,11 @@ class RunContext {
   void violation(std::string invariant, InvariantKind kind, std::string message, std::string excuse = {});
   const std::vector<Violation>& violations() const { return violations_; }
   bool failed() const;
+
+  // The fault plan for this run: the one given with --plan (checked against `topology`),
+  // else one drawn by the nemesis from Prng(seed, "nemesis").
+  FaultPlan fault_plan(const Topology& topology, const NemesisOptions& options);
+  const std::string& fault_plan_text() const { return plan_text_; }
 
   void metric(const std::string& name, int64_t value) { metrics_[name] = value; }
   const std::map<std::string, int64_t>& metrics() const { return metrics_; }
@@ -96,6 +108,8 @@ class RunContext {
   Simulation& sim_;
   const Params& params_;
   const BugSet& bugs_;
+  const RunRequest& request_;
+  std::string plan_text_;
   std::vector<Violation> violations_;
   std::map<std::string, int64_t> metrics_;
   RunOutcome outcome_;
@@ -124,7 +138,15 @@ struct ScenarioInfo {
 std::span<const ScenarioInfo> all_scenarios();
 const ScenarioInfo* find_scenario(const std::string& name);
 
-// Checks a request (scenario, parameters, bugs) without running it; an error message or "".
+// Thrown by RunContext for a request that cannot run (a plan naming unknown nodes), and
+// after the plan is drawn when only the plan was asked for. execute() catches both.
+struct InputError {
+  std::string message;
+};
+struct PlanOnlyStop {};
+
+// Checks a request (scenario, parameters, bugs, plan syntax) without running it; an error
+// message or "". Plan node names are checked when the scenario has built its topology.
 std::string validate(const RunRequest& request);
 // Runs one seed in this process. Never throws for anything that happens inside the run.
 // Precondition: validate(request) is empty.

@@ -1,23 +1,42 @@
 #include "sim/network.h"
 
+#include <fmt/format.h>
+
 #include "sim/assert.h"
 
 namespace faultline {
+
+const char* to_string(RpcStatus s) {
+  switch (s) {
+    case RpcStatus::kOk: return "ok";
+    case RpcStatus::kTimeout: return "timeout";
+    case RpcStatus::kDisconnected: return "disconnected";
+  }
+  return "?";
+}
+
+void NodeSet::add(NodeId id) {
+  FL_ASSERT(id < 64 && "NodeSet holds node ids below 64", id);
+  bits_ |= uint64_t{1} << id;
+}
+
+std::vector<NodeId> NodeSet::ids() const {
+  std::vector<NodeId> out;
+  for (NodeId i = 0; i < 64; ++i) {
+    if (contains(i)) out.push_back(i);
+  }
+  return out;
+}
 
 Network::Network(Scheduler& s, uint64_t seed, NetworkOptions options)
     : s_(s), prng_(seed, "network"), options_(options) {}
 
 void Network::add_node(NodeId id, std::string dc) {
+  FL_ASSERT(id < 64 && "at most 64 nodes", id);
   if (id >= nodes_.size()) nodes_.resize(id + 1);
   NodeState& n = nodes_[id];
   n.dc = std::move(dc);
   n.inbox = std::make_unique<Channel<Envelope>>(s_, "inbox");
-}
-
-void Network::node_down(NodeId id) {
-  NodeState& n = nodes_.at(id);
-  n.up = false;
-  n.inbox->clear();
 }
 
 void Network::node_up(NodeId id, uint64_t incarnation) {
@@ -26,33 +45,209 @@ void Network::node_up(NodeId id, uint64_t incarnation) {
   n.incarnation = incarnation;
 }
 
+void Network::node_down(NodeId id, bool reset) {
+  NodeState& n = nodes_.at(id);
+  n.up = false;
+  n.resets_when_down = reset;
+  n.inbox->clear();
+  n.handlers.clear();
+  // Calls the dead process made will never be awaited again.
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    it = it->second.from == id ? pending_.erase(it) : std::next(it);
+  }
+  // Calls waiting on it: a live host resets the connections, a dead one is silent.
+  if (reset) {
+    for (auto& [call_id, call] : pending_) {
+      if (call.to != id || blocked(id, call.from)) continue;
+      const uint64_t cid = call_id;
+      s_.after(latency(id, call.from), [this, cid] { complete(cid, RpcStatus::kDisconnected, {}); });
+    }
+  }
+}
+
+bool Network::rule_matches(const Rule& r, NodeId from, NodeId to) const {
+  if (r.a.contains(from) && r.b.contains(to)) return true;
+  return !r.one_way && r.b.contains(from) && r.a.contains(to);
+}
+
+bool Network::blocked(NodeId from, NodeId to) const {
+  for (const auto& [id, r] : rules_) {
+    if (r.kind == Rule::Kind::kBlock && rule_matches(r, from, to)) return true;
+  }
+  return false;
+}
+
 Duration Network::latency(NodeId from, NodeId to) {
   const LinkLatency& link = nodes_.at(from).dc == nodes_.at(to).dc ? options_.same_dc : options_.cross_dc;
-  return link.base + prng_.exponential(link.jitter_mean);
+  Duration d = link.base + prng_.exponential(link.jitter_mean);
+  for (const auto& [id, r] : rules_) {
+    if (r.kind == Rule::Kind::kDelay && rule_matches(r, from, to)) d += r.extra + prng_.exponential(r.jitter_mean);
+  }
+  return d;
 }
 
 void Network::send(NodeId from, NodeId to, std::any body) {
+  Envelope env;
+  env.from = from;
+  env.body = std::move(body);
+  transmit(from, to, std::move(env));
+}
+
+void Network::transmit(NodeId from, NodeId to, Envelope env) {
   FL_ASSERT(from < nodes_.size() && to < nodes_.size(), from, to);
   ++sent_;
-  const NodeState& src = nodes_[from];
-  const NodeState& dst = nodes_[to];
+  if (blocked(from, to)) {
+    ++dropped_;
+    return;
+  }
+  env.from_incarnation = nodes_[from].incarnation;
+  env.sent_at = s_.now();
   Instant arrive = s_.now() + latency(from, to);
   Instant& last = last_delivery_[{from, to}];
   if (arrive < last) arrive = last;  // FIFO per connection
   last = arrive;
-  Envelope env{from, src.incarnation, s_.now(), std::move(body)};
-  const uint64_t to_incarnation = dst.incarnation;
-  s_.at(arrive, [this, to, to_incarnation, env = std::move(env)]() mutable {
-    NodeState& d = nodes_[to];
-    // A connection does not survive a crash or restart of either end.
-    const NodeState& src_now = nodes_[env.from];
-    if (!d.up || d.incarnation != to_incarnation || !src_now.up || src_now.incarnation != env.from_incarnation) {
-      ++dropped_;
-      return;
-    }
-    ++delivered_;
-    d.inbox->send(std::move(env));
+  const uint64_t epoch = conn_epoch_[{from, to}];
+  const uint64_t to_incarnation = nodes_[to].incarnation;
+  s_.at(arrive, [this, to, to_incarnation, epoch, env = std::move(env)]() mutable {
+    deliver(to, to_incarnation, epoch, env);
   });
+}
+
+void Network::deliver(NodeId to, uint64_t to_incarnation, uint64_t conn_epoch, Envelope& env) {
+  const NodeState& dst = nodes_[to];
+  const NodeState& src = nodes_[env.from];
+  const bool lost = !dst.up || dst.incarnation != to_incarnation || !src.up ||
+                    src.incarnation != env.from_incarnation || conn_epoch_[{env.from, to}] != conn_epoch ||
+                    blocked(env.from, to);
+  if (lost) {
+    ++dropped_;
+    // A request reaching a live host whose process is dead is refused with a reset.
+    if (env.kind == MessageKind::kRequest && !dst.up && dst.resets_when_down && src.up &&
+        src.incarnation == env.from_incarnation && !blocked(to, env.from)) {
+      const uint64_t cid = env.call_id;
+      s_.after(latency(to, env.from), [this, cid] { complete(cid, RpcStatus::kDisconnected, {}); });
+    }
+    return;
+  }
+  ++delivered_;
+  switch (env.kind) {
+    case MessageKind::kMessage:
+      nodes_[to].inbox->send(std::move(env));
+      return;
+    case MessageKind::kRequest:
+      serve_request(to, std::move(env));
+      return;
+    case MessageKind::kResponse:
+      complete(env.call_id, RpcStatus::kOk, std::move(env.body));
+      return;
+  }
+}
+
+void Network::serve(NodeId server, const std::string& method, Handler handler) {
+  nodes_.at(server).handlers[method] = std::move(handler);
+}
+
+void Network::serve_request(NodeId server, Envelope env) {
+  auto it = nodes_[server].handlers.find(env.method);
+  if (it == nodes_[server].handlers.end()) {
+    // Nobody listens for this API (yet): the server closes the connection.
+    const uint64_t cid = env.call_id;
+    s_.after(latency(server, env.from), [this, cid] { complete(cid, RpcStatus::kDisconnected, {}); });
+    return;
+  }
+  Handler handler = it->second;
+  std::string fiber_name = "rpc:" + env.method;
+  s_.spawn(server, std::move(fiber_name), [this, server, handler = std::move(handler), env = std::move(env)]() mutable {
+    std::any response = handler(env.from, std::move(env.body));
+    Envelope reply;
+    reply.from = server;
+    reply.kind = MessageKind::kResponse;
+    reply.call_id = env.call_id;
+    reply.body = std::move(response);
+    transmit(server, env.from, std::move(reply));
+  });
+}
+
+std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::string& method, std::any request,
+                                             Duration timeout) {
+  const uint64_t id = next_call_++;
+  Promise<std::pair<RpcStatus, std::any>> reply(s_, "rpc-reply");
+  pending_.emplace(id, PendingCall{from, to, reply});
+  Envelope env;
+  env.from = from;
+  env.kind = MessageKind::kRequest;
+  env.call_id = id;
+  env.method = method;
+  env.body = std::move(request);
+  transmit(from, to, std::move(env));
+  std::optional<std::pair<RpcStatus, std::any>> got = reply.get(saturating_add(s_.now(), timeout));
+  if (!got) {
+    pending_.erase(id);
+    return {RpcStatus::kTimeout, {}};
+  }
+  return std::move(*got);
+}
+
+void Network::complete(uint64_t call_id, RpcStatus status, std::any body) {
+  auto it = pending_.find(call_id);
+  if (it == pending_.end()) return;  // timed out, or its caller died
+  Promise<std::pair<RpcStatus, std::any>> reply = it->second.reply;
+  pending_.erase(it);
+  reply.set({status, std::move(body)});
+}
+
+namespace {
+std::string names(const Trace& t, NodeSet set) {
+  std::string out;
+  for (NodeId id : set.ids()) out += (out.empty() ? "" : ",") + t.node_name(id);
+  return out;
+}
+}  // namespace
+
+uint64_t Network::partition(NodeSet a, NodeSet b, bool one_way) {
+  const uint64_t id = next_rule_++;
+  rules_[id] = Rule{Rule::Kind::kBlock, a, b, one_way, {}, {}};
+  s_.trace().record(s_.now(), kWorld, "net-partition",
+                    {{"rule", id}, {"a", names(s_.trace(), a)}, {"b", names(s_.trace(), b)}, {"one_way", one_way}});
+  return id;
+}
+
+uint64_t Network::add_delay(NodeSet a, NodeSet b, Duration extra, Duration jitter_mean) {
+  const uint64_t id = next_rule_++;
+  rules_[id] = Rule{Rule::Kind::kDelay, a, b, false, extra, jitter_mean};
+  s_.trace().record(s_.now(), kWorld, "net-delay",
+                    {{"rule", id}, {"a", names(s_.trace(), a)}, {"b", names(s_.trace(), b)}, {"extra", extra},
+                     {"jitter", jitter_mean}});
+  return id;
+}
+
+void Network::heal(uint64_t rule_id) {
+  if (rules_.erase(rule_id) != 0) s_.trace().record(s_.now(), kWorld, "net-heal", {{"rule", rule_id}});
+}
+
+void Network::heal_all() {
+  if (rules_.empty()) return;
+  rules_.clear();
+  s_.trace().record(s_.now(), kWorld, "net-heal-all");
+}
+
+void Network::drop_connections(NodeSet a, NodeSet b) {
+  for (NodeId x : a.ids()) {
+    for (NodeId y : b.ids()) {
+      if (x == y) continue;
+      ++conn_epoch_[{x, y}];
+      ++conn_epoch_[{y, x}];
+    }
+  }
+  s_.trace().record(s_.now(), kWorld, "net-drop-connections", {{"a", names(s_.trace(), a)}, {"b", names(s_.trace(), b)}});
+  // The local socket errors at once: no message needs to travel.
+  std::vector<uint64_t> broken;
+  for (const auto& [id, call] : pending_) {
+    if ((a.contains(call.from) && b.contains(call.to)) || (b.contains(call.from) && a.contains(call.to))) {
+      broken.push_back(id);
+    }
+  }
+  for (uint64_t id : broken) complete(id, RpcStatus::kDisconnected, {});
 }
 
 }  // namespace faultline

@@ -1,20 +1,32 @@
 // sim/network.h
-// Messages between nodes, with latency drawn per link class and per-connection FIFO order
-// (Kafka runs on TCP: what one node sends to another arrives in the order it was sent).
+// Messages and request/response RPC between nodes, over simulated TCP connections.
 //
 // Contract:
-// - send() never blocks and never fails from the sender's point of view; a message to a
-//   node that is down when it would arrive, or that crashed and restarted since it was sent
-//   (a new incarnation: the old connection is gone), is dropped.
-// - Delivery time = max(now + latency, previous delivery time on the same (from, to)
-//   connection): FIFO per connection, no FIFO across connections.
-// - Latency for a message: link base + an exponential-ish jitter, both per link class
-//   (same datacenter, cross datacenter), drawn from the network's own random stream.
+// - Every (from, to) pair is a connection with FIFO order (Kafka runs on TCP): delivery
+//   time = max(now + latency, previous delivery on that connection). No order across
+//   connections. Requests and responses of an RPC travel on (caller, server) and
+//   (server, caller) respectively.
+// - Latency per message: the link class's base + an exponential-ish jitter (same datacenter
+//   or cross datacenter), plus any extra delay a fault put on that link; all drawn from the
+//   network's own random stream.
+// - A message is lost if its link is blocked (partition) when it is sent or when it would
+//   arrive, if either end is down at arrival, or if either end restarted or the connection
+//   was dropped since it was sent (a connection does not survive either).
+// - RPC: call() blocks the caller until the response arrives (kOk), the caller's timeout
+//   passes (kTimeout: the request may or may not have been processed), or the connection
+//   breaks (kDisconnected: the server's process died and its host answered with a reset,
+//   or a fault dropped the connection). A power-lost or partitioned server is silent, so
+//   callers time out. Handlers run in a fresh fiber of the server node and may block.
+// - Partitions and delays are rules with ids; healing a rule removes it. Every rule change
+//   is traced.
 #pragma once
 
 #include <any>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -30,31 +42,89 @@ struct LinkLatency {
 };
 
 struct NetworkOptions {
-  // Within one datacenter: ~0.2 ms with a long-ish tail.
+  // Within one datacenter: ~0.2 ms one way with a tail.
   LinkLatency same_dc{Duration::micros(150), Duration::micros(50)};
   // Between datacenters: ~10 ms one way.
   LinkLatency cross_dc{Duration::millis(8), Duration::millis(2)};
 };
+
+enum class MessageKind : uint8_t { kMessage, kRequest, kResponse };
 
 struct Envelope {
   NodeId from = kWorld;
   uint64_t from_incarnation = 0;
   Instant sent_at;
   std::any body;
+  // RPC bookkeeping (kRequest / kResponse only).
+  MessageKind kind = MessageKind::kMessage;
+  uint64_t call_id = 0;
+  std::string method;
+};
+
+enum class RpcStatus { kOk, kTimeout, kDisconnected };
+const char* to_string(RpcStatus s);
+
+template <typename T>
+struct RpcResult {
+  RpcStatus status = RpcStatus::kTimeout;
+  std::optional<T> value;
+  bool ok() const { return status == RpcStatus::kOk; }
+};
+
+// A set of nodes as a bitmask over node ids (topologies stay small: at most 64 nodes).
+class NodeSet {
+ public:
+  NodeSet() = default;
+  NodeSet(std::initializer_list<NodeId> ids) {
+    for (NodeId id : ids) add(id);
+  }
+  void add(NodeId id);
+  bool contains(NodeId id) const { return id < 64 && ((bits_ >> id) & 1u) != 0; }
+  bool empty() const { return bits_ == 0; }
+  uint64_t bits() const { return bits_; }
+  std::vector<NodeId> ids() const;
+  bool operator==(const NodeSet&) const = default;
+
+ private:
+  uint64_t bits_ = 0;
 };
 
 class Network {
  public:
+  // Runs in a fresh fiber of the server node; returns the response body.
+  using Handler = std::function<std::any(NodeId from, std::any request)>;
+
   Network(Scheduler& s, uint64_t seed, NetworkOptions options = {});
 
-  // Registers a node; `dc` decides the link class. Inboxes live as long as the network.
+  // --- topology and node lifecycle (Simulation) -----------------------------------------
   void add_node(NodeId id, std::string dc);
-  // A node went down (its inbox is cleared) or came back with a new incarnation.
-  void node_down(NodeId id);
+  const std::string& dc_of(NodeId id) const { return nodes_.at(id).dc; }
+  // The node's process died. `reset` says whether its host answers with connection resets
+  // (process kill: callers see kDisconnected) or stays silent (power loss: they time out).
+  void node_down(NodeId id, bool reset);
   void node_up(NodeId id, uint64_t incarnation);
 
+  // --- model-facing (through NodeContext) -----------------------------------------------
   void send(NodeId from, NodeId to, std::any body);
   Channel<Envelope>& inbox(NodeId id) { return *nodes_.at(id).inbox; }
+  void serve(NodeId server, const std::string& method, Handler handler);
+  // Blocking; call from a fiber of `from`.
+  std::pair<RpcStatus, std::any> call(NodeId from, NodeId to, const std::string& method, std::any request,
+                                      Duration timeout);
+
+  // --- faults (FaultControl) --------------------------------------------------------------
+  // Blocks every link from a member of `a` to a member of `b`, and back unless one_way.
+  uint64_t partition(NodeSet a, NodeSet b, bool one_way);
+  // Adds `extra` + exponential-ish(`jitter_mean`) to every message between `a` and `b`
+  // (both directions).
+  uint64_t add_delay(NodeSet a, NodeSet b, Duration extra, Duration jitter_mean);
+  void heal(uint64_t rule_id);
+  void heal_all();
+  // Breaks every connection between `a` and `b` (both directions): messages in flight are
+  // lost and pending calls fail with kDisconnected.
+  void drop_connections(NodeSet a, NodeSet b);
+  bool blocked(NodeId from, NodeId to) const;
+  size_t active_rules() const { return rules_.size(); }
 
   uint64_t sent() const { return sent_; }
   uint64_t delivered() const { return delivered_; }
@@ -64,17 +134,40 @@ class Network {
   struct NodeState {
     std::string dc;
     bool up = false;
+    bool resets_when_down = true;  // host alive, process dead: connection attempts are refused
     uint64_t incarnation = 0;
     std::unique_ptr<Channel<Envelope>> inbox;
+    std::map<std::string, Handler> handlers;
   };
+  struct Rule {
+    enum class Kind { kBlock, kDelay } kind;
+    NodeSet a, b;
+    bool one_way = false;
+    Duration extra, jitter_mean;
+  };
+  struct PendingCall {
+    NodeId from, to;
+    Promise<std::pair<RpcStatus, std::any>> reply;
+  };
+  using Link = std::pair<NodeId, NodeId>;
+
+  bool rule_matches(const Rule& r, NodeId from, NodeId to) const;
   Duration latency(NodeId from, NodeId to);
+  void transmit(NodeId from, NodeId to, Envelope env);
+  void deliver(NodeId to, uint64_t to_incarnation, uint64_t conn_epoch, Envelope& env);
+  void serve_request(NodeId server, Envelope env);
+  void complete(uint64_t call_id, RpcStatus status, std::any body);
 
   Scheduler& s_;
   Prng prng_;
   NetworkOptions options_;
   std::vector<NodeState> nodes_;
-  // Last delivery time per (from, to) connection, for FIFO. Ordered map: deterministic.
-  std::map<std::pair<NodeId, NodeId>, Instant> last_delivery_;
+  std::map<Link, Instant> last_delivery_;  // FIFO per connection (ordered map: deterministic)
+  std::map<Link, uint64_t> conn_epoch_;    // bumped when a connection breaks
+  std::map<uint64_t, Rule> rules_;
+  uint64_t next_rule_ = 1;
+  std::map<uint64_t, PendingCall> pending_;
+  uint64_t next_call_ = 1;
   uint64_t sent_ = 0;
   uint64_t delivered_ = 0;
   uint64_t dropped_ = 0;

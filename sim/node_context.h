@@ -3,7 +3,7 @@
 //
 // A model receives a NodeContext& and touches nothing else that is nondeterministic: time,
 // sleeping, its own random stream, spawning fibers and tracing all go through here (the
-// network, disk and object store join in later). Models cannot inject faults; scenarios get
+// network, the disk and the object store too). Models cannot inject faults; scenarios get
 // the wider Simulation / FaultControl for that.
 #pragma once
 
@@ -12,7 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "sim/disk.h"
 #include "sim/network.h"
+#include "sim/object_store.h"
 #include "sim/prng.h"
 #include "sim/scheduler.h"
 #include "sim/trace.h"
@@ -21,8 +23,10 @@ namespace faultline {
 
 class NodeContext {
  public:
-  NodeContext(Scheduler& s, Network& net, NodeId id, std::string name, std::string dc, Prng prng)
-      : s_(s), net_(net), id_(id), name_(std::move(name)), dc_(std::move(dc)), prng_(prng) {}
+  NodeContext(Scheduler& s, Network& net, Disk& disk, ObjectStore& objects, NodeId id, std::string name,
+              std::string dc, Prng prng)
+      : s_(s), net_(net), disk_(disk), objects_(objects, id), id_(id), name_(std::move(name)), dc_(std::move(dc)),
+        prng_(prng) {}
   NodeContext(const NodeContext&) = delete;
   NodeContext& operator=(const NodeContext&) = delete;
 
@@ -52,6 +56,31 @@ class NodeContext {
   void send(NodeId to, std::any body) { net_.send(id_, to, std::move(body)); }
   Channel<Envelope>& inbox() { return net_.inbox(id_); }
 
+  // Request/response RPC (see sim/network.h). Blocks until the response, the timeout, or a
+  // broken connection. A response of the wrong type is a model bug (crash).
+  template <typename Resp, typename Req>
+  RpcResult<Resp> call(NodeId to, const std::string& method, Req request, Duration timeout) {
+    auto [status, body] = net_.call(id_, to, method, std::any(std::move(request)), timeout);
+    RpcResult<Resp> r;
+    r.status = status;
+    if (status == RpcStatus::kOk) r.value = std::any_cast<Resp>(std::move(body));
+    return r;
+  }
+  // Serves `method`: each request runs `handler` in a fresh fiber of this node. Handlers are
+  // dropped when the process dies; a restarted process registers its own.
+  template <typename Req, typename Resp>
+  void serve(const std::string& method, std::function<Resp(NodeId from, Req request)> handler) {
+    net_.serve(id_, method, [h = std::move(handler)](NodeId from, std::any req) -> std::any {
+      return std::any(h(from, std::any_cast<Req>(std::move(req))));
+    });
+  }
+
+  // This node's disk (page cache, fsync, atomic rename; see sim/disk.h). It outlives the
+  // process: a restarted process finds what survived the crash.
+  Disk& disk() { return disk_; }
+  // The shared object store, as this node's client (see sim/object_store.h).
+  ObjectStoreClient& objects() { return objects_; }
+
   // For constructing sync primitives (Flag, Promise, Channel) owned by this node's process.
   Scheduler& scheduler() { return s_; }
 
@@ -59,6 +88,8 @@ class NodeContext {
   friend class Simulation;
   Scheduler& s_;
   Network& net_;
+  Disk& disk_;
+  ObjectStoreClient objects_;
   NodeId id_;
   std::string name_;
   std::string dc_;

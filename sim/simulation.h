@@ -1,11 +1,12 @@
 // sim/simulation.h
-// One simulated world: the clock and scheduler, the trace, the root random stream and the
-// nodes. Scenarios build and drive it; models only ever see their NodeContext.
+// One simulated world: the clock and scheduler, the trace, the root random stream, the
+// network, the object store and the nodes, each with its own disk. Scenarios build and drive
+// it (faults through FaultControl); models only ever see their NodeContext.
 //
-// A node is a placement (name, datacenter) plus a boot function that starts its process:
-// the function builds the model's state, spawns its fibers and returns the state as an owning
-// handle. crash() unwinds the process's fibers and drops that handle; restart() boots a fresh
-// process, as a real restart would (durable state arrives with the disk model).
+// A node is a placement (name, datacenter, rack) plus a boot function that starts its
+// process: the function builds the model's state, spawns its fibers and returns the state as
+// an owning handle. crash() unwinds the process's fibers and drops that handle; the disk
+// stays, minus what the crash kind loses (F3); restart() boots a fresh process on it.
 #pragma once
 
 #include <functional>
@@ -13,8 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "sim/disk.h"
+#include "sim/fault_plan.h"
 #include "sim/network.h"
 #include "sim/node_context.h"
+#include "sim/object_store.h"
 #include "sim/prng.h"
 #include "sim/scheduler.h"
 #include "sim/trace.h"
@@ -22,15 +26,31 @@
 namespace faultline {
 
 struct NodeSpec {
+  NodeSpec(std::string node_name, std::string datacenter = "dc1", std::string rack_name = "")
+      : name(std::move(node_name)), dc(std::move(datacenter)), rack(std::move(rack_name)) {}
   std::string name;
-  std::string dc = "dc1";
+  std::string dc;
+  std::string rack;  // empty: the datacenter is the rack
+};
+
+enum class CrashKind {
+  kKill,       // process killed: the page cache survives, peers get connection resets
+  kPowerLoss,  // power lost: unsynced data lost (F3), the host goes silent
+};
+const char* to_string(CrashKind k);
+
+struct SimulationOptions {
+  SchedulerOptions scheduler;
+  NetworkOptions network;
+  DiskOptions disk;
+  ObjectStoreOptions object_store;
 };
 
 class Simulation {
  public:
   using BootFn = std::function<std::shared_ptr<void>(NodeContext&)>;
 
-  explicit Simulation(uint64_t seed, SchedulerOptions options = {}, NetworkOptions net = {});
+  explicit Simulation(uint64_t seed, SimulationOptions options = {});
   ~Simulation();
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;
@@ -39,6 +59,8 @@ class Simulation {
   Instant now() const { return scheduler_.now(); }
   Scheduler& scheduler() { return scheduler_; }
   Network& network() { return network_; }
+  ObjectStore& object_store() { return object_store_; }
+  Disk& disk(NodeId id) { return *nodes_.at(id).disk; }
   Trace& trace() { return trace_; }
   // The scenario's own stream (workload and fault choices), separate from every node's.
   Prng& prng() { return prng_; }
@@ -47,6 +69,12 @@ class Simulation {
   size_t node_count() const { return nodes_.size(); }
   NodeContext& node(NodeId id) { return *nodes_.at(id).ctx; }
   bool is_up(NodeId id) const { return nodes_.at(id).up; }
+  const NodeSpec& spec(NodeId id) const { return nodes_.at(id).spec; }
+  // How the node's process last ended, if it ever did (for checkers: what may be lost).
+  std::optional<CrashKind> last_crash(NodeId id) const { return nodes_.at(id).last_crash; }
+  std::optional<NodeId> find_node(const std::string& name) const;
+  // Names and datacenters, for fault plans.
+  Topology topology() const;
 
   // The running process's state, as returned by the boot function (nullptr while down).
   template <typename T>
@@ -55,8 +83,10 @@ class Simulation {
   }
 
   void start(NodeId id);
-  // Kills the node's process: every fiber unwinds, its state is dropped.
-  void crash(NodeId id, std::string_view why = "crash");
+  // Ends the node's process: every fiber unwinds, its state is dropped; the disk loses
+  // what `kind` loses. On a node already down, a power loss still drops its page cache
+  // and a kill does nothing.
+  void crash(NodeId id, CrashKind kind = CrashKind::kKill);
   void restart(NodeId id);
   // Unwinds every fiber (nodes and the scenario's own) and drops all process state. Call it
   // before destroying anything those fibers reference; the destructor calls it too.
@@ -69,16 +99,22 @@ class Simulation {
 
  private:
   struct Node {
+    explicit Node(NodeSpec s) : spec(std::move(s)) {}
+    NodeSpec spec;
+    std::unique_ptr<Disk> disk;
     std::unique_ptr<NodeContext> ctx;
     BootFn boot;
     std::shared_ptr<void> process;
     bool up = false;
+    std::optional<CrashKind> last_crash;
   };
 
   uint64_t seed_;
   Trace trace_;
   Scheduler scheduler_;
   Network network_;
+  ObjectStore object_store_;
+  DiskOptions disk_options_;
   Prng prng_;
   std::vector<Node> nodes_;
 };

@@ -38,22 +38,38 @@ std::string format_instant(Instant t) {
 }
 
 bool parse_duration(const std::string& text, Duration* out) {
-  if (text.empty()) return false;
-  int64_t value = 0;
-  const char* begin = text.data();
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc() || ptr == begin || value < 0) return false;
-  const std::string unit(ptr, end);
+  // <digits>[.<digits>]<unit>, exactly representable in nanoseconds: "1.5s", "416.680719ms".
+  size_t pos = 0;
+  while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])) != 0) ++pos;
+  if (pos == 0) return false;
+  const std::string whole = text.substr(0, pos);
+  std::string frac;
+  if (pos < text.size() && text[pos] == '.') {
+    const size_t start = ++pos;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])) != 0) ++pos;
+    frac = text.substr(start, pos - start);
+    if (frac.empty()) return false;
+  }
+  const std::string unit = text.substr(pos);
   int64_t scale = 0;
-  if (unit.empty() || unit == "ns") scale = 1;
-  else if (unit == "us") scale = 1'000;
-  else if (unit == "ms") scale = 1'000'000;
-  else if (unit == "s") scale = 1'000'000'000;
-  else if (unit == "m" || unit == "min") scale = 60'000'000'000;
+  size_t digits = 0;  // fraction digits the unit can carry exactly
+  if (unit.empty() || unit == "ns") scale = 1, digits = 0;
+  else if (unit == "us") scale = 1'000, digits = 3;
+  else if (unit == "ms") scale = 1'000'000, digits = 6;
+  else if (unit == "s") scale = 1'000'000'000, digits = 9;
+  else if (unit == "m" || unit == "min") scale = 60'000'000'000, digits = 0;
   else return false;
-  if (value > INT64_MAX / scale) return false;
-  *out = Duration::nanos(value * scale);
+  if (frac.size() > digits) return false;
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), value);
+  if (ec != std::errc() || value > INT64_MAX / scale) return false;
+  int64_t fraction_ns = 0;
+  if (!frac.empty()) {
+    std::from_chars(frac.data(), frac.data() + frac.size(), fraction_ns);
+    for (size_t i = frac.size(); i < digits; ++i) fraction_ns *= 10;
+  }
+  if (value * scale > INT64_MAX - fraction_ns) return false;
+  *out = Duration::nanos(value * scale + fraction_ns);
   return true;
 }
 

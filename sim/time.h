@@ -73,8 +73,9 @@ constexpr Instant saturating_add(Instant t, Duration d) {
 std::string format_duration(Duration d);
 // Seconds with nanosecond precision and fixed width, for trace lines: "   12.000345678".
 std::string format_instant(Instant t);
-// Parses "250ms", "30s", "2m", "1500us", "10ns" or a bare integer of nanoseconds.
-// Returns false on anything else (no silent defaults).
+// Parses "250ms", "30s", "2m", "1500us", "10ns", a bare integer of nanoseconds, or an exact
+// decimal such as "1.5s" (what format_duration prints). Returns false on anything else,
+// including fractions finer than a nanosecond (no silent rounding, no silent defaults).
 bool parse_duration(const std::string& text, Duration* out);
 
 namespace literals {

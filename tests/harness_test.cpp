@@ -140,3 +140,52 @@ TEST(Isolation, SignalsAndHangsBecomeCrashResultsAndOthersSurvive) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// Every fault kind, against the ping scenario's default topology (n0..n2 over dc1, dc2).
+const char* kEveryFaultKind = R"(1.5s kill node=n1 for=800ms
+2s power-loss node=n2 for=1s
+3s partition a=n0,n1 b=n2 for=2s
+3.5s partition-one-way from=n0 to=n2 for=2s
+4s isolate-dc dc=dc1 for=3s
+5s drop-connections a=n1 b=n0,n2
+6s link-delay a=n0 b=n1 delay=50ms jitter=10ms for=2s
+7s disk-stall node=n1 for=2s
+7s disk-slow node=n0 factor=10 for=2s
+9s s3-errors slowdown=1/10 internal=1/20 for=3s
+9s s3-latency extra=200ms for=3s
+10s s3-outage for=4s
+12s s3-ambiguous rate=1/2 for=3s
+)";
+
+TEST(Harness, PingScenarioTakesEveryFaultKindAndStaysDeterministic) {
+  RunRequest req;
+  req.scenario = "ping";
+  req.seed = 5;
+  req.plan_text = kEveryFaultKind;
+  const RunResult a = execute(req);
+  const RunResult b = execute(req);
+  EXPECT_EQ(a.verdict, Verdict::kPass) << (a.violations.empty() ? a.crash : a.violations[0].message);
+  EXPECT_EQ(a.metrics.at("faults_applied"), 13);
+  EXPECT_GE(a.metrics.at("recoveries"), 5);  // 3 boots + 2 restarts
+  EXPECT_EQ(a.trace_hash, b.trace_hash);
+  EXPECT_EQ(a.fault_plan, b.fault_plan);
+}
+
+TEST(Harness, PlanFromTheNemesisReplaysWithoutIt) {
+  for (uint64_t seed : {3, 17, 29}) {
+    RunRequest req;
+    req.scenario = "ping";
+    req.seed = seed;
+    const RunResult drawn = execute(req);
+    req.plan_text = drawn.fault_plan;
+    const RunResult replayed = execute(req);
+    EXPECT_EQ(drawn.trace_hash, replayed.trace_hash) << "seed " << seed;
+    EXPECT_EQ(drawn.events, replayed.events);
+  }
+}
+
+}  // namespace
+}  // namespace faultline

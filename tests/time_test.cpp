@@ -63,3 +63,21 @@ TEST(Time, FormatDurationKeepsFractionsReadable) {
 }
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+using namespace literals;
+TEST(Time, ParseDurationReadsWhatFormatDurationWrites) {
+  for (int64_t ns : {0LL, 7LL, 12'500LL, 416'680'719LL, 1'500'000'000LL, 1'000'000'001LL, 30'000'000'000LL}) {
+    Duration back;
+    ASSERT_TRUE(parse_duration(format_duration(Duration::nanos(ns)), &back)) << ns;
+    EXPECT_EQ(back.ns(), ns);
+  }
+  Duration d;
+  EXPECT_FALSE(parse_duration("1.5ns", &d));   // finer than a nanosecond
+  EXPECT_FALSE(parse_duration("1.s", &d));
+  EXPECT_FALSE(parse_duration(".5s", &d));
+  EXPECT_FALSE(parse_duration("1.0000000001s", &d));
+}
+}  // namespace
+}  // namespace faultline

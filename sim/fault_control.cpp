@@ -1,0 +1,150 @@
+#include "sim/fault_control.h"
+
+#include "sim/assert.h"
+
+namespace faultline {
+
+NodeId FaultControl::resolve_one(const std::string& name) const {
+  const auto id = sim_.find_node(name);
+  FL_ASSERT(id.has_value() && "fault names an unknown node (validate_plan first)", name);
+  return *id;
+}
+
+NodeSet FaultControl::resolve(const std::vector<std::string>& names) const {
+  NodeSet set;
+  for (const auto& n : names) set.add(resolve_one(n));
+  return set;
+}
+
+NodeSet FaultControl::nodes_in_dc(const std::string& dc) const {
+  NodeSet set;
+  for (NodeId id = 0; id < sim_.node_count(); ++id) {
+    if (sim_.spec(id).dc == dc) set.add(id);
+  }
+  return set;
+}
+
+uint64_t FaultControl::isolate_dc(const std::string& dc) {
+  const NodeSet inside = nodes_in_dc(dc);
+  NodeSet outside;
+  for (NodeId id = 0; id < sim_.node_count(); ++id) {
+    if (!inside.contains(id)) outside.add(id);
+  }
+  return sim_.network().partition(inside, outside, /*one_way=*/false);
+}
+
+void FaultControl::restart(NodeId node) {
+  down_by_.erase(node);
+  if (!sim_.is_up(node)) sim_.restart(node);
+}
+
+void FaultControl::schedule(const FaultPlan& plan) {
+  for (const FaultEvent& e : plan.events) {
+    sim_.scheduler().at(Instant::zero() + e.at, [this, e] { apply(e); });
+  }
+}
+
+void FaultControl::apply(const FaultEvent& e) {
+  const uint64_t serial = next_serial_++;
+  ++applied_;
+  const Instant until = e.duration == Duration::zero() ? Instant::max() : sim_.now() + e.duration;
+  const std::string text = e.to_text();
+  bool skipped = false;
+  switch (e.kind) {
+    case FaultKind::kKill:
+    case FaultKind::kPowerLoss: {
+      const NodeId node = resolve_one(e.a.at(0));
+      if (!sim_.is_up(node)) {
+        // Already down (another event holds it): this event does not restart it, but a
+        // power loss still costs the host its page cache.
+        if (e.kind == FaultKind::kPowerLoss) sim_.crash(node, CrashKind::kPowerLoss);
+        skipped = true;
+        break;
+      }
+      down_by_[node] = serial;
+      sim_.crash(node, e.kind == FaultKind::kKill ? CrashKind::kKill : CrashKind::kPowerLoss);
+      break;
+    }
+    case FaultKind::kPartition:
+      network_rule_[serial] = sim_.network().partition(resolve(e.a), resolve(e.b), /*one_way=*/false);
+      break;
+    case FaultKind::kPartitionOneWay:
+      network_rule_[serial] = sim_.network().partition(resolve(e.a), resolve(e.b), /*one_way=*/true);
+      break;
+    case FaultKind::kIsolateDc:
+      network_rule_[serial] = isolate_dc(e.dc);
+      break;
+    case FaultKind::kDropConnections:
+      sim_.network().drop_connections(resolve(e.a), resolve(e.b));
+      break;
+    case FaultKind::kLinkDelay:
+      network_rule_[serial] = sim_.network().add_delay(resolve(e.a), resolve(e.b), e.delay, e.jitter);
+      break;
+    case FaultKind::kDiskStall:
+      sim_.disk(resolve_one(e.a.at(0))).stall(until);
+      break;
+    case FaultKind::kDiskSlow:
+      sim_.disk(resolve_one(e.a.at(0))).slow(e.factor, until);
+      break;
+    case FaultKind::kS3Errors:
+      sim_.object_store().errors(e.rate, e.rate2, until);
+      break;
+    case FaultKind::kS3Latency:
+      sim_.object_store().latency_spike(e.delay, until);
+      break;
+    case FaultKind::kS3Outage:
+      sim_.object_store().outage(until);
+      break;
+    case FaultKind::kS3Ambiguous:
+      sim_.object_store().ambiguous_timeouts(e.rate, until);
+      break;
+    case FaultKind::kCount:
+      FL_UNREACHABLE("kCount is not a fault");
+  }
+  sim_.note(skipped ? "fault-skipped" : "fault", {{"serial", serial}, {"event", text}});
+  // Windows of disk and object-store faults end by themselves; the rest heal here.
+  const bool self_healing = e.kind == FaultKind::kDiskStall || e.kind == FaultKind::kDiskSlow ||
+                            e.kind == FaultKind::kS3Errors || e.kind == FaultKind::kS3Latency ||
+                            e.kind == FaultKind::kS3Outage || e.kind == FaultKind::kS3Ambiguous ||
+                            e.kind == FaultKind::kDropConnections;
+  if (!skipped && !self_healing && e.duration > Duration::zero()) {
+    sim_.scheduler().after(e.duration, [this, e, serial] { heal(e, serial); });
+  }
+}
+
+void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
+  switch (e.kind) {
+    case FaultKind::kKill:
+    case FaultKind::kPowerLoss: {
+      const NodeId node = resolve_one(e.a.at(0));
+      auto it = down_by_.find(node);
+      if (it == down_by_.end() || it->second != serial) return;  // restarted already
+      down_by_.erase(it);
+      if (!sim_.is_up(node)) sim_.restart(node);
+      break;
+    }
+    default: {
+      auto it = network_rule_.find(serial);
+      if (it == network_rule_.end()) return;
+      sim_.network().heal(it->second);
+      network_rule_.erase(it);
+      break;
+    }
+  }
+  sim_.note("heal", {{"serial", serial}, {"event", e.to_text()}});
+}
+
+void FaultControl::heal_all(bool restart_nodes) {
+  sim_.note("heal-all", {{"restart_nodes", restart_nodes}});
+  sim_.network().heal_all();
+  network_rule_.clear();
+  for (NodeId id = 0; id < sim_.node_count(); ++id) sim_.disk(id).heal();
+  sim_.object_store().heal();
+  if (!restart_nodes) return;
+  down_by_.clear();
+  for (NodeId id = 0; id < sim_.node_count(); ++id) {
+    if (!sim_.is_up(id)) sim_.restart(id);
+  }
+}
+
+}  // namespace faultline

@@ -1,0 +1,118 @@
+#include "sim/nemesis.h"
+
+#include <algorithm>
+
+#include "sim/assert.h"
+
+namespace faultline {
+
+std::vector<FaultKind> all_fault_kinds() {
+  std::vector<FaultKind> out;
+  for (uint32_t k = 0; k < static_cast<uint32_t>(FaultKind::kCount); ++k) out.push_back(static_cast<FaultKind>(k));
+  return out;
+}
+
+namespace {
+
+// A random non-empty proper subset of `names` (or all of them if only one).
+std::vector<std::string> random_subset(Prng& prng, const std::vector<std::string>& names, size_t max_size) {
+  std::vector<std::string> pool = names;
+  std::vector<std::string> out;
+  const size_t size = 1 + prng.below(std::max<size_t>(1, std::min(max_size, pool.size())));
+  for (size_t i = 0; i < size && !pool.empty(); ++i) {
+    const size_t pick = prng.below(pool.size());
+    out.push_back(pool[pick]);
+    pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(pick));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> complement(const std::vector<std::string>& all, const std::vector<std::string>& some) {
+  std::vector<std::string> out;
+  for (const auto& n : all) {
+    if (std::find(some.begin(), some.end(), n) == some.end()) out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng) {
+  FaultPlan plan;
+  if (o.kinds.empty() || o.max_faults == 0 || o.end <= o.start) return plan;
+  std::vector<std::string> all;
+  for (const auto& n : topology.nodes) all.push_back(n.name);
+  const std::vector<std::string> dcs = topology.dcs();
+
+  // Swarm: which kinds are on for this seed (at least one), and how hard it hits.
+  std::vector<FaultKind> on;
+  for (FaultKind k : o.kinds) {
+    if (!o.swarm || prng.chance(Ratio{1, 2})) on.push_back(k);
+  }
+  if (on.empty()) on.push_back(o.kinds[prng.below(o.kinds.size())]);
+  const uint32_t faults = o.swarm ? 1 + static_cast<uint32_t>(prng.below(o.max_faults)) : o.max_faults;
+  const Duration mean = o.swarm ? o.mean_duration / 2 + prng.uniform(Duration::zero(), o.mean_duration) : o.mean_duration;
+
+  uint32_t power_losses = 0;
+  for (uint32_t i = 0; i < faults; ++i) {
+    FaultEvent e;
+    e.kind = on[prng.below(on.size())];
+    e.at = prng.uniform(o.start, o.end - Duration::millis(1));
+    e.duration = std::clamp(prng.exponential(mean), Duration::millis(50), o.max_duration);
+    switch (e.kind) {
+      case FaultKind::kPowerLoss:
+        if (power_losses >= o.max_power_losses) e.kind = FaultKind::kKill;  // stay in budget
+        else ++power_losses;
+        [[fallthrough]];
+      case FaultKind::kKill:
+        if (o.crashable.empty()) continue;
+        e.a = {o.crashable[prng.below(o.crashable.size())]};
+        break;
+      case FaultKind::kDiskStall:
+      case FaultKind::kDiskSlow:
+        e.a = {all[prng.below(all.size())]};
+        e.factor = static_cast<uint32_t>(prng.range(2, 50));
+        if (e.kind == FaultKind::kDiskStall) e.factor = 1;
+        break;
+      case FaultKind::kPartition:
+      case FaultKind::kPartitionOneWay:
+      case FaultKind::kDropConnections:
+      case FaultKind::kLinkDelay: {
+        if (all.size() < 2) continue;
+        e.a = random_subset(prng, all, all.size() - 1);
+        const auto rest = complement(all, e.a);
+        e.b = random_subset(prng, rest, rest.size());
+        if (e.kind == FaultKind::kDropConnections) e.duration = Duration::zero();
+        if (e.kind == FaultKind::kLinkDelay) {
+          e.delay = prng.uniform(Duration::millis(1), Duration::millis(200));
+          e.jitter = prng.uniform(Duration::zero(), e.delay);
+        }
+        break;
+      }
+      case FaultKind::kIsolateDc:
+        if (dcs.size() < 2) continue;
+        e.dc = dcs[prng.below(dcs.size())];
+        break;
+      case FaultKind::kS3Errors:
+        e.rate = Ratio{prng.below(60), 100};
+        e.rate2 = Ratio{prng.below(30), 100};
+        break;
+      case FaultKind::kS3Latency:
+        e.delay = prng.uniform(Duration::millis(50), Duration::seconds(2));
+        break;
+      case FaultKind::kS3Outage:
+        break;
+      case FaultKind::kS3Ambiguous:
+        e.rate = Ratio{1 + prng.below(100), 100};
+        break;
+      case FaultKind::kCount:
+        FL_UNREACHABLE("kCount is not a fault");
+    }
+    plan.events.push_back(std::move(e));
+  }
+  plan.sort();
+  return plan;
+}
+
+}  // namespace faultline

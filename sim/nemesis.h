@@ -1,0 +1,37 @@
+// sim/nemesis.h
+// Draws a fault plan from a seed and a fault budget, with swarm selection (TigerBeetle's
+// swarm testing, Groce et al. 2012): each seed first decides which fault kinds are on at
+// all and how strong they are, then draws the faults. Runs that leave some kinds off reach
+// states that an everything-always-on nemesis never reaches (a cluster that is never
+// partitioned but crashes a lot, say).
+//
+// The nemesis draws from its own stream, Prng(seed, "nemesis"), and only produces a plan:
+// running the plan it printed gives the same trace as running the nemesis itself.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/fault_plan.h"
+#include "sim/prng.h"
+
+namespace faultline {
+
+struct NemesisOptions {
+  Duration start = Duration::seconds(1);  // no fault starts before this
+  Duration end = Duration::seconds(20);   // ... or at/after this
+  uint32_t max_faults = 8;                // the fault budget: at most this many events
+  Duration mean_duration = Duration::seconds(2);  // mean fault window (exponential-ish)
+  Duration max_duration = Duration::seconds(8);   // longest fault window
+  std::vector<FaultKind> kinds;           // kinds the scenario can take (empty: none)
+  uint32_t max_power_losses = 1;          // lossy crashes allowed (the excuse budget)
+  std::vector<std::string> crashable;     // nodes that may be killed or lose power
+  bool swarm = true;                      // off: every allowed kind is on, at mean strength
+};
+
+// Every fault kind, for scenarios that support them all.
+std::vector<FaultKind> all_fault_kinds();
+
+FaultPlan draw_plan(const Topology& topology, const NemesisOptions& options, Prng prng);
+
+}  // namespace faultline

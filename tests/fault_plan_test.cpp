@@ -1,0 +1,141 @@
+// Fault plans: the text form round-trips exactly, bad plans are rejected with the line
+// number, and the nemesis draws deterministic, in-budget, swarm-varied plans.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "sim/fault_plan.h"
+#include "sim/nemesis.h"
+
+namespace faultline {
+namespace {
+
+using namespace literals;
+
+Topology three_dcs() {
+  Topology t;
+  for (int i = 0; i < 6; ++i) t.nodes.push_back({fmt::format("n{}", i), fmt::format("dc{}", i % 3 + 1)});
+  return t;
+}
+
+const char* kEveryKind = R"(# every kind once
+1.5s kill node=n1 for=800ms
+2s power-loss node=n2 for=1s
+3s partition a=n0,n1 b=n2 for=5s
+3s partition-one-way from=n0 to=n2 for=5s
+4s isolate-dc dc=dc1 for=3s
+5s drop-connections a=n1 b=n0,n2
+6s link-delay a=n0 b=n1 delay=50ms jitter=10ms for=2s
+7s disk-stall node=n1 for=2s
+7s disk-slow node=n1 factor=10 for=2s
+9s s3-errors slowdown=1/10 internal=5% for=3s
+9s s3-latency extra=200ms for=3s
+9s s3-outage for=4s
+9s s3-ambiguous rate=1/2 for=3s
+)";
+
+TEST(FaultPlan, EveryKindParsesAndRoundTrips) {
+  std::string error;
+  auto plan = FaultPlan::parse(kEveryKind, &error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->events.size(), 13u);
+  std::set<FaultKind> kinds;
+  for (const auto& e : plan->events) kinds.insert(e.kind);
+  EXPECT_EQ(kinds.size(), static_cast<size_t>(FaultKind::kCount));
+  const std::string text = plan->to_text();
+  auto again = FaultPlan::parse(text, &error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(*again, *plan);
+  EXPECT_EQ(again->to_text(), text);
+  EXPECT_NE(text.find("9s s3-errors slowdown=1/10 internal=5/100 for=3s"), std::string::npos) << text;
+  EXPECT_EQ(validate_plan(*plan, three_dcs()), "");
+}
+
+TEST(FaultPlan, BadLinesAreRejectedWithTheirLineNumber) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"1s explode node=n1", "line 1: unknown fault kind 'explode'"},
+      {"\n\nsoon kill node=n1", "line 3: bad time 'soon'"},
+      {"1s kill", "line 1: kill needs node="},
+      {"1s kill node=n1 node=n2", "'node' given twice"},
+      {"1s kill node=n1,n2", "exactly one node"},
+      {"1s kill host=n1", "kill does not take 'host'"},
+      {"1s disk-slow node=n1 factor=0", "factor wants an integer"},
+      {"1s s3-errors slowdown=3/2 internal=0/1", "slowdown wants a ratio"},
+      {"1s kill node=n1 for=forever", "for wants a duration"},
+      {"1s partition a=n0, b=n1", "empty node name"},
+      {"1s", "wants '<time> <kind>"},
+  };
+  for (const auto& [text, want] : cases) {
+    std::string error;
+    EXPECT_FALSE(FaultPlan::parse(text, &error)) << text;
+    EXPECT_NE(error.find(want), std::string::npos) << "for '" << text << "' got: " << error;
+  }
+}
+
+TEST(FaultPlan, UnknownNamesFailValidation) {
+  std::string error;
+  auto plan = FaultPlan::parse("1s kill node=n9 for=1s", &error);
+  ASSERT_TRUE(plan);
+  EXPECT_NE(validate_plan(*plan, three_dcs()).find("unknown node 'n9'"), std::string::npos);
+  plan = FaultPlan::parse("1s isolate-dc dc=mars", &error);
+  EXPECT_NE(validate_plan(*plan, three_dcs()).find("unknown datacenter 'mars'"), std::string::npos);
+}
+
+NemesisOptions everything() {
+  NemesisOptions o;
+  o.kinds = all_fault_kinds();
+  o.max_faults = 12;
+  o.crashable = {"n0", "n1", "n2", "n3", "n4", "n5"};
+  return o;
+}
+
+TEST(Nemesis, SameSeedSamePlanAndPlansVaryAcrossSeeds) {
+  const Topology t = three_dcs();
+  EXPECT_EQ(draw_plan(t, everything(), Prng(5, "nemesis")), draw_plan(t, everything(), Prng(5, "nemesis")));
+  std::set<std::string> texts;
+  std::set<size_t> kinds_on;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    const FaultPlan p = draw_plan(t, everything(), Prng(seed, "nemesis"));
+    texts.insert(p.to_text());
+    std::set<FaultKind> k;
+    for (const auto& e : p.events) k.insert(e.kind);
+    kinds_on.insert(k.size());
+  }
+  EXPECT_EQ(texts.size(), 50u);
+  EXPECT_GE(kinds_on.size(), 4u);  // swarm: seeds differ in how many kinds they use
+}
+
+TEST(Nemesis, EveryKindAppearsAcrossSeeds) {
+  std::set<FaultKind> seen;
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    for (const auto& e : draw_plan(three_dcs(), everything(), Prng(seed, "nemesis")).events) seen.insert(e.kind);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(FaultKind::kCount));
+}
+
+RC_GTEST_PROP(NemesisProps, PlansStayInBudgetWindowAndRoundTrip, (uint64_t seed)) {
+  NemesisOptions o = everything();
+  o.max_power_losses = 1;
+  const Topology t = three_dcs();
+  const FaultPlan p = draw_plan(t, o, Prng(seed, "nemesis"));
+  RC_ASSERT(p.events.size() <= o.max_faults);
+  int power = 0;
+  for (const auto& e : p.events) {
+    RC_ASSERT(e.at >= o.start);
+    RC_ASSERT(e.at < o.end);
+    RC_ASSERT(e.duration <= o.max_duration);
+    power += e.kind == FaultKind::kPowerLoss ? 1 : 0;
+  }
+  RC_ASSERT(power <= 1);
+  RC_ASSERT(validate_plan(p, t).empty());
+  std::string error;
+  auto back = FaultPlan::parse(p.to_text(), &error);
+  RC_ASSERT(back.has_value());
+  RC_ASSERT(*back == p);
+}
+
+}  // namespace
+}  // namespace faultline
