@@ -102,12 +102,9 @@ void FaultControl::apply(const FaultEvent& e) {
       FL_UNREACHABLE("kCount is not a fault");
   }
   sim_.note(skipped ? "fault-skipped" : "fault", {{"serial", serial}, {"event", text}});
-  // Windows of disk and object-store faults end by themselves; the rest heal here.
-  const bool self_healing = e.kind == FaultKind::kDiskStall || e.kind == FaultKind::kDiskSlow ||
-                            e.kind == FaultKind::kS3Errors || e.kind == FaultKind::kS3Latency ||
-                            e.kind == FaultKind::kS3Outage || e.kind == FaultKind::kS3Ambiguous ||
-                            e.kind == FaultKind::kDropConnections;
-  if (!skipped && !self_healing && e.duration > Duration::zero()) {
+  // Every window ends with a "heal" record. Disk and object-store windows end by
+  // themselves (their components know `until`); crashes and network rules are undone here.
+  if (!skipped && e.duration > Duration::zero()) {
     sim_.scheduler().after(e.duration, [this, e, serial] { heal(e, serial); });
   }
 }
@@ -123,13 +120,18 @@ void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
       if (!sim_.is_up(node)) sim_.restart(node);
       break;
     }
-    default: {
+    case FaultKind::kPartition:
+    case FaultKind::kPartitionOneWay:
+    case FaultKind::kIsolateDc:
+    case FaultKind::kLinkDelay: {
       auto it = network_rule_.find(serial);
-      if (it == network_rule_.end()) return;
+      if (it == network_rule_.end()) return;  // heal_all() came first
       sim_.network().heal(it->second);
       network_rule_.erase(it);
       break;
     }
+    default:
+      break;  // the component's own window has just ended
   }
   sim_.note("heal", {{"serial", serial}, {"event", e.to_text()}});
 }
