@@ -20,6 +20,16 @@ enum class Bug : uint32_t {
   // Sample model (models/ping): pings are handed to a pool of sender fibers with no ordering,
   // so one connection's messages leave out of order. A harness self-test, not a Kafka bug.
   kPingUnorderedSend,
+  // The replication model's switches: semantics.md, "Known bugs", in table order.
+  kTruncateToHw,
+  kEpochNextOffset,
+  kIsrJoinWithoutLeso,
+  kHwFromCommittedIsr,
+  kAnyReplicaElection,
+  kLastReplicaStanding,
+  kHwBeforeTruncation,
+  kNoHwAfterShrink,
+  kAckBelowMinIsr,
   kCount,
 };
 

@@ -113,6 +113,29 @@ void print_run_human(const RunResult& r, int64_t wall_ms, const std::string& rep
   fmt::print("  replay: {}\n", replay);
 }
 
+// For a failed run: replay it (deterministically, in a child) with the trace on, and show
+// the last events that led to the end.
+void print_trace_tail(RunRequest req, int64_t timeout_s) {
+  constexpr size_t kTail = 25;
+  std::FILE* tmp = std::tmpfile();
+  if (tmp == nullptr) return;
+  req.trace_sink = tmp;
+  run_isolated({req}, IsolationOptions{1, timeout_s * 1000}, [](size_t, const RunResult&, int64_t) {});
+  std::fflush(tmp);
+  std::rewind(tmp);
+  std::vector<std::string> lines;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, tmp) != nullptr) {
+    lines.emplace_back(buf);
+    if (lines.size() > 4 * kTail) lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(kTail));
+  }
+  std::fclose(tmp);
+  if (lines.empty()) return;
+  const size_t from = lines.size() > kTail ? lines.size() - kTail : 0;
+  fmt::print("  last {} trace events (the full trace: add --trace FILE):\n", lines.size() - from);
+  for (size_t i = from; i < lines.size(); ++i) fmt::print("  | {}", lines[i]);
+}
+
 int cmd_list(bool json) {
   if (!json) {
     for (const auto& s : all_scenarios()) {
@@ -218,6 +241,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
     fmt::print("{}\n", run_to_json(result, wall_ms, replay));
   } else {
     print_run_human(result, wall_ms, replay);
+    if (result.verdict != Verdict::kPass && trace == nullptr) print_trace_tail(req, c.timeout_s);
   }
   return result.verdict == Verdict::kPass ? 0 : 1;
 }

@@ -75,6 +75,20 @@ bool RunContext::await_convergence(Duration bound, Duration poll, const std::str
   }
 }
 
+bool RunContext::await_convergence(Duration bound, Duration poll, const std::function<Pending()>& pending) {
+  const Instant deadline = sim_.now() + bound;
+  for (;;) {
+    const Pending p = pending();
+    if (!p) return true;
+    if (sim_.now() >= deadline) {
+      violation(p->first, InvariantKind::kLiveness,
+                fmt::format("did not converge within {}: {}", format_duration(bound), p->second));
+      return false;
+    }
+    if (!run_until(std::min(deadline, sim_.now() + poll))) return false;
+  }
+}
+
 std::string validate(const RunRequest& request) {
   const ScenarioInfo* info = find_scenario(request.scenario);
   if (info == nullptr) {

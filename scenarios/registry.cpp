@@ -7,6 +7,8 @@ namespace faultline {
 std::span<const ScenarioInfo> all_scenarios() {
   // Built once, never changed afterwards.
   static const std::vector<ScenarioInfo> kAll = {
+      broker_crash_scenario_info(),
+      partition_scenario_info(),
       ping_scenario_info(),
       selftest_scenario_info(),
   };

@@ -9,5 +9,7 @@ namespace faultline {
 
 ScenarioInfo ping_scenario_info();
 ScenarioInfo selftest_scenario_info();
+ScenarioInfo broker_crash_scenario_info();
+ScenarioInfo partition_scenario_info();
 
 }  // namespace faultline

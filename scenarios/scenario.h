@@ -102,6 +102,10 @@ class RunContext {
   // `what` is recorded) or if the run must end.
   bool await_convergence(Duration bound, Duration poll, const std::string& invariant, const std::string& what,
                          const std::function<bool()>& converged);
+  // The same, where `pending()` names what has not converged yet as (invariant, what), or
+  // nullopt once everything has; the violation names the last thing still pending.
+  using Pending = std::optional<std::pair<std::string, std::string>>;
+  bool await_convergence(Duration bound, Duration poll, const std::function<Pending()>& pending);
   const RunOutcome& last_outcome() const { return outcome_; }
 
  private:

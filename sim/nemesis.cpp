@@ -112,6 +112,23 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     plan.events.push_back(std::move(e));
   }
   plan.sort();
+  if (o.max_down > 0) {
+    // Replay the crash windows in time order and drop the crashes that would take more than
+    // max_down nodes down at once (a node counts as down until its window ends).
+    std::vector<FaultEvent> kept;
+    std::vector<std::pair<Duration, std::string>> down;  // (up again at, node)
+    for (FaultEvent& e : plan.events) {
+      if (e.kind == FaultKind::kKill || e.kind == FaultKind::kPowerLoss) {
+        std::erase_if(down, [&](const auto& d) { return d.first <= e.at; });
+        const bool already = std::any_of(down.begin(), down.end(), [&](const auto& d) { return d.second == e.a[0]; });
+        if (!already && down.size() >= o.max_down) continue;
+        if (e.duration == Duration::zero()) e.duration = o.max_duration;  // must come back
+        if (!already) down.emplace_back(e.at + e.duration + o.rejoin_grace, e.a[0]);
+      }
+      kept.push_back(std::move(e));
+    }
+    plan.events = std::move(kept);
+  }
   return plan;
 }
 

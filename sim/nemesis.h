@@ -26,6 +26,13 @@ struct NemesisOptions {
   std::vector<FaultKind> kinds;           // kinds the scenario can take (empty: none)
   uint32_t max_power_losses = 1;          // lossy crashes allowed (the excuse budget)
   std::vector<std::string> crashable;     // nodes that may be killed or lose power
+  // Most crashable nodes down at once (0: no limit). A scenario sets it to stay within what
+  // its system tolerates (e.g. RF - 1 brokers), so that a sweep with every bug switch off
+  // reports nothing; crash events that would exceed it are dropped from the plan.
+  uint32_t max_down = 0;
+  // How long a restarted node still counts as down for max_down: the time it needs to
+  // rejoin (re-register, catch up, re-enter the ISR) before it can stand in for another.
+  Duration rejoin_grace = Duration::zero();
   bool swarm = true;                      // off: every allowed kind is on, at mean strength
 };
 

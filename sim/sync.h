@@ -5,6 +5,7 @@
 //   Flag          a level-triggered condition: wait() returns once it is set.
 //   Promise<T>    a one-shot value; get() blocks until it is fulfilled.
 //   Channel<T>    an unbounded FIFO; recv() blocks until an item arrives.
+//   Mutex         mutual exclusion across blocking calls; Lock is its guard.
 //
 // Every primitive is owned by model code of one run; waking is deterministic (FIFO among
 // waiters, at the current instant, after what is already due).
@@ -115,6 +116,43 @@ class Channel {
   Scheduler& s_;
   WaitQueue waiters_;
   std::deque<T> items_;
+};
+
+// Mutual exclusion for model code that blocks while holding state consistent (a log append
+// that waits on the disk). Fibers never preempt each other, so this is only needed across
+// blocking calls. Waiters are woken in FIFO order, but a fiber that asks while a woken
+// waiter has not run yet may get in first (no hand-off: a killed waiter can never strand
+// the lock).
+class Mutex {
+ public:
+  explicit Mutex(Scheduler& s, const char* what = "mutex") : s_(s), waiters_(what) {}
+  void lock() {
+    while (held_) waiters_.wait(s_);
+    held_ = true;
+  }
+  void unlock() {
+    FL_ASSERT(held_ && "unlock of a mutex that is not held");
+    held_ = false;
+    waiters_.notify_one(s_);
+  }
+  bool held() const { return held_; }
+
+ private:
+  Scheduler& s_;
+  WaitQueue waiters_;
+  bool held_ = false;
+};
+
+// Holds a Mutex for a scope; releases it also when the fiber unwinds (a crash).
+class Lock {
+ public:
+  explicit Lock(Mutex& m) : m_(m) { m_.lock(); }
+  ~Lock() { m_.unlock(); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  Mutex& m_;
 };
 
 }  // namespace faultline

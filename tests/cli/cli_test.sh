@@ -83,7 +83,7 @@ grep -q "RESULT: FAIL" "$WORK/mixed.err" && pass "summary says FAIL" || fail "su
 
 # 6. list --json names scenarios, parameters and bugs with their catcher.
 "$FL" list --json > "$WORK/list"
-grep -q '"scenarios":\[{"name":"ping"' "$WORK/list" && pass "list --json has ping" || fail "list --json lacks ping"
+grep -q '{"name":"ping","description"' "$WORK/list" && pass "list --json has ping" || fail "list --json lacks ping"
 grep -q '{"name":"nodes","default":"3"' "$WORK/list" && pass "list --json has parameters" || fail "list --json lacks parameters"
 grep -q '"name":"ping-unordered-send","scenario":"ping","expects":\["P1"\]' "$WORK/list" && pass "list --json has the bug" || fail "list --json lacks the bug"
 

@@ -1,0 +1,132 @@
+// models/kafka/broker.h
+// A broker: hosts one replica of each of its partitions, serves produce (B1-B5) and fetch
+// (C1-C6), runs replica fetchers toward leaders with divergence handling and truncation
+// (C7, C8), shrinks and expands the ISR through the controller (D1, D2), registers and
+// heartbeats with a new broker epoch per process (A2), and follows metadata it polls from
+// the controller (it may see changes late).
+//
+// Invariants (asserted on exit of anything that changes a log or an ISR):
+//   (1) a leader's HW never decreases during its term and never exceeds its LEO;
+//   (2) a leader's maximal ISR contains itself and is a superset of the committed ISR
+//       while an expansion is pending (KIP-497);
+//   (3) at most one AlterPartition is in flight per partition.
+// Bug switches (models/bugs.h) change small, marked branches: // BUG(name).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "models/bugs.h"
+#include "models/kafka/config.h"
+#include "models/kafka/log.h"
+#include "models/kafka/types.h"
+#include "sim/node_context.h"
+#include "sim/sync.h"
+
+namespace faultline::kafka {
+
+// Observer hooks for checkers (style.md, example 9). Called synchronously; must not block.
+struct BrokerHooks {
+  // A replica's log gained entries (leader append or follower fetch).
+  std::function<void(BrokerId, PartitionId, const std::vector<LogEntry>&)> on_append;
+  // A replica's log was truncated to `offset` (C7, C8, or recovery).
+  std::function<void(BrokerId, PartitionId, int64_t offset)> on_truncate;
+  // A replica's HW moved; `leader` says whether it was the leader's HW.
+  std::function<void(BrokerId, PartitionId, int64_t old_hw, int64_t new_hw, bool leader, Epoch epoch)> on_hw;
+  // The broker became leader of `partition` in `epoch` (after A3).
+  std::function<void(BrokerId, PartitionId, Epoch)> on_become_leader;
+  // The leader answered an acks=all produce with success: `maximal_isr` at that moment (S10).
+  std::function<void(BrokerId, PartitionId, int64_t last_offset, const std::vector<BrokerId>& maximal_isr)>
+      on_ack_all;
+  // A consumer fetch was served records up to `upto` (exclusive) with this HW (S13).
+  std::function<void(BrokerId, PartitionId, int64_t upto, int64_t hw)> on_consumer_read;
+  // The broker registered; its process is live with `broker_epoch`.
+  std::function<void(BrokerId, int64_t broker_epoch)> on_registered;
+};
+
+struct BrokerConfig {
+  ReplicationConfig replication;
+  NodeId controller = kWorld;
+  std::vector<PartitionId> partitions;  // replicas hosted here
+};
+
+// The leader's view of one follower (C4).
+struct FollowerState {
+  int64_t leo = -1;
+  Instant last_fetch;
+  Instant last_caught_up;
+  int64_t leader_leo_at_last_fetch = -1;
+  int64_t broker_epoch = -1;
+  Epoch fetched_in_epoch = kNoEpoch;
+};
+
+// One hosted replica.
+struct Replica {
+  explicit Replica(NodeContext& ctx, PartitionId p, const ReplicationConfig& config);
+  PartitionId partition;
+  PartitionLog log;
+  PartitionState meta;  // the latest metadata applied for this partition
+  bool leader = false;
+  Epoch leader_epoch = kNoEpoch;  // the epoch this broker believes current
+  int64_t leso = 0;               // A3: leader epoch start offset
+  std::vector<BrokerId> isr;      // committed ISR as this leader knows it
+  std::optional<std::vector<BrokerId>> pending_isr;  // proposed, in flight
+  bool pending_is_expansion = false;
+  std::map<BrokerId, FollowerState> followers;
+  WaitQueue changed;  // appends, HW moves, leadership changes
+  // Serializes follower appends and truncations with leadership changes: a fetcher that
+  // was replaced (or a partition that became leader) must not append after the fact.
+  Mutex role;
+  uint64_t fetcher_generation = 0;  // bumped to stop the running fetcher
+};
+
+class Broker {
+ public:
+  Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const BrokerHooks& hooks);
+  // Recovers every log, registers, then spawns the broker's fibers.
+  void start();
+
+  BrokerId id() const { return ctx_.id(); }
+  int64_t broker_epoch() const { return broker_epoch_; }
+  bool registered() const { return broker_epoch_ >= 0; }
+  // Ground truth for checkers.
+  const Replica* replica(PartitionId p) const;
+  std::vector<BrokerId> maximal_isr(const Replica& r) const;
+
+ private:
+  Replica& rep(PartitionId p);
+  void main();
+  void register_with_controller(bool clean);
+  void heartbeat_loop();
+  void metadata_loop();
+  void isr_expiration_loop();
+  void apply_metadata(const MetadataResponse& md);
+  void become_leader(Replica& r, const PartitionState& st);
+  void become_follower(Replica& r, const PartitionState& st);
+  void fetcher(PartitionId p, uint64_t generation);
+  ProduceResponse handle_produce(NodeId from, const ProduceRequest& req);
+  FetchResponse handle_fetch(NodeId from, const FetchRequest& req);
+  void update_follower(Replica& r, const FetchRequest& req);
+  void maybe_expand_isr(Replica& r, BrokerId follower);
+  void maybe_shrink_isr(Replica& r);
+  void propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion);
+  bool maybe_increment_hw(Replica& r);
+  void set_hw(Replica& r, int64_t hw);
+  void truncate(Replica& r, int64_t offset);
+  bool broker_live(BrokerId b) const;
+  int64_t broker_epoch_of(BrokerId b) const;
+
+  NodeContext& ctx_;
+  BrokerConfig config_;
+  const BugSet& bugs_;
+  const BrokerHooks& hooks_;
+  std::map<PartitionId, std::unique_ptr<Replica>> replicas_;
+  int64_t broker_epoch_ = -1;
+  uint64_t metadata_version_ = 0;
+  std::map<BrokerId, BrokerInfo> brokers_;  // as of the latest metadata
+};
+
+}  // namespace faultline::kafka

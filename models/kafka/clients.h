@@ -1,0 +1,87 @@
+// models/kafka/clients.h
+// The clients: a producer (acks 0, 1 or all; retries of retriable errors up to a delivery
+// timeout, B5) and a consumer that reads up to the HW, follows leader changes and validates
+// its position against the new leader's epochs (E3, KIP-320).
+//
+// Every produce attempt carries a fresh record id, so a retry that lands twice is a
+// duplicate the checker can see, never a silent merge with the first attempt. Clients find
+// leaders by polling the controller's metadata, so they too may act on stale metadata.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "models/kafka/config.h"
+#include "models/kafka/types.h"
+#include "sim/node_context.h"
+
+namespace faultline::kafka {
+
+struct ProducerHooks {
+  // An attempt is about to be sent.
+  std::function<void(NodeId producer, PartitionId, uint64_t record_id, int acks)> on_attempt;
+  // The attempt's outcome: error kNone with its offset, an error code, or kRequestTimedOut
+  // for a request that got no answer (ambiguous: it may have been appended).
+  std::function<void(NodeId producer, PartitionId, uint64_t record_id, int acks, Errc error, int64_t offset)> on_result;
+};
+
+struct ConsumerHooks {
+  // The consumer read `entry` from `partition` (served by `from`).
+  std::function<void(NodeId consumer, PartitionId, NodeId from, const LogEntry& entry)> on_read;
+  // The consumer moved its position back after a divergence answer.
+  std::function<void(NodeId consumer, PartitionId, int64_t from, int64_t to)> on_reset;
+};
+
+// Polls the controller for partition leaders.
+class MetadataCache {
+ public:
+  MetadataCache(NodeContext& ctx, NodeId controller, Duration poll_interval)
+      : ctx_(ctx), controller_(controller), poll_interval_(poll_interval) {}
+  void start();
+  const PartitionState* partition(PartitionId p) const;
+
+ private:
+  NodeContext& ctx_;
+  NodeId controller_;
+  Duration poll_interval_;
+  uint64_t version_ = 0;
+  std::map<PartitionId, PartitionState> partitions_;
+};
+
+class Producer {
+ public:
+  Producer(NodeContext& ctx, ProducerConfig config, NodeId controller, std::vector<PartitionId> partitions,
+           const ProducerHooks& hooks, Duration metadata_poll_interval);
+  void start();
+  uint64_t records_sent() const { return logical_; }
+
+ private:
+  void run();
+  uint64_t next_record_id() { return (static_cast<uint64_t>(ctx_.id()) + 1) << 40 | ++attempts_; }
+
+  NodeContext& ctx_;
+  ProducerConfig config_;
+  std::vector<PartitionId> partitions_;
+  const ProducerHooks& hooks_;
+  MetadataCache metadata_;
+  uint64_t logical_ = 0;
+  uint64_t attempts_ = 0;
+};
+
+class Consumer {
+ public:
+  Consumer(NodeContext& ctx, NodeId controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,
+           Duration metadata_poll_interval);
+  void start();
+
+ private:
+  void consume(PartitionId p);
+
+  NodeContext& ctx_;
+  std::vector<PartitionId> partitions_;
+  const ConsumerHooks& hooks_;
+  MetadataCache metadata_;
+};
+
+}  // namespace faultline::kafka

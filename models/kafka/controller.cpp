@@ -1,0 +1,394 @@
+#include "models/kafka/controller.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "sim/assert.h"
+
+namespace faultline::kafka {
+
+namespace {
+
+bool contains(const std::vector<BrokerId>& set, BrokerId b) { return std::find(set.begin(), set.end(), b) != set.end(); }
+
+std::vector<BrokerId> without(std::vector<BrokerId> set, BrokerId b) {
+  set.erase(std::remove(set.begin(), set.end(), b), set.end());
+  return set;
+}
+
+bool sorted_unique(const std::vector<BrokerId>& set) {
+  return std::adjacent_find(set.begin(), set.end(), [](BrokerId a, BrokerId b) { return a >= b; }) == set.end();
+}
+
+// "[1,2,3]": broker lists in traces and assertion messages.
+std::string text(const std::vector<BrokerId>& set) {
+  std::string out = "[";
+  for (size_t i = 0; i < set.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(set[i]);
+  }
+  return out + "]";
+}
+
+// Traces show "no leader" as -1 rather than UINT32_MAX.
+int64_t leader_field(BrokerId b) { return b == kNoBroker ? -1 : static_cast<int64_t>(b); }
+
+}  // namespace
+
+Controller::Controller(NodeContext& ctx, ControllerConfig config, const BugSet& bugs, const ControllerHooks& hooks)
+    : ctx_(ctx), config_(std::move(config)), bugs_(bugs), hooks_(hooks) {
+  FL_ASSERT(config_.replication.min_insync_replicas >= 1, config_.replication.min_insync_replicas);
+  for (PartitionState p : config_.initial) {
+    FL_ASSERT(!p.replicas.empty() && "a partition needs at least one replica", p.partition);
+    FL_ASSERT(!partitions_.contains(p.partition) && "duplicate partition", p.partition);
+    std::vector<BrokerId> placed = p.replicas;
+    placed.insert(placed.end(), p.observers.begin(), p.observers.end());
+    std::sort(placed.begin(), placed.end());
+    FL_ASSERT(sorted_unique(placed) && "a broker holds at most one replica or observer", p.partition, text(placed));
+    for (BrokerId b : placed) brokers_.try_emplace(b, BrokerInfo{.broker = b});
+    // Nobody is registered yet: the whole placement is the ISR and the first replica to
+    // register and heartbeat becomes leader with epoch 1.
+    p.isr = p.replicas;
+    std::sort(p.isr.begin(), p.isr.end());
+    p.elr.clear();
+    p.leader = kNoBroker;
+    p.leader_epoch = 0;
+    p.partition_epoch = 0;
+    partitions_.emplace(p.partition, std::move(p));
+  }
+}
+
+bool Controller::elr_enabled() const {
+  if (config_.bug_last_replica_standing) {
+    // BUG(last-replica-standing): the controller ran without ELR (Kafka before KIP-966):
+    // the ISR froze at its last member, and that member was re-elected when it came back,
+    // even after a power loss had taken its unflushed tail.
+    return false;
+  }
+  return config_.replication.elr;
+}
+
+void Controller::start() {
+  ctx_.trace("controller-start", {{"partitions", static_cast<uint64_t>(partitions_.size())},
+                                  {"min_isr", config_.replication.min_insync_replicas},
+                                  {"elr", elr_enabled()},
+                                  {"unclean_election", config_.replication.unclean_leader_election},
+                                  {"session_timeout", config_.replication.broker_session_timeout}});
+  for (const auto& [id, p] : partitions_) {
+    const std::string replicas = text(p.replicas);
+    const std::string observers = text(p.observers);
+    ctx_.trace("partition-init", {{"partition", id}, {"replicas", replicas}, {"observers", observers}});
+  }
+  ctx_.serve<RegisterBrokerRequest, RegisterBrokerResponse>(
+      kRegisterBroker, [this](NodeId from, RegisterBrokerRequest req) { return on_register(from, req); });
+  ctx_.serve<HeartbeatRequest, HeartbeatResponse>(
+      kHeartbeat, [this](NodeId from, HeartbeatRequest req) { return on_heartbeat(from, req); });
+  ctx_.serve<MetadataRequest, MetadataResponse>(kMetadata, [this](NodeId, MetadataRequest) { return on_metadata(); });
+  ctx_.serve<AlterPartitionRequest, AlterPartitionResponse>(
+      kAlterPartition, [this](NodeId from, AlterPartitionRequest req) { return on_alter_partition(from, req); });
+  ctx_.spawn("fencer", [this] { fencer(); });
+}
+
+// --- brokers ---------------------------------------------------------------------------
+
+bool Controller::live(BrokerId b) const {
+  auto it = brokers_.find(b);
+  return it != brokers_.end() && it->second.registered && !it->second.fenced;
+}
+
+RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBrokerRequest& req) {
+  if (req.broker != from) return {.error = Errc::kInvalidRequest, .broker_epoch = -1};
+  BrokerInfo& info = brokers_.try_emplace(from, BrokerInfo{.broker = from}).first->second;
+  const bool reincarnation = info.registered;
+  info.epoch = next_broker_epoch_++;
+  info.registered = true;
+  info.fenced = true;  // until its first heartbeat with this epoch
+  last_heartbeat_[from] = ctx_.now();
+  const int64_t epoch = info.epoch;
+  ctx_.trace("broker-register", {{"broker", from}, {"epoch", epoch}, {"clean_shutdown", req.clean_shutdown}});
+  broker_changed(from, "registered");
+  // A first registration changes no partition: a broker that never ran under this
+  // controller fetched nothing, so nothing was committed that it could have lost.
+  if (reincarnation) {
+    // D3: the previous incarnation is gone, whether or not its session had expired.
+    // D4: after an unclean shutdown its log may have lost a tail, so it is no longer an
+    // eligible leader either.
+    remove_broker(from, !req.clean_shutdown, req.clean_shutdown ? kWhyBrokerReregistered : kWhyUncleanShutdown);
+  }
+  return {.error = Errc::kNone, .broker_epoch = epoch};
+}
+
+HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& req) {
+  auto it = brokers_.find(req.broker);
+  if (req.broker != from || it == brokers_.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
+    return {.error = Errc::kStaleBrokerEpoch, .fenced = true};
+  }
+  last_heartbeat_[from] = ctx_.now();
+  for (const ReplicaLogInfo& info : req.logs) log_info_[{from, info.partition}] = {req.broker_epoch, info};
+  if (it->second.fenced) {
+    // KRaft unfences a broker once it has caught up with the metadata log; this model's
+    // brokers read metadata by polling, so the first heartbeat is the signal.
+    set_fenced(from, false, "unfenced");
+    elect_offline(kWhyElection);
+  }
+  return {.error = Errc::kNone, .fenced = false};
+}
+
+void Controller::fencer() {
+  const Duration period = std::max(config_.replication.broker_heartbeat_interval / 2, Duration::millis(1));
+  for (;;) {
+    ctx_.sleep_for(period);
+    fence_expired();
+  }
+}
+
+void Controller::fence_expired() {
+  std::vector<BrokerId> expired;
+  for (const auto& [b, info] : brokers_) {
+    if (!info.registered || info.fenced) continue;
+    if (ctx_.now() - last_heartbeat_.at(b) > config_.replication.broker_session_timeout) expired.push_back(b);
+  }
+  // Fence them all first, so that no partition elects a broker that is about to be fenced;
+  // then take them out of the ISRs one at a time, in id order, as KRaft does.
+  for (BrokerId b : expired) set_fenced(b, true, "fenced");
+  for (BrokerId b : expired) remove_broker(b, /*left_elr=*/false, kWhyBrokerFenced);
+}
+
+void Controller::set_fenced(BrokerId b, bool fenced, const char* why) {
+  BrokerInfo& info = brokers_.at(b);
+  FL_ASSERT(info.registered && info.fenced != fenced, b, info.fenced, fenced);
+  info.fenced = fenced;
+  ctx_.trace(fenced ? "broker-fence" : "broker-unfence", {{"broker", b}, {"epoch", info.epoch}});
+  broker_changed(b, why);
+}
+
+void Controller::broker_changed(BrokerId b, const char* why) {
+  ++metadata_version_;
+  if (hooks_.on_broker_change) hooks_.on_broker_change(brokers_.at(b), why);
+}
+
+MetadataResponse Controller::on_metadata() const {
+  MetadataResponse resp;
+  resp.version = metadata_version_;
+  for (const auto& [id, p] : partitions_) resp.partitions.push_back(p);
+  for (const auto& [b, info] : brokers_) resp.brokers.push_back(info);
+  return resp;
+}
+
+// --- partitions ------------------------------------------------------------------------
+
+void Controller::remove_broker(BrokerId b, bool left_elr, const char* why) {
+  FL_ASSERT(!live(b) && "only a fenced or re-registered broker leaves the ISRs", b);
+  for (auto& [id, p] : partitions_) {
+    std::vector<BrokerId> isr = without(p.isr, b);
+    if (isr.empty() && !elr_enabled()) {
+      // D3 without ELR: the ISR never drops below its last member.
+      isr = p.isr;
+    }
+    PartitionState next = with_isr(p, std::move(isr));
+    if (left_elr) next.elr = without(std::move(next.elr), b);
+    // A leader that is not live loses leadership even if nobody can replace it. With
+    // several brokers fenced at once the leader may be one still waiting its turn here.
+    if (next.leader != kNoBroker && !live(next.leader)) next.leader = kNoBroker;
+    const char* unclean = elect(next);
+    commit(std::move(next), unclean != nullptr ? unclean : why);
+  }
+}
+
+void Controller::elect_offline(const char* why) {
+  for (auto& [id, p] : partitions_) {
+    if (p.leader != kNoBroker) continue;
+    PartitionState next = p;
+    const char* unclean = elect(next);
+    commit(std::move(next), unclean != nullptr ? unclean : why);
+  }
+}
+
+PartitionState Controller::with_isr(const PartitionState& current, std::vector<BrokerId> isr) const {
+  std::sort(isr.begin(), isr.end());
+  PartitionState next = current;
+  next.isr = std::move(isr);
+  next.elr.clear();
+  const auto min_isr = static_cast<size_t>(config_.replication.min_insync_replicas);
+  if (!elr_enabled() || next.isr.size() >= min_isr) return next;
+  // D4 (KIP-966, PartitionChangeBuilder.populateTargetElr): below min ISR the HW cannot
+  // advance (B4), so every member leaving the ISR now holds every committed record and
+  // stays electable. Members joining the ISR leave the ELR.
+  for (const std::vector<BrokerId>* from : {&current.elr, &current.isr}) {
+    for (BrokerId b : *from) {
+      if (!contains(next.isr, b) && !contains(next.elr, b)) next.elr.push_back(b);
+    }
+  }
+  std::sort(next.elr.begin(), next.elr.end());
+  return next;
+}
+
+const char* Controller::elect(PartitionState& next) const {
+  if (next.leader != kNoBroker) return nullptr;
+  // Candidates are tried in replica preference order, so the outcome never depends on
+  // the order of the ISR or ELR.
+  auto first_live_in = [&](const std::vector<BrokerId>& set) {
+    for (BrokerId r : next.replicas) {
+      if (contains(set, r) && live(r)) return r;
+    }
+    return kNoBroker;
+  };
+  if (config_.bug_any_replica_election) {
+    // BUG(any-replica-election): the election took the first live replica whether or not
+    // it was in the ISR, with unclean election off, and called it a clean election. An
+    // out-of-sync leader then truncates its followers' committed records.
+    const BrokerId any = first_live_in(next.replicas);
+    if (any != kNoBroker && !contains(next.isr, any)) next = with_isr(next, {any});
+    next.leader = any;
+    return nullptr;
+  }
+  // E1: a live ISR member.
+  if (const BrokerId b = first_live_in(next.isr); b != kNoBroker) {
+    next.leader = b;
+    return nullptr;
+  }
+  // KIP-966: else a live ELR member, which becomes the whole ISR; the other ELR members
+  // stay eligible while the ISR is below min ISR.
+  if (elr_enabled()) {
+    if (const BrokerId b = first_live_in(next.elr); b != kNoBroker) {
+      next = with_isr(next, {b});
+      next.leader = b;
+      return nullptr;
+    }
+  }
+  // KIP-966 unclean recovery ("Balanced"): nobody is eligible because every ISR and ELR
+  // member restarted after an unclean shutdown. Once every replica is live and has reported
+  // its log, elect the longest one (highest last epoch, then highest LEO): no replica holds
+  // anything it lacks, so this loses nothing a single lossy crash could not.
+  if (elr_enabled() && next.isr.empty() && next.elr.empty()) {
+    BrokerId best = kNoBroker;
+    std::pair<Epoch, int64_t> best_log{kNoEpoch, -1};
+    bool all_reported = true;
+    for (BrokerId r : next.replicas) {
+      auto info = log_info_.find({r, next.partition});
+      auto b = brokers_.find(r);
+      if (!live(r) || info == log_info_.end() || b == brokers_.end() || info->second.first != b->second.epoch) {
+        all_reported = false;
+        break;
+      }
+      const std::pair<Epoch, int64_t> log{info->second.second.last_epoch, info->second.second.log_end_offset};
+      if (log > best_log) {
+        best_log = log;
+        best = r;
+      }
+    }
+    if (all_reported && best != kNoBroker) {
+      next = with_isr(next, {best});
+      next.leader = best;
+      return kWhyUncleanRecovery;
+    }
+  }
+  // Unclean: any live replica. It may lack committed records, so nobody else's log
+  // vouches for anything any more: the ELR is cleared.
+  if (config_.replication.unclean_leader_election) {
+    if (const BrokerId b = first_live_in(next.replicas); b != kNoBroker) {
+      next.isr = {b};
+      next.elr.clear();
+      next.leader = b;
+      return kWhyUncleanElection;
+    }
+  }
+  return nullptr;  // offline until an ISR or ELR member unfences
+}
+
+void Controller::commit(PartitionState next, const char* why) {
+  PartitionState& current = partitions_.at(next.partition);
+  FL_ASSERT(next.leader_epoch == current.leader_epoch && next.partition_epoch == current.partition_epoch &&
+                "epochs are bumped here only",
+            next.partition);
+  if (next == current) return;
+  next.partition_epoch = current.partition_epoch + 1;
+  if (next.leader != current.leader) next.leader_epoch = current.leader_epoch + 1;
+  check_invariants(next);
+  PartitionState before = std::exchange(current, std::move(next));
+  ++metadata_version_;
+  const std::string isr = text(current.isr);
+  const std::string elr = text(current.elr);
+  ctx_.trace("partition-change", {{"partition", current.partition},
+                                  {"leader", leader_field(current.leader)},
+                                  {"leader_epoch", current.leader_epoch},
+                                  {"partition_epoch", current.partition_epoch},
+                                  {"isr", isr},
+                                  {"elr", elr},
+                                  {"why", why}});
+  if (hooks_.on_partition_change) hooks_.on_partition_change(before, current, why);
+}
+
+void Controller::check_invariants(const PartitionState& p) const {
+  FL_ASSERT(sorted_unique(p.isr) && sorted_unique(p.elr), p.partition, text(p.isr), text(p.elr));
+  for (BrokerId b : p.isr) FL_ASSERT(contains(p.replicas, b) && "ISR within replicas", p.partition, b);
+  for (BrokerId b : p.elr) {
+    FL_ASSERT(contains(p.replicas, b) && !contains(p.isr, b) && "ELR within replicas, outside the ISR", p.partition, b);
+  }
+  if (p.leader != kNoBroker) {
+    FL_ASSERT(contains(p.isr, p.leader) && live(p.leader) && "the leader is a live ISR member", p.partition,
+              p.leader, text(p.isr));
+  }
+  if (elr_enabled()) {
+    const bool isr_at_min = p.isr.size() >= static_cast<size_t>(config_.replication.min_insync_replicas);
+    FL_ASSERT(!isr_at_min || p.elr.empty(), p.partition, text(p.isr), text(p.elr));
+  } else {
+    FL_ASSERT(p.elr.empty() && !p.isr.empty() && "without ELR the ISR freezes at its last member", p.partition,
+              text(p.isr), text(p.elr));
+  }
+}
+
+// --- AlterPartition (D1, D2) -----------------------------------------------------------
+
+AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPartitionRequest& req) {
+  auto it = partitions_.find(req.partition);
+  if (it == partitions_.end()) return {.error = Errc::kUnknownPartition, .state = {}};
+  const auto [error, reason] = validate_alter(from, req, it->second);
+  if (error != Errc::kNone) {
+    // Nothing applied; the response carries the current state so the leader rolls back.
+    const std::string proposed = text(req.new_isr);
+    ctx_.trace("alter-partition-rejected",
+               {{"partition", req.partition}, {"from", from}, {"isr", proposed}, {"reason", reason}});
+    return {.error = error, .state = it->second};
+  }
+  // An unchanged ISR is accepted without a new partition epoch (commit skips no-ops).
+  commit(with_isr(it->second, req.new_isr), kWhyAlterPartition);
+  return {.error = Errc::kNone, .state = partitions_.at(req.partition)};
+}
+
+Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPartitionRequest& req,
+                                                    const PartitionState& p) const {
+  if (req.leader != from) return {Errc::kInvalidRequest, "sender-is-not-the-named-leader"};
+  // Request-level first, as Kafka does: a request from a previous incarnation is stale
+  // whatever it asks.
+  const auto sender = brokers_.find(from);
+  if (sender == brokers_.end() || !sender->second.registered || req.broker_epoch != sender->second.epoch) {
+    return {Errc::kStaleBrokerEpoch, "stale-broker-epoch"};
+  }
+  if (p.leader != from) return {Errc::kInvalidRequest, "not-leader"};
+  if (req.leader_epoch != p.leader_epoch) return {Errc::kInvalidRequest, "stale-leader-epoch"};
+  if (req.partition_epoch != p.partition_epoch) return {Errc::kInvalidRequest, "stale-partition-epoch"};
+  if (req.member_epochs.size() != req.new_isr.size()) return {Errc::kInvalidRequest, "member-epochs-mismatch"};
+  std::vector<BrokerId> sorted = req.new_isr;
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted_unique(sorted)) return {Errc::kInvalidRequest, "duplicate-member"};
+  if (!contains(sorted, from)) return {Errc::kInvalidRequest, "leader-not-in-isr"};
+  for (size_t i = 0; i < req.new_isr.size(); ++i) {
+    const BrokerId m = req.new_isr[i];
+    // Observers enter the ISR only through G2's promotion policy, which checks more than
+    // this; until it exists a proposed observer is refused like any non-replica.
+    if (!contains(p.replicas, m)) return {Errc::kInvalidRequest, "not-a-replica"};
+    if (contains(p.isr, m)) continue;
+    // D2, the controller's half: an added member is registered, unfenced, and fetched
+    // with its current broker epoch (not a previous incarnation's).
+    const auto member = brokers_.find(m);
+    if (member == brokers_.end() || !member->second.registered || member->second.fenced) {
+      return {Errc::kInvalidRequest, "added-member-fenced"};
+    }
+    if (req.member_epochs[i] != member->second.epoch) return {Errc::kInvalidRequest, "added-member-stale-epoch"};
+  }
+  return {Errc::kNone, ""};
+}
+
+}  // namespace faultline::kafka

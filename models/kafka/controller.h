@@ -1,0 +1,148 @@
+// models/kafka/controller.h
+// The KRaft controller, modelled as one reliable node: it can be partitioned but never
+// crashes, so its state lives in memory (rules A1, D1-D4, E1; G1 observers are carried).
+//
+// What it owns: broker registrations (epoch, fenced or not, last heartbeat) and, per
+// partition, leader, leader epoch, partition epoch, ISR and ELR. Brokers reach it through
+// four RPCs (RegisterBroker, Heartbeat, Metadata, AlterPartition); a fencing fiber expires
+// brokers whose heartbeats stopped.
+//
+// Invariants, asserted on every partition change:
+//   (1) ISR and ELR are sorted, duplicate-free, disjoint subsets of the replicas.
+//   (2) A leader, if any, is a live (registered, unfenced) member of the ISR. A replica
+//       elected from the ELR or uncleanly joins the ISR as its only member.
+//   (3) Every change bumps the partition epoch by one; every leader change (including to
+//       and from "no leader") bumps the leader epoch by one, so leader epochs are unique.
+//   (4) With ELR: the ELR is empty whenever |ISR| >= min ISR. Without ELR: the ELR is
+//       always empty and the ISR never becomes empty (it freezes at its last member, D3).
+//
+// ISR/ELR rules (D3, D4, after Kafka's PartitionChangeBuilder and KIP-966):
+//   - A broker leaves every ISR when it is fenced (session expired) or re-registers (its
+//     old incarnation is gone). If it led, it loses leadership even with no successor.
+//   - With ELR, after any ISR change: if |new ISR| >= min ISR the ELR is cleared, else
+//     ELR = (old ELR + old ISR) - new ISR. Members dropped while the ISR is below min ISR
+//     keep every committed record (B4 holds the HW), so they stay electable.
+//   - A broker re-registering after an unclean shutdown leaves every ELR (and ISR).
+//   - Without ELR, removing the last ISR member leaves the ISR as {that member}.
+// Election (E1), when a partition has no live leader, in replica preference order: a live
+// ISR member; else (ELR) a live ELR member, ISR := {it}; else (unclean election) any live
+// replica, ISR := {it}, ELR := {}; else no leader (offline). Offline partitions are retried
+// whenever a broker unfences.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "models/bugs.h"
+#include "models/kafka/config.h"
+#include "models/kafka/types.h"
+#include "sim/node_context.h"
+
+namespace faultline::kafka {
+
+struct ControllerConfig {
+  // min ISR, ELR, unclean election, heartbeat interval and session timeout.
+  ReplicationConfig replication;
+  // Placement per partition: `partition`, `replicas` (preference order) and `observers`.
+  // The controller fills in the rest: ISR = all replicas, no ELR, no leader, epochs 0.
+  // The first live ISR member becomes leader (leader epoch 1) once it registers and
+  // heartbeats.
+  std::vector<PartitionState> initial;
+  // Bug switches owned by this model; the scenario sets them from the BugSet.
+  // any-replica-election: E1 takes the first live replica, in or out of the ISR, although
+  // unclean election is off.
+  bool bug_any_replica_election = false;
+  // last-replica-standing: run without ELR whatever `replication.elr` says.
+  bool bug_last_replica_standing = false;
+};
+
+// Observer hooks for checkers (style.md, example 9). Called synchronously, after the change
+// is applied; they must not block or call back into the controller.
+struct ControllerHooks {
+  // `why` is one of the kWhy* strings below: what caused the change. An unclean election
+  // is reported as kWhyUncleanElection whatever triggered it, so a checker can excuse it.
+  std::function<void(const PartitionState& before, const PartitionState& after, const char* why)>
+      on_partition_change;
+  // `why`: "registered", "fenced" (session expired) or "unfenced" (first heartbeat).
+  std::function<void(const BrokerInfo&, const char* why)> on_broker_change;
+};
+
+// The causes of partition changes, as passed to on_partition_change and traced.
+inline constexpr const char* kWhyBrokerFenced = "broker-fenced";
+inline constexpr const char* kWhyBrokerReregistered = "broker-reregistered";
+inline constexpr const char* kWhyUncleanShutdown = "unclean-shutdown";
+inline constexpr const char* kWhyElection = "election";  // a live replica came back
+inline constexpr const char* kWhyUncleanElection = "unclean-election";
+// KIP-966 "Balanced" unclean recovery: ISR and ELR are empty because every eligible replica
+// went through an unclean shutdown; once every replica is back, the longest log leads.
+inline constexpr const char* kWhyUncleanRecovery = "unclean-recovery";
+inline constexpr const char* kWhyAlterPartition = "alter-partition";
+
+// `bugs` and `hooks` are borrowed: they must outlive the controller.
+class Controller {
+ public:
+  Controller(NodeContext& ctx, ControllerConfig config, const BugSet& bugs, const ControllerHooks& hooks);
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Registers the RPC handlers and spawns the fencing fiber.
+  void start();
+
+  // Ground truth for checkers and tests.
+  const std::map<PartitionId, PartitionState>& partitions() const { return partitions_; }
+  // Every broker that holds a replica or observer, plus any other that registered.
+  const std::map<BrokerId, BrokerInfo>& brokers() const { return brokers_; }
+  // Bumped on every partition or broker change.
+  uint64_t metadata_version() const { return metadata_version_; }
+  // Whether ELR is in effect (replication.elr, unless last-replica-standing turns it off).
+  bool elr_enabled() const;
+
+ private:
+  RegisterBrokerResponse on_register(NodeId from, const RegisterBrokerRequest& req);
+  HeartbeatResponse on_heartbeat(NodeId from, const HeartbeatRequest& req);
+  MetadataResponse on_metadata() const;
+  AlterPartitionResponse on_alter_partition(NodeId from, const AlterPartitionRequest& req);
+  struct AlterVerdict {
+    Errc error;
+    const char* reason;  // for the trace of a rejection
+  };
+  // Checks an AlterPartition against the current state; kNone if it may be applied.
+  AlterVerdict validate_alter(NodeId from, const AlterPartitionRequest& req, const PartitionState& p) const;
+
+  void fencer();
+  void fence_expired();
+  void set_fenced(BrokerId b, bool fenced, const char* why);
+
+  bool live(BrokerId b) const;
+  // D3/D4: `b`'s previous incarnation is gone: it leaves every ISR (and every ELR if
+  // `left_elr`); partitions it led elect again.
+  void remove_broker(BrokerId b, bool left_elr, const char* why);
+  // E1 for every partition without a leader.
+  void elect_offline(const char* why);
+  // `current` with its ISR replaced and its ELR recomputed by the D4 rule.
+  PartitionState with_isr(const PartitionState& current, std::vector<BrokerId> isr) const;
+  // Elects a leader into `next` if it has none; returns kWhyUncleanElection if the
+  // election was unclean, else nullptr.
+  const char* elect(PartitionState& next) const;
+  // Bumps the epochs, checks the invariants, stores, traces and reports `next` (unless it
+  // equals the current state).
+  void commit(PartitionState next, const char* why);
+  void check_invariants(const PartitionState& p) const;
+  void broker_changed(BrokerId b, const char* why);
+
+  NodeContext& ctx_;
+  ControllerConfig config_;
+  const BugSet& bugs_;  // no controller bug is a BugSet switch yet; see ControllerConfig
+  const ControllerHooks& hooks_;
+  std::map<PartitionId, PartitionState> partitions_;
+  std::map<BrokerId, BrokerInfo> brokers_;
+  std::map<BrokerId, Instant> last_heartbeat_;  // registered brokers only
+  // Replica logs as the brokers last reported them, with the broker epoch they came from.
+  std::map<std::pair<BrokerId, PartitionId>, std::pair<int64_t, ReplicaLogInfo>> log_info_;
+  int64_t next_broker_epoch_ = 1;
+  uint64_t metadata_version_ = 0;
+};
+
+}  // namespace faultline::kafka

@@ -1,0 +1,166 @@
+// models/kafka/types.h
+// The vocabulary of the replication model: records, log entries, partition state as the
+// controller holds it (rule A1), the error codes of produce and fetch (B3, C2), and the RPC
+// messages between brokers, the controller and clients. Plain data, no behaviour.
+//
+// Payload bytes are not modelled, identities are: a record is its id, unique per produce
+// attempt, so the checkers can tell a duplicate (a retry that landed twice) from a loss.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/time.h"
+#include "sim/trace.h"
+
+namespace faultline::kafka {
+
+using BrokerId = NodeId;  // a broker's id is its node id
+inline constexpr BrokerId kNoBroker = UINT32_MAX;
+using PartitionId = int32_t;
+using Epoch = int32_t;
+inline constexpr Epoch kNoEpoch = -1;
+
+// One record in a replica's log (A2).
+struct LogEntry {
+  int64_t offset = 0;
+  Epoch epoch = kNoEpoch;  // the leader epoch of the leader that appended it (A3)
+  uint64_t record_id = 0;  // unique per produce attempt
+  bool operator==(const LogEntry&) const = default;
+};
+
+// The controller's view of one partition (A1). Sorted broker lists.
+struct PartitionState {
+  PartitionId partition = 0;
+  std::vector<BrokerId> replicas;   // sync replicas, in preference order
+  std::vector<BrokerId> observers;  // G1: replicate, never in the ISR unless promoted
+  BrokerId leader = kNoBroker;
+  Epoch leader_epoch = 0;
+  int32_t partition_epoch = 0;
+  std::vector<BrokerId> isr;
+  std::vector<BrokerId> elr;  // D4 (KIP-966)
+  bool operator==(const PartitionState&) const = default;
+};
+
+enum class Errc : uint8_t {
+  kNone,
+  kNotLeader,                      // NOT_LEADER_OR_FOLLOWER
+  kNotEnoughReplicas,              // B3: nothing appended
+  kNotEnoughReplicasAfterAppend,   // B3: appended, committed without enough replicas
+  kRequestTimedOut,                // B3: ambiguous
+  kFencedLeaderEpoch,              // C2: the request's epoch is older than the leader's
+  kUnknownLeaderEpoch,             // C2: newer than the leader's
+  kOffsetOutOfRange,               // C2: below the log start offset (or above the LEO)
+  kStaleBrokerEpoch,               // controller: a request from a previous registration
+  kFencedBroker,                   // controller: the broker is fenced
+  kInvalidRequest,                 // controller: stale partition epoch, not the leader, ...
+  kUnknownPartition,
+};
+const char* to_string(Errc e);
+// Errors a producer retries (B5).
+bool is_retriable(Errc e);
+
+// --- client <-> broker -----------------------------------------------------------------
+struct ProduceRequest {
+  PartitionId partition = 0;
+  std::vector<uint64_t> record_ids;
+  int acks = -1;  // 0, 1 or -1 (all)
+  Duration timeout = Duration::seconds(30);
+};
+struct ProduceResponse {
+  Errc error = Errc::kNone;
+  int64_t base_offset = -1;
+  Epoch leader_epoch = kNoEpoch;
+};
+
+// Also used by consumers (replica_id == kNoBroker): they read up to the HW only (E3, S13).
+struct FetchRequest {
+  PartitionId partition = 0;
+  BrokerId replica_id = kNoBroker;
+  int64_t fetch_offset = 0;
+  Epoch last_fetched_epoch = kNoEpoch;     // C1
+  Epoch current_leader_epoch = kNoEpoch;   // C1: the leader epoch the fetcher believes
+  int64_t broker_epoch = -1;               // C1
+  uint32_t max_records = 500;
+  Duration max_wait = Duration::millis(500);  // long poll when there is nothing new
+};
+struct EpochEndOffset {
+  Epoch epoch = kNoEpoch;
+  int64_t end_offset = -1;
+};
+struct FetchResponse {
+  Errc error = Errc::kNone;
+  Epoch leader_epoch = kNoEpoch;
+  std::vector<LogEntry> records;
+  int64_t high_watermark = 0;
+  int64_t log_start_offset = 0;
+  std::optional<EpochEndOffset> diverging_epoch;  // C3
+};
+
+// --- broker <-> controller ---------------------------------------------------------------
+struct RegisterBrokerRequest {
+  BrokerId broker = kNoBroker;
+  bool clean_shutdown = true;  // false after a crash (D4: leaves the ELR)
+};
+struct RegisterBrokerResponse {
+  Errc error = Errc::kNone;
+  int64_t broker_epoch = -1;
+};
+// What a broker's replica holds, for KIP-966 unclean recovery (the controller elects the
+// longest log when every ISR and ELR member went through an unclean shutdown).
+struct ReplicaLogInfo {
+  PartitionId partition = 0;
+  Epoch last_epoch = kNoEpoch;
+  int64_t log_end_offset = 0;
+};
+struct HeartbeatRequest {
+  BrokerId broker = kNoBroker;
+  int64_t broker_epoch = -1;
+  std::vector<ReplicaLogInfo> logs;
+};
+struct HeartbeatResponse {
+  Errc error = Errc::kNone;
+  bool fenced = false;
+};
+struct BrokerInfo {
+  BrokerId broker = kNoBroker;
+  int64_t epoch = -1;
+  bool registered = false;
+  bool fenced = true;
+};
+// Brokers and clients poll the controller; a response carries the whole (small) picture.
+struct MetadataRequest {
+  uint64_t known_version = 0;
+};
+struct MetadataResponse {
+  uint64_t version = 0;
+  std::vector<PartitionState> partitions;
+  std::vector<BrokerInfo> brokers;
+};
+// D1/D2: the leader proposes a new ISR.
+struct AlterPartitionRequest {
+  BrokerId leader = kNoBroker;
+  int64_t broker_epoch = -1;
+  PartitionId partition = 0;
+  Epoch leader_epoch = kNoEpoch;
+  int32_t partition_epoch = 0;
+  std::vector<BrokerId> new_isr;
+  // The broker epoch each proposed member fetched with (D2: must be its current one).
+  std::vector<int64_t> member_epochs;
+};
+struct AlterPartitionResponse {
+  Errc error = Errc::kNone;
+  PartitionState state;  // the controller's state after handling the request
+};
+
+// RPC method names.
+inline constexpr const char* kProduce = "Produce";
+inline constexpr const char* kFetch = "Fetch";
+inline constexpr const char* kRegisterBroker = "RegisterBroker";
+inline constexpr const char* kHeartbeat = "Heartbeat";
+inline constexpr const char* kMetadata = "Metadata";
+inline constexpr const char* kAlterPartition = "AlterPartition";
+
+}  // namespace faultline::kafka

@@ -1,0 +1,270 @@
+#include "scenarios/kafka/checker.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace faultline::kafka {
+
+namespace {
+bool contains(const std::vector<BrokerId>& v, BrokerId b) { return std::find(v.begin(), v.end(), b) != v.end(); }
+}  // namespace
+
+ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& config, std::vector<NodeId> brokers,
+                                       NodeId controller)
+    : rc_(rc), config_(config), brokers_(std::move(brokers)), controller_(controller) {
+  broker_hooks_.on_become_leader = [this](NodeId b, PartitionId p, Epoch e) { on_become_leader(b, p, e); };
+  broker_hooks_.on_hw = [this](NodeId b, PartitionId p, int64_t o, int64_t n, bool leader, Epoch e) {
+    on_hw(b, p, o, n, leader, e);
+  };
+  broker_hooks_.on_truncate = [this](NodeId b, PartitionId p, int64_t offset) { on_truncate(b, p, offset); };
+  broker_hooks_.on_ack_all = [this](NodeId b, PartitionId p, int64_t last, const std::vector<BrokerId>& isr) {
+    on_ack_all(b, p, last, isr);
+  };
+  broker_hooks_.on_consumer_read = [this](NodeId b, PartitionId p, int64_t upto, int64_t hw) {
+    if (upto > hw) {
+      violation("S13", p, fmt::format("{} served a consumer up to offset {} above its HW {}",
+                                      rc_.sim().trace().node_name(b), upto - 1, hw));
+    }
+  };
+  controller_hooks_.on_partition_change = [this](const PartitionState& before, const PartitionState& after,
+                                                 const char* why) { on_partition_change(before, after, why); };
+  producer_hooks_.on_attempt = [this](NodeId, PartitionId, uint64_t, int) { ++attempts_; };
+  producer_hooks_.on_result = [this](NodeId pr, PartitionId p, uint64_t rid, int acks, Errc err, int64_t off) {
+    on_result(pr, p, rid, acks, err, off);
+  };
+  consumer_hooks_.on_read = [this](NodeId c, PartitionId p, NodeId from, const LogEntry& e) { on_read(c, p, from, e); };
+}
+
+const Broker* ReplicationChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
+
+void ReplicationChecker::violation(const std::string& invariant, PartitionId p, const std::string& message) {
+  rc_.violation(invariant, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message), excuse_for(p));
+}
+
+std::string ReplicationChecker::excuse_for(PartitionId p) const {
+  auto it = ghosts_.find(p);
+  if (it == ghosts_.end()) return {};
+  if (!it->second.excuse.empty()) return it->second.excuse;
+  // More lossy crashes among the partition's replicas than min ISR - 1 can lose acked data.
+  if (it->second.lossy_crashes > static_cast<uint32_t>(std::max(0, config_.min_insync_replicas - 1))) {
+    return fmt::format("{} power losses of replicas, more than min.insync.replicas - 1", it->second.lossy_crashes);
+  }
+  return {};
+}
+
+void ReplicationChecker::note_power_loss(NodeId b) {
+  for (auto& [p, g] : ghosts_) {
+    const Broker* br = broker(b);
+    (void)br;
+    ++g.lossy_crashes;
+  }
+}
+
+int64_t ReplicationChecker::true_hw(PartitionId p) const {
+  auto it = ghosts_.find(p);
+  if (it == ghosts_.end() || it->second.committed.empty()) return 0;
+  return it->second.committed.rbegin()->first + 1;
+}
+
+void ReplicationChecker::bind(PartitionId p, int64_t offset, uint64_t record_id, const char* how) {
+  PartitionGhost& g = ghosts_[p];
+  auto [it, fresh] = g.bound.emplace(offset, record_id);
+  if (!fresh && it->second != record_id) {
+    violation("S3", p, fmt::format("offset {} was bound to record {:#x}, then {} returned record {:#x}", offset,
+                                   it->second, how, record_id));
+  }
+}
+
+void ReplicationChecker::on_become_leader(NodeId b, PartitionId p, Epoch epoch) {
+  PartitionGhost& g = ghosts_[p];
+  const Broker* br = broker(b);
+  if (br == nullptr) return;
+  const Replica* r = br->replica(p);
+  // S1: every acknowledged acks=all record is at its offset in every later leader's log.
+  for (const Acked& a : g.acked) {
+    const auto e = r->log.entry_at(a.offset);
+    if (!e || e->record_id != a.record_id) {
+      violation("S1", p,
+                fmt::format("acked record {:#x} at offset {} (acked at {}) is {} in the log of new leader {} "
+                            "(epoch {}, LEO {})",
+                            a.record_id, a.offset, format_duration(a.at.since_start()),
+                            e ? fmt::format("replaced by {:#x}", e->record_id) : std::string("missing"),
+                            rc_.sim().trace().node_name(b), epoch, r->log.log_end_offset()));
+      return;
+    }
+  }
+}
+
+void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t new_hw, bool leader, Epoch epoch) {
+  PartitionGhost& g = ghosts_[p];
+  const Broker* br = broker(b);
+  if (br == nullptr) return;
+  const Replica* r = br->replica(p);
+  if (leader) {
+    // S4: a leader's HW never decreases in its term.
+    auto [it, fresh] = g.leader_hw.emplace(std::make_pair(b, epoch), new_hw);
+    if (!fresh) {
+      if (new_hw < it->second) {
+        violation("S4", p, fmt::format("leader {} HW went from {} down to {} in epoch {}",
+                                       rc_.sim().trace().node_name(b), it->second, new_hw, epoch));
+      }
+      it->second = new_hw;
+    }
+    // What the leader's HW passes is committed.
+    for (int64_t o = std::max<int64_t>(old_hw, r->log.log_start_offset()); o < new_hw; ++o) {
+      const auto e = r->log.entry_at(o);
+      if (!e) continue;
+      auto [c, inserted] = g.committed.emplace(o, e->record_id);
+      if (!inserted && c->second != e->record_id) {
+        violation("S2", p, fmt::format("offset {} committed as {:#x}, now committed again as {:#x} by leader {} epoch {}",
+                                       o, c->second, e->record_id, rc_.sim().trace().node_name(b), epoch));
+        return;
+      }
+    }
+    return;
+  }
+  // S2: a follower's entries below its HW match what was committed.
+  for (int64_t o = std::max<int64_t>(old_hw, r->log.log_start_offset()); o < new_hw; ++o) {
+    auto c = g.committed.find(o);
+    const auto e = r->log.entry_at(o);
+    if (c != g.committed.end() && e && c->second != e->record_id) {
+      violation("S2", p, fmt::format("follower {} has {:#x} at offset {} below its HW {}, committed was {:#x}",
+                                     rc_.sim().trace().node_name(b), e->record_id, o, new_hw, c->second));
+      return;
+    }
+  }
+}
+
+void ReplicationChecker::on_truncate(NodeId b, PartitionId p, int64_t offset) {
+  // S6: a member of the controller's ISR (in its current registration) never drops below the
+  // true HW.
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const Broker* br = broker(b);
+  if (!ctl || br == nullptr || !br->registered()) return;
+  auto pit = ctl->partitions().find(p);
+  auto bit = ctl->brokers().find(b);
+  if (pit == ctl->partitions().end() || bit == ctl->brokers().end()) return;
+  if (bit->second.epoch != br->broker_epoch()) return;
+  if (contains(pit->second.isr, b) && offset < true_hw(p)) {
+    violation("S6", p, fmt::format("ISR member {} truncated to {} below the true HW {}", rc_.sim().trace().node_name(b),
+                                   offset, true_hw(p)));
+  }
+}
+
+void ReplicationChecker::on_ack_all(NodeId b, PartitionId p, int64_t last, const std::vector<BrokerId>& maximal_isr) {
+  // S10: at the moment of a successful acks=all answer, |maximal ISR| >= min ISR and every
+  // member has the record.
+  const auto need = static_cast<size_t>(config_.min_insync_replicas);
+  if (maximal_isr.size() < need) {
+    violation("S10", p, fmt::format("{} acknowledged offset {} with maximal ISR of {} < min.insync.replicas {}",
+                                    rc_.sim().trace().node_name(b), last, maximal_isr.size(), need));
+    return;
+  }
+  const Broker* leader = broker(b);
+  const auto mine = leader->replica(p)->log.entry_at(last);
+  const Replica* lr = leader->replica(p);
+  for (BrokerId m : maximal_isr) {
+    const Broker* mb = broker(m);
+    if (mb == nullptr) continue;  // down since: its disk is what S1 will judge
+    // A member that restarted since its last fetch had the record when the HW passed it;
+    // what it recovered is judged by S1 and S6, not here.
+    auto f = lr->followers.find(m);
+    if (m != b && (f == lr->followers.end() || f->second.broker_epoch != mb->broker_epoch())) continue;
+    const auto e = mb->replica(p)->log.entry_at(last);
+    if (!e || !mine || e->record_id != mine->record_id) {
+      violation("S10", p, fmt::format("{} acknowledged offset {} but ISR member {} does not have it",
+                                      rc_.sim().trace().node_name(b), last, rc_.sim().trace().node_name(m)));
+      return;
+    }
+  }
+}
+
+void ReplicationChecker::on_partition_change(const PartitionState& before, const PartitionState& after,
+                                             const char* why) {
+  PartitionGhost& g = ghosts_[after.partition];
+  const std::string reason = why;
+  if (reason == kWhyUncleanElection && g.excuse.empty()) {
+    g.excuse = fmt::format("unclean leader election at {}", format_duration(rc_.sim().now().since_start()));
+  }
+  // S9: leader epochs are unique and increase.
+  if (after.leader_epoch < before.leader_epoch ||
+      (after.leader != before.leader && after.leader != kNoBroker && after.leader_epoch <= before.leader_epoch)) {
+    violation("S9", after.partition,
+              fmt::format("leader epoch went from {} to {} ({})", before.leader_epoch, after.leader_epoch, why));
+  }
+  // S6: every live ISR member (in its current registration) has the committed prefix.
+  const int64_t thw = true_hw(after.partition);
+  for (BrokerId m : after.isr) {
+    if (contains(before.isr, m)) continue;  // judge new members only; old ones at truncation
+    const Broker* mb = broker(m);
+    if (mb == nullptr || !mb->registered()) continue;
+    const Replica* r = mb->replica(after.partition);
+    if (r->log.log_end_offset() < thw) {
+      violation("S6", after.partition,
+                fmt::format("{} joined the ISR with LEO {} below the true HW {} ({})", rc_.sim().trace().node_name(m),
+                            r->log.log_end_offset(), thw, why));
+      return;
+    }
+  }
+}
+
+void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, int acks, Errc error, int64_t offset) {
+  if (error != Errc::kNone || acks != -1) return;
+  PartitionGhost& g = ghosts_[p];
+  ++acked_count_;
+  g.acked.push_back({offset, record_id, rc_.sim().now()});
+  last_success_[p] = rc_.sim().now();
+  bind(p, offset, record_id, "an acks=all acknowledgement");
+  auto c = g.committed.find(offset);
+  if (c != g.committed.end() && c->second != record_id) {
+    violation("S3", p, fmt::format("acked record {:#x} at offset {} but {:#x} was committed there", record_id, offset,
+                                   c->second));
+  }
+}
+
+void ReplicationChecker::on_read(NodeId, PartitionId p, NodeId, const LogEntry& e) {
+  ++consumed_count_;
+  bind(p, e.offset, e.record_id, "a consumer read");
+}
+
+std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverged(Instant) const {
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  if (!ctl) return std::make_pair(std::string("L7"), std::string("the controller is down"));
+  for (const auto& [p, st] : ctl->partitions()) {
+    if (st.leader == kNoBroker) return std::make_pair(std::string("L2"), fmt::format("partition {} has no leader", p));
+    const Broker* leader = broker(st.leader);
+    if (leader == nullptr) return std::make_pair(std::string("L2"), fmt::format("partition {}: leader is down", p));
+    const Replica* lr = leader->replica(p);
+    if (!lr->leader) {
+      return std::make_pair(std::string("L2"), fmt::format("partition {}: {} does not know it leads", p,
+                                                           rc_.sim().trace().node_name(st.leader)));
+    }
+    std::vector<BrokerId> want = st.replicas;
+    std::vector<BrokerId> isr = st.isr;
+    std::sort(want.begin(), want.end());
+    std::sort(isr.begin(), isr.end());
+    if (isr != want) {
+      return std::make_pair(std::string("L2"), fmt::format("partition {}: ISR has {} of {} replicas", p, isr.size(),
+                                                           want.size()));
+    }
+    const int64_t leo = lr->log.log_end_offset();
+    if (lr->log.high_watermark() != leo) {
+      return std::make_pair(std::string("L3"),
+                            fmt::format("partition {}: leader HW {} has not reached its LEO {} with a full ISR", p,
+                                        lr->log.high_watermark(), leo));
+    }
+    for (BrokerId b : st.replicas) {
+      const Broker* br = broker(b);
+      if (br == nullptr) return std::make_pair(std::string("L2"), fmt::format("partition {}: replica down", p));
+      const Replica* r = br->replica(p);
+      if (r->log.log_end_offset() != leo) {
+        return std::make_pair(std::string("L6"), fmt::format("partition {}: {} has LEO {}, leader {}", p,
+                                                             rc_.sim().trace().node_name(b), r->log.log_end_offset(), leo));
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace faultline::kafka

@@ -1,0 +1,98 @@
+// scenarios/kafka/checker.h
+// The replication checker: ghost state fed by the model's hooks (style.md, example 9), and
+// the safety invariants of semantics.md checked as the state changes, plus the convergence
+// conditions checked after the heal.
+//
+// Ghost state per partition:
+//   committed[o]  the record at offset o once any leader's HW passed o (the true HW is one
+//                 past the highest such offset);
+//   bound[o]      the record an acks=all acknowledgement or a consumer read bound to o (S3);
+//   acked         every acks=all success: (offset, record id, time);
+//   excuses       unclean elections, and lossy crashes of the partition's replicas.
+// Checked here: S1 (at every leader change), S2 (every replica's entries below its HW match
+// what was committed), S3, S4 (a leader's HW never decreases in its term), S6 (ISR members
+// have the committed prefix), S9 (leader epochs increase), S10 (at every acks=all success),
+// S13 (consumers are served below the HW). S5, S9's "record epochs never decrease" and S12
+// are asserted inside the log itself.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/kafka/broker.h"
+#include "models/kafka/clients.h"
+#include "models/kafka/controller.h"
+#include "scenarios/scenario.h"
+
+namespace faultline::kafka {
+
+class ReplicationChecker {
+ public:
+  ReplicationChecker(RunContext& rc, const ReplicationConfig& config, std::vector<NodeId> brokers, NodeId controller);
+
+  BrokerHooks& broker_hooks() { return broker_hooks_; }
+  ControllerHooks& controller_hooks() { return controller_hooks_; }
+  ProducerHooks& producer_hooks() { return producer_hooks_; }
+  ConsumerHooks& consumer_hooks() { return consumer_hooks_; }
+
+  // A power loss of `broker` (a lossy crash): counts toward the excuse budget of every
+  // partition it hosts.
+  void note_power_loss(NodeId broker);
+
+  // After the heal: what has not converged yet, as (invariant, description); nullopt when
+  // everything has.
+  std::optional<std::pair<std::string, std::string>> unconverged(Instant healed_at) const;
+
+  uint64_t acked() const { return acked_count_; }
+  uint64_t consumed() const { return consumed_count_; }
+  uint64_t attempts() const { return attempts_; }
+
+ private:
+  struct Acked {
+    int64_t offset;
+    uint64_t record_id;
+    Instant at;
+  };
+  struct PartitionGhost {
+    std::map<int64_t, uint64_t> committed;
+    std::map<int64_t, uint64_t> bound;
+    std::vector<Acked> acked;
+    std::string excuse;          // non-empty: losses here are excused
+    uint32_t lossy_crashes = 0;  // power losses of its replicas
+    Epoch last_leader_epoch = kNoEpoch;
+    std::map<std::pair<NodeId, Epoch>, int64_t> leader_hw;  // S4
+    Instant last_ack_all;
+  };
+
+  void on_become_leader(NodeId broker, PartitionId p, Epoch epoch);
+  void on_hw(NodeId broker, PartitionId p, int64_t old_hw, int64_t new_hw, bool leader, Epoch epoch);
+  void on_truncate(NodeId broker, PartitionId p, int64_t offset);
+  void on_ack_all(NodeId broker, PartitionId p, int64_t last, const std::vector<BrokerId>& maximal_isr);
+  void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
+  void on_result(NodeId producer, PartitionId p, uint64_t record_id, int acks, Errc error, int64_t offset);
+  void on_read(NodeId consumer, PartitionId p, NodeId from, const LogEntry& e);
+  void bind(PartitionId p, int64_t offset, uint64_t record_id, const char* how);
+  int64_t true_hw(PartitionId p) const;
+  const Broker* broker(NodeId b) const;
+  void violation(const std::string& invariant, PartitionId p, const std::string& message);
+  std::string excuse_for(PartitionId p) const;
+
+  RunContext& rc_;
+  ReplicationConfig config_;
+  std::vector<NodeId> brokers_;
+  NodeId controller_;
+  std::map<PartitionId, PartitionGhost> ghosts_;
+  BrokerHooks broker_hooks_;
+  ControllerHooks controller_hooks_;
+  ProducerHooks producer_hooks_;
+  ConsumerHooks consumer_hooks_;
+  uint64_t acked_count_ = 0;
+  uint64_t consumed_count_ = 0;
+  uint64_t attempts_ = 0;
+  std::map<PartitionId, Instant> last_success_;  // acks=all successes, for availability
+};
+
+}  // namespace faultline::kafka

@@ -1,0 +1,722 @@
+// The controller (models/kafka/controller.h): registration and fencing, elections (E1),
+// AlterPartition's checks (D1, D2), the ISR/ELR rules (D3, D4), the two controller bug
+// switches, and a property over random broker lifecycles.
+//
+// A cluster here is the controller plus fake brokers: nodes with no model of their own whose
+// fibers call the controller's RPCs directly, as the test tells them to.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/kafka/controller.h"
+#include "sim/simulation.h"
+
+namespace faultline::kafka {
+namespace {
+
+using namespace literals;
+using Brokers = std::vector<BrokerId>;
+
+constexpr NodeId kController = 0;
+
+struct Options {
+  uint32_t brokers = 3;                                 // node ids 1..brokers
+  std::vector<Brokers> partitions = {{1, 2, 3}};        // replicas of partitions 0, 1, ...
+  std::vector<Brokers> observers = {};                  // per partition, optional
+  int32_t min_isr = 2;
+  bool elr = true;
+  bool unclean = false;
+  bool bug_any_replica_election = false;
+  bool bug_last_replica_standing = false;
+  uint64_t seed = 7;
+};
+
+struct Change {
+  PartitionState before, after;
+  std::string why;
+};
+
+class ControllerCluster {
+ public:
+  explicit ControllerCluster(const Options& o) : sim_(o.seed) {
+    config_.replication.min_insync_replicas = o.min_isr;
+    config_.replication.elr = o.elr;
+    config_.replication.unclean_leader_election = o.unclean;
+    config_.bug_any_replica_election = o.bug_any_replica_election;
+    config_.bug_last_replica_standing = o.bug_last_replica_standing;
+    for (size_t p = 0; p < o.partitions.size(); ++p) {
+      PartitionState s;
+      s.partition = static_cast<PartitionId>(p);
+      s.replicas = o.partitions[p];
+      if (p < o.observers.size()) s.observers = o.observers[p];
+      config_.initial.push_back(s);
+    }
+    hooks_.on_partition_change = [this](const PartitionState& before, const PartitionState& after, const char* why) {
+      changes.push_back({before, after, why});
+    };
+    sim_.add_node({"controller", "dc3"}, [this](NodeContext& ctx) {
+      auto c = std::make_shared<Controller>(ctx, config_, bugs_, hooks_);
+      c->start();
+      return c;
+    });
+    for (BrokerId b = 1; b <= o.brokers; ++b) {
+      sim_.add_node({"broker-" + std::to_string(b), b % 2 == 1 ? "dc1" : "dc2"},
+                    [](NodeContext&) { return std::shared_ptr<void>(); });
+    }
+    for (NodeId n = 0; n < sim_.node_count(); ++n) sim_.start(n);
+  }
+
+  Controller& controller() { return *sim_.process<Controller>(kController); }
+  const PartitionState& partition(PartitionId p = 0) { return controller().partitions().at(p); }
+  const BrokerInfo& broker(BrokerId b) { return controller().brokers().at(b); }
+  int64_t epoch_of(BrokerId b) const { return epochs_.at(b); }
+  Simulation& sim() { return sim_; }
+
+  void run_for(Duration d) {
+    const RunOutcome out = sim_.scheduler().run_for(d);
+    ASSERT_EQ(out.reason, StopReason::kTimeBudget) << out.detail;
+  }
+
+  // One RPC from `from` to the controller, run to completion.
+  template <typename Resp, typename Req>
+  Resp call(NodeId from, const char* method, Req req) {
+    auto out = std::make_shared<std::optional<RpcResult<Resp>>>();
+    sim_.node(from).spawn("test-call", [this, out, from, method, req] {
+      *out = sim_.node(from).call<Resp>(kController, method, req, 5_s);
+    });
+    for (int i = 0; i < 500 && !out->has_value(); ++i) run_for(1_ms);
+    if (!out->has_value() || !(*out)->ok()) {
+      ADD_FAILURE() << method << " from " << from << " did not complete";
+      return Resp{};
+    }
+    return *(*out)->value;
+  }
+
+  // The broker's process (re)starts: it registers; it does not heartbeat yet.
+  RegisterBrokerResponse register_broker(BrokerId b, bool clean_shutdown = true) {
+    stop_heartbeats(b);  // a new process: the old one's heartbeats are gone
+    const auto resp = call<RegisterBrokerResponse>(b, kRegisterBroker, RegisterBrokerRequest{b, clean_shutdown});
+    epochs_[b] = resp.broker_epoch;
+    return resp;
+  }
+  HeartbeatResponse heartbeat(BrokerId b, int64_t epoch) {
+    return call<HeartbeatResponse>(b, kHeartbeat, HeartbeatRequest{b, epoch, {}});
+  }
+  // Registers and heartbeats every heartbeat interval from now on (the first one at once,
+  // so the broker is unfenced when this returns).
+  int64_t start_broker(BrokerId b, bool clean_shutdown = true) {
+    register_broker(b, clean_shutdown);
+    const uint64_t generation = ++heartbeat_generation_[b];
+    sim_.node(b).spawn("heartbeats", [this, b, generation] {
+      while (heartbeat_generation_[b] == generation) {
+        sim_.node(b).call<HeartbeatResponse>(kController, kHeartbeat, HeartbeatRequest{b, epochs_[b], {}}, 1_s);
+        sim_.node(b).sleep_for(config_.replication.broker_heartbeat_interval);
+      }
+    });
+    run_for(50_ms);
+    return epochs_[b];
+  }
+  void start_all(uint32_t brokers = 3) {
+    for (BrokerId b = 1; b <= brokers; ++b) start_broker(b);
+  }
+  // The broker hangs or is cut off from the controller: its heartbeats stop.
+  void stop_heartbeats(BrokerId b) { ++heartbeat_generation_[b]; }
+  // Long enough for a silent broker's session to expire and the fencer to notice.
+  void wait_for_session_expiry() {
+    run_for(config_.replication.broker_session_timeout + config_.replication.broker_heartbeat_interval * 2);
+  }
+
+  // What partition p's current leader would send to set the ISR to `isr`, with every
+  // member's current broker epoch.
+  AlterPartitionRequest propose(PartitionId p, Brokers isr) {
+    const PartitionState& s = partition(p);
+    AlterPartitionRequest req;
+    req.leader = s.leader;
+    req.broker_epoch = broker(s.leader).epoch;
+    req.partition = p;
+    req.leader_epoch = s.leader_epoch;
+    req.partition_epoch = s.partition_epoch;
+    for (BrokerId m : isr) {
+      auto it = controller().brokers().find(m);
+      req.member_epochs.push_back(it == controller().brokers().end() ? -1 : it->second.epoch);
+    }
+    req.new_isr = std::move(isr);
+    return req;
+  }
+  AlterPartitionResponse alter(NodeId from, const AlterPartitionRequest& req) {
+    return call<AlterPartitionResponse>(from, kAlterPartition, req);
+  }
+  AlterPartitionResponse alter_isr(PartitionId p, Brokers isr) {
+    const AlterPartitionRequest req = propose(p, std::move(isr));
+    return alter(req.leader, req);
+  }
+
+  std::vector<Change> changes;
+
+ private:
+  ControllerConfig config_;
+  BugSet bugs_;
+  ControllerHooks hooks_;
+  std::map<BrokerId, int64_t> epochs_;
+  std::map<BrokerId, uint64_t> heartbeat_generation_;
+  Simulation sim_;  // last: its fibers and the controller reference everything above
+};
+
+// --- registration, fencing, election -------------------------------------------------------
+
+TEST(Controller, BrokersRegisterFencedWithIncreasingEpochsAndTheFirstLiveIsrMemberLeads) {
+  ControllerCluster t({});
+  const int64_t e2 = t.register_broker(2).broker_epoch;
+  const int64_t e1 = t.register_broker(1).broker_epoch;
+  const int64_t e3 = t.register_broker(3).broker_epoch;
+  EXPECT_LT(e2, e1);
+  EXPECT_LT(e1, e3);
+  for (BrokerId b : {1u, 2u, 3u}) EXPECT_TRUE(t.broker(b).fenced) << b;
+  EXPECT_EQ(t.partition().leader, kNoBroker);
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 3}));
+
+  const HeartbeatResponse hb = t.heartbeat(2, e2);
+  EXPECT_EQ(hb.error, Errc::kNone);
+  EXPECT_FALSE(hb.fenced);
+  EXPECT_FALSE(t.broker(2).fenced);
+  EXPECT_EQ(t.partition().leader, 2u);  // the first ISR member to become live, not the preferred one
+  EXPECT_EQ(t.partition().leader_epoch, 1);
+  EXPECT_EQ(t.partition().partition_epoch, 1);
+
+  t.heartbeat(1, e1);
+  EXPECT_EQ(t.partition().leader, 2u);  // no preferred-leader election
+  EXPECT_EQ(t.heartbeat(3, e3 - 1).error, Errc::kStaleBrokerEpoch);
+  EXPECT_TRUE(t.broker(3).fenced);
+  EXPECT_GT(t.register_broker(1).broker_epoch, e3);
+}
+
+TEST(Controller, SilentLeaderIsFencedAndReplacedFromTheIsrWithABumpedEpoch) {
+  ControllerCluster t({});
+  t.start_all();
+  ASSERT_EQ(t.partition().leader, 1u);
+  ASSERT_EQ(t.partition().leader_epoch, 1);
+
+  t.stop_heartbeats(1);
+  t.run_for(6_s);  // within the 9 s session
+  EXPECT_FALSE(t.broker(1).fenced);
+  EXPECT_EQ(t.partition().leader, 1u);
+  t.run_for(6_s);
+  EXPECT_TRUE(t.broker(1).fenced);
+  EXPECT_EQ(t.partition().isr, (Brokers{2, 3}));
+  EXPECT_EQ(t.partition().leader, 2u);
+  EXPECT_EQ(t.partition().leader_epoch, 2);
+  EXPECT_EQ(t.partition().partition_epoch, 2);
+  EXPECT_EQ(t.changes.back().why, kWhyBrokerFenced);
+
+  // A silent follower leaves the ISR without an election.
+  t.stop_heartbeats(3);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition().isr, (Brokers{2}));
+  EXPECT_EQ(t.partition().elr, (Brokers{3}));  // dropped below min ISR 2 (D4)
+  EXPECT_EQ(t.partition().leader, 2u);
+  EXPECT_EQ(t.partition().leader_epoch, 2);
+  EXPECT_EQ(t.partition().partition_epoch, 3);
+}
+
+TEST(Controller, ALeaderThatRestartsLosesLeadershipBeforeItsSessionWouldExpire) {
+  ControllerCluster t({});
+  t.start_all();
+  t.register_broker(1);  // a fast restart: its session never expired
+  EXPECT_TRUE(t.broker(1).fenced);
+  EXPECT_EQ(t.partition().isr, (Brokers{2, 3}));
+  EXPECT_EQ(t.partition().leader, 2u);
+  EXPECT_EQ(t.partition().leader_epoch, 2);
+  EXPECT_EQ(t.changes.back().why, kWhyBrokerReregistered);
+}
+
+TEST(Controller, MetadataReturnsTheWholePictureAndItsVersion) {
+  ControllerCluster t({.partitions = {{1, 2, 3}, {3, 1, 2}}});
+  t.start_all();
+  const auto md = t.call<MetadataResponse>(1, kMetadata, MetadataRequest{});
+  EXPECT_EQ(md.version, t.controller().metadata_version());
+  ASSERT_EQ(md.partitions.size(), 2u);
+  EXPECT_EQ(md.partitions[0], t.partition(0));
+  EXPECT_EQ(md.partitions[1], t.partition(1));
+  ASSERT_EQ(md.brokers.size(), 3u);
+  for (const BrokerInfo& b : md.brokers) EXPECT_FALSE(b.fenced) << b.broker;
+  const uint64_t before = md.version;
+  t.alter_isr(0, {1, 2});
+  EXPECT_GT(t.call<MetadataResponse>(1, kMetadata, MetadataRequest{}).version, before);
+}
+
+TEST(Controller, ElectionFollowsReplicaPreferenceOrder) {
+  ControllerCluster t({.partitions = {{1, 2, 3}, {1, 3, 2}}});
+  t.start_all();
+  ASSERT_EQ(t.partition(0).leader, 1u);
+  ASSERT_EQ(t.partition(1).leader, 1u);
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition(0).leader, 2u);
+  EXPECT_EQ(t.partition(1).leader, 3u);
+}
+
+// --- AlterPartition --------------------------------------------------------------------------
+
+TEST(Controller, ShrinkFromTheLeaderIsAppliedWithOnlyThePartitionEpochBumped) {
+  ControllerCluster t({});
+  t.start_all();
+  const PartitionState before = t.partition();
+  const AlterPartitionResponse r = t.alter_isr(0, {1, 2});
+  EXPECT_EQ(r.error, Errc::kNone);
+  EXPECT_EQ(r.state, t.partition());
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2}));
+  EXPECT_TRUE(t.partition().elr.empty());  // still at min ISR
+  EXPECT_EQ(t.partition().leader, 1u);
+  EXPECT_EQ(t.partition().leader_epoch, before.leader_epoch);
+  EXPECT_EQ(t.partition().partition_epoch, before.partition_epoch + 1);
+  EXPECT_EQ(t.changes.back().why, kWhyAlterPartition);
+}
+
+TEST(Controller, StaleOrMisdirectedAlterPartitionIsRejectedWithTheCurrentState) {
+  ControllerCluster t({});
+  t.start_all();
+  t.alter_isr(0, {1, 2});
+  const PartitionState current = t.partition();
+  const size_t changes = t.changes.size();
+
+  AlterPartitionRequest stale_partition_epoch = t.propose(0, {1});
+  stale_partition_epoch.partition_epoch -= 1;
+  AlterPartitionRequest stale_leader_epoch = t.propose(0, {1});
+  stale_leader_epoch.leader_epoch -= 1;
+  AlterPartitionRequest stale_broker_epoch = t.propose(0, {1});
+  stale_broker_epoch.broker_epoch -= 1;
+  AlterPartitionRequest from_follower = t.propose(0, {1, 2});
+  from_follower.leader = 2;
+  from_follower.broker_epoch = t.epoch_of(2);
+  AlterPartitionRequest leader_left_out = t.propose(0, {2});
+
+  struct Case {
+    const char* what;
+    NodeId from;
+    AlterPartitionRequest req;
+    Errc expected;
+  };
+  for (const Case& c : {Case{"stale partition epoch", 1, stale_partition_epoch, Errc::kInvalidRequest},
+                        Case{"stale leader epoch", 1, stale_leader_epoch, Errc::kInvalidRequest},
+                        Case{"stale broker epoch", 1, stale_broker_epoch, Errc::kStaleBrokerEpoch},
+                        Case{"not the leader", 2, from_follower, Errc::kInvalidRequest},
+                        Case{"leader not in the new ISR", 1, leader_left_out, Errc::kInvalidRequest}}) {
+    const AlterPartitionResponse r = t.alter(c.from, c.req);
+    EXPECT_EQ(r.error, c.expected) << c.what;
+    EXPECT_EQ(r.state, current) << c.what;  // what the leader rolls back to
+    EXPECT_EQ(t.partition(), current) << c.what;
+  }
+  EXPECT_EQ(t.changes.size(), changes);
+}
+
+TEST(Controller, RequestFromALeadersPreviousIncarnationIsAStaleBrokerEpoch) {
+  ControllerCluster t({});
+  t.start_all();
+  const AlterPartitionRequest old = t.propose(0, {1, 2});
+  t.start_broker(1);  // restarted: no longer leader, new broker epoch
+  EXPECT_EQ(t.alter(1, old).error, Errc::kStaleBrokerEpoch);
+  EXPECT_EQ(t.partition().isr, (Brokers{2, 3}));
+}
+
+TEST(Controller, ExpansionNeedsALiveMemberFetchingWithItsCurrentBrokerEpoch) {
+  ControllerCluster t({});
+  t.start_all();
+  ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+
+  t.stop_heartbeats(3);
+  t.wait_for_session_expiry();
+  ASSERT_TRUE(t.broker(3).fenced);
+  const PartitionState shrunk = t.partition();
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 3}).error, Errc::kInvalidRequest);  // fenced
+  EXPECT_EQ(t.partition(), shrunk);
+
+  AlterPartitionRequest stale_member = t.propose(0, {1, 2, 3});  // carries 3's old epoch
+  t.start_broker(3);
+  EXPECT_EQ(t.alter(1, stale_member).error, Errc::kInvalidRequest);  // fetched as its previous incarnation
+  EXPECT_EQ(t.partition(), shrunk);
+
+  const AlterPartitionResponse ok = t.alter_isr(0, {1, 2, 3});
+  EXPECT_EQ(ok.error, Errc::kNone);
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 3}));
+  EXPECT_EQ(t.partition().partition_epoch, shrunk.partition_epoch + 1);
+}
+
+TEST(Controller, ObserversAndStrangersCannotJoinTheIsrWithoutPromotion) {
+  ControllerCluster t({.brokers = 5, .partitions = {{1, 2, 3}}, .observers = {{4}}});
+  for (BrokerId b = 1; b <= 5; ++b) t.start_broker(b);
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 4}).error, Errc::kInvalidRequest);  // observer (G2 adds promotion)
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 5}).error, Errc::kInvalidRequest);  // not in the placement
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 3}));
+  EXPECT_EQ(t.partition().observers, (Brokers{4}));
+}
+
+// --- ELR (D4, KIP-966) -----------------------------------------------------------------------
+
+// Min ISR 2, ISR {1,2} (3 was shrunk out while the ISR stayed at min ISR, so it may lack
+// committed records), leader 1.
+void shrink_to_one_and_two(ControllerCluster& t) {
+  t.start_all();
+  ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+  ASSERT_EQ(t.partition().leader, 1u);
+}
+
+TEST(Controller, MembersDroppedBelowMinIsrStayEligibleAndOneIsElectedWhenItReturns) {
+  ControllerCluster t({});
+  shrink_to_one_and_two(t);
+
+  t.stop_heartbeats(2);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition().isr, (Brokers{1}));
+  EXPECT_EQ(t.partition().elr, (Brokers{2}));
+  EXPECT_EQ(t.partition().leader, 1u);
+
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  EXPECT_TRUE(t.partition().isr.empty());  // with ELR the ISR may empty
+  EXPECT_EQ(t.partition().elr, (Brokers{1, 2}));
+  EXPECT_EQ(t.partition().leader, kNoBroker);  // 3 is live but not eligible: offline
+  EXPECT_EQ(t.partition().leader_epoch, 2);    // losing the leader is a leader change too
+
+  t.start_broker(1);  // clean restart
+  EXPECT_EQ(t.partition().leader, 1u);
+  EXPECT_EQ(t.partition().isr, (Brokers{1}));
+  EXPECT_EQ(t.partition().elr, (Brokers{2}));  // still below min ISR: 2 stays eligible
+  EXPECT_EQ(t.partition().leader_epoch, 3);
+  EXPECT_EQ(t.changes.back().why, kWhyElection);
+
+  // Back at min ISR the ELR clears.
+  t.start_broker(2);
+  ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+  EXPECT_TRUE(t.partition().elr.empty());
+}
+
+TEST(Controller, ABrokerRestartingAfterAnUncleanShutdownLeavesTheElr) {
+  ControllerCluster t({});
+  shrink_to_one_and_two(t);
+  t.stop_heartbeats(2);
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  ASSERT_EQ(t.partition().elr, (Brokers{1, 2}));
+
+  t.start_broker(1, /*clean_shutdown=*/false);  // a power loss may have taken its tail
+  EXPECT_EQ(t.partition().elr, (Brokers{2}));
+  EXPECT_EQ(t.partition().leader, kNoBroker);  // live, but no longer eligible
+  EXPECT_EQ(t.changes.back().why, kWhyUncleanShutdown);
+
+  t.start_broker(2);
+  EXPECT_EQ(t.partition().leader, 2u);
+  EXPECT_EQ(t.partition().isr, (Brokers{2}));
+  EXPECT_TRUE(t.partition().elr.empty());
+}
+
+TEST(Controller, MembersRemovedWhileTheIsrStaysAtMinIsrAreNotEligible) {
+  ControllerCluster t({.min_isr = 1});
+  t.start_all();
+  ASSERT_EQ(t.alter_isr(0, {1}).error, Errc::kNone);  // {1} is still at min ISR 1
+  EXPECT_TRUE(t.partition().elr.empty());
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  EXPECT_TRUE(t.partition().isr.empty());
+  EXPECT_EQ(t.partition().elr, (Brokers{1}));
+  EXPECT_EQ(t.partition().leader, kNoBroker);  // 2 and 3 are live but out of sync
+}
+
+// --- without ELR ---------------------------------------------------------------------------
+
+TEST(Controller, WithoutElrTheIsrFreezesAtItsLastMemberWhichIsReelectedAfterAnyRestart) {
+  ControllerCluster t({.elr = false});
+  shrink_to_one_and_two(t);
+  t.stop_heartbeats(2);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition().isr, (Brokers{1}));
+  EXPECT_TRUE(t.partition().elr.empty());
+
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition().isr, (Brokers{1}));  // frozen
+  EXPECT_EQ(t.partition().leader, kNoBroker);
+  const Epoch offline_epoch = t.partition().leader_epoch;
+
+  t.start_broker(1, /*clean_shutdown=*/false);  // even after a power loss
+  EXPECT_EQ(t.partition().leader, 1u);
+  EXPECT_EQ(t.partition().isr, (Brokers{1}));
+  EXPECT_EQ(t.partition().leader_epoch, offline_epoch + 1);
+}
+
+// --- unclean election (E1) -------------------------------------------------------------------
+
+// Min ISR 1, ISR shrunk to {1}, then 1 is fenced: 2 and 3 are live and out of sync.
+PartitionState only_out_of_sync_replicas_live(bool unclean) {
+  ControllerCluster t({.min_isr = 1, .unclean = unclean});
+  t.start_all();
+  EXPECT_EQ(t.alter_isr(0, {1}).error, Errc::kNone);
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  if (unclean) {
+    EXPECT_EQ(t.changes.back().why, kWhyUncleanElection);
+  }
+  return t.partition();
+}
+
+TEST(Controller, WithUncleanElectionOffNoOutOfSyncReplicaIsElected) {
+  const PartitionState p = only_out_of_sync_replicas_live(false);
+  EXPECT_EQ(p.leader, kNoBroker);
+  EXPECT_TRUE(p.isr.empty());
+  EXPECT_EQ(p.elr, (Brokers{1}));
+}
+
+TEST(Controller, WithUncleanElectionOnTheFirstLiveReplicaIsElectedAndIsTheWholeIsr) {
+  const PartitionState p = only_out_of_sync_replicas_live(true);
+  EXPECT_EQ(p.leader, 2u);
+  EXPECT_EQ(p.isr, (Brokers{2}));
+  EXPECT_TRUE(p.elr.empty());  // nobody's log vouches for the new lineage
+}
+
+// --- bug switches ----------------------------------------------------------------------------
+
+// ISR {1,3}, leader 1 goes silent; 2 is live but out of sync, 3 is in sync.
+PartitionState leader_fails_with_an_out_of_sync_replica_first(bool bug, std::string* why) {
+  ControllerCluster t({.bug_any_replica_election = bug});
+  t.start_all();
+  EXPECT_EQ(t.alter_isr(0, {1, 3}).error, Errc::kNone);
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  *why = t.changes.back().why;
+  return t.partition();
+}
+
+TEST(ControllerBugs, AnyReplicaElectionElectsAnOutOfSyncReplicaAndCallsItClean) {
+  std::string why_fixed, why_bug;
+  const PartitionState fixed = leader_fails_with_an_out_of_sync_replica_first(false, &why_fixed);
+  const PartitionState buggy = leader_fails_with_an_out_of_sync_replica_first(true, &why_bug);
+  EXPECT_EQ(fixed.leader, 3u);
+  EXPECT_EQ(buggy.leader, 2u);
+  EXPECT_EQ(buggy.isr, (Brokers{2}));
+  EXPECT_EQ(why_bug, kWhyBrokerFenced);  // not reported as unclean: nothing excuses it
+  EXPECT_EQ(why_fixed, why_bug);
+  EXPECT_EQ(fixed.leader_epoch, buggy.leader_epoch);
+}
+
+TEST(ControllerBugs, AnyReplicaElectionChangesNothingWhileAnInSyncReplicaIsFirst) {
+  ControllerCluster fixed({}), buggy({.bug_any_replica_election = true});
+  for (ControllerCluster* t : {&fixed, &buggy}) {
+    t->start_all();
+    t->stop_heartbeats(1);
+    t->wait_for_session_expiry();
+  }
+  EXPECT_EQ(fixed.partition(), buggy.partition());
+}
+
+// The ELR scenario with an unclean restart of the last ISR member, ELR configured on.
+PartitionState last_member_returns_after_a_power_loss(bool bug) {
+  ControllerCluster t({.bug_last_replica_standing = bug});
+  EXPECT_TRUE(t.controller().elr_enabled() != bug);
+  shrink_to_one_and_two(t);
+  t.stop_heartbeats(2);
+  t.wait_for_session_expiry();
+  t.stop_heartbeats(1);  // 1 is the last ISR member standing
+  t.wait_for_session_expiry();
+  t.start_broker(1, /*clean_shutdown=*/false);
+  return t.partition();
+}
+
+TEST(ControllerBugs, LastReplicaStandingFreezesTheIsrAndReelectsAMemberThatLostData) {
+  const PartitionState fixed = last_member_returns_after_a_power_loss(false);
+  EXPECT_EQ(fixed.leader, kNoBroker);
+  EXPECT_TRUE(fixed.isr.empty());
+  EXPECT_EQ(fixed.elr, (Brokers{2}));
+
+  const PartitionState buggy = last_member_returns_after_a_power_loss(true);
+  EXPECT_EQ(buggy.leader, 1u);
+  EXPECT_EQ(buggy.isr, (Brokers{1}));
+  EXPECT_TRUE(buggy.elr.empty());
+}
+
+TEST(Controller, TheSameSituationTracesTheSameRun) {
+  auto run = [] {
+    ControllerCluster t({});
+    shrink_to_one_and_two(t);
+    t.stop_heartbeats(2);
+    t.wait_for_session_expiry();
+    t.stop_heartbeats(1);
+    t.wait_for_session_expiry();
+    t.start_broker(1);
+    return std::pair(t.sim().trace().hash(), t.sim().trace().records());
+  };
+  const auto first = run();
+  EXPECT_EQ(run(), first);
+  EXPECT_GT(first.second, 20u);
+}
+
+// --- property ------------------------------------------------------------------------------
+
+// One step of a random broker lifecycle plan.
+enum class Op { kStart, kStartAfterPowerLoss, kGoSilent, kWait, kAlterIsr, kAlterStale };
+struct Step {
+  Op op = Op::kWait;
+  BrokerId broker = 1;  // kStart, kStartAfterPowerLoss, kGoSilent
+  uint32_t arg = 0;     // kWait: seconds; kAlter*: partition (bit 0) and member mask (bits 1-3)
+};
+
+void showValue(const Step& s, std::ostream& os) {
+  const char* names[] = {"start", "start-after-power-loss", "go-silent", "wait", "alter-isr", "alter-stale"};
+  os << names[static_cast<int>(s.op)] << "(broker " << s.broker << ", arg " << s.arg << ")";
+}
+
+struct PropertyConfig {
+  int32_t min_isr;
+  bool elr;
+  bool unclean;
+};
+
+// Checks every change as it happens and the whole state after every step. Returns the
+// first violation, or "" if none.
+std::string run_plan(const PropertyConfig& pc, const std::vector<Step>& plan, std::set<std::string>* seen_whys) {
+  ControllerCluster t({.partitions = {{1, 2, 3}, {3, 1, 2}}, .min_isr = pc.min_isr, .elr = pc.elr, .unclean = pc.unclean});
+  std::string failure;
+  auto check = [&](bool ok, const std::string& what) {
+    if (!ok && failure.empty()) failure = what;
+  };
+  auto in = [](const Brokers& s, BrokerId b) { return std::find(s.begin(), s.end(), b) != s.end(); };
+  std::set<BrokerId> ever_registered;
+  std::map<std::pair<BrokerId, PartitionId>, bool> lost_data;  // S11 ghost state
+  int64_t last_epoch = 0;
+
+  auto check_change = [&](const Change& c) {
+    const PartitionState& b = c.before;
+    const PartitionState& a = c.after;
+    const std::string at = "p" + std::to_string(a.partition) + " " + c.why + ": ";
+    check(a.partition_epoch == b.partition_epoch + 1, at + "partition epoch bumps by one");
+    check(a.leader_epoch == b.leader_epoch + (a.leader != b.leader ? 1 : 0), at + "leader epoch bumps on leader change");
+    check(a.replicas == b.replicas && a.observers == b.observers, at + "placement unchanged");
+    for (BrokerId m : a.isr) check(in(a.replicas, m), at + "ISR within replicas");
+    for (BrokerId m : a.elr) check(in(a.replicas, m) && !in(a.isr, m), at + "ELR within replicas, outside ISR");
+    if (a.leader != kNoBroker) check(in(a.isr, a.leader), at + "leader in ISR");
+    if (a.leader != kNoBroker && a.leader != b.leader && c.why != kWhyUncleanElection) {
+      check(in(b.isr, a.leader) || (pc.elr && in(b.elr, a.leader)), at + "clean election from ISR or ELR");
+    }
+    if (pc.elr) {
+      check(a.isr.size() < static_cast<size_t>(pc.min_isr) || a.elr.empty(), at + "ELR empty at min ISR");
+    } else {
+      check(a.elr.empty() && !a.isr.empty(), at + "without ELR the ISR never empties");
+    }
+    // S11: a replica that lost data rejoins only through the leader (D2), with ELR on.
+    // Rejoining through the leader (D2), or an excused unclean election, makes it whole.
+    if (c.why == kWhyAlterPartition) {
+      for (BrokerId m : a.isr) lost_data[{m, a.partition}] = false;
+    }
+    if (c.why == kWhyUncleanElection) lost_data[{a.leader, a.partition}] = false;
+    if (pc.elr && c.why != kWhyUncleanElection) {
+      for (BrokerId m : a.isr) check(!lost_data[{m, a.partition}], at + "no data-losing broker in the ISR");
+      for (BrokerId m : a.elr) check(!lost_data[{m, a.partition}], at + "no data-losing broker in the ELR");
+    }
+  };
+  auto check_state = [&] {
+    for (const auto& [id, p] : t.controller().partitions()) {
+      const std::string at = "p" + std::to_string(id) + ": ";
+      auto live = [&](BrokerId b) { return t.broker(b).registered && !t.broker(b).fenced; };
+      if (p.leader != kNoBroker) {
+        check(live(p.leader), at + "leader is live");
+        continue;
+      }
+      // Offline only while nobody electable is live.
+      for (BrokerId r : p.replicas) {
+        const bool electable = in(p.isr, r) || (pc.elr && in(p.elr, r)) || pc.unclean;
+        check(!(electable && live(r)), at + "offline although broker " + std::to_string(r) + " is electable");
+      }
+    }
+  };
+
+  for (const Step& s : plan) {
+    const size_t seen = t.changes.size();
+    switch (s.op) {
+      case Op::kStart:
+      case Op::kStartAfterPowerLoss: {
+        const bool clean = s.op == Op::kStart;
+        if (!clean && ever_registered.contains(s.broker)) {
+          for (PartitionId p : {0, 1}) lost_data[{s.broker, p}] = true;
+        }
+        ever_registered.insert(s.broker);
+        const int64_t e = t.start_broker(s.broker, clean);
+        check(e > last_epoch, "broker epochs strictly increase");
+        last_epoch = e;
+        break;
+      }
+      case Op::kGoSilent:
+        t.stop_heartbeats(s.broker);
+        break;
+      case Op::kWait:
+        t.run_for(Duration::seconds(s.arg % 15 + 1));
+        break;
+      case Op::kAlterIsr:
+      case Op::kAlterStale: {
+        const PartitionId p = static_cast<PartitionId>(s.arg & 1);
+        const PartitionState before = t.partition(p);
+        if (before.leader == kNoBroker) break;
+        Brokers isr = {before.leader};
+        for (BrokerId m = 1; m <= 3; ++m) {
+          if (m != before.leader && ((s.arg >> m) & 1) != 0) isr.push_back(m);
+        }
+        AlterPartitionRequest req = t.propose(p, isr);
+        if (s.op == Op::kAlterStale) req.partition_epoch -= 1;
+        const AlterPartitionResponse r = t.alter(req.leader, req);
+        // The fencer may change the partition while the request and response travel, so
+        // the answer is one of the states the partition went through meanwhile: the one
+        // the request met, or (if applied) the one it made.
+        bool answered_with_a_real_state = r.state == before;
+        bool applied = false;
+        for (size_t i = seen; i < t.changes.size(); ++i) {
+          const Change& c = t.changes[i];
+          if (c.after.partition != p) continue;
+          answered_with_a_real_state = answered_with_a_real_state || r.state == c.after;
+          applied = applied || c.why == kWhyAlterPartition;
+        }
+        check(answered_with_a_real_state, "the response carries the controller's state");
+        if (r.error != Errc::kNone) check(!applied, "a rejected request changes nothing");
+        if (s.op == Op::kAlterStale) check(r.error == Errc::kInvalidRequest, "stale partition epoch rejected");
+        break;
+      }
+    }
+    for (size_t i = seen; i < t.changes.size(); ++i) {
+      check_change(t.changes[i]);
+      const bool from_elr = t.changes[i].after.leader != kNoBroker &&
+                            t.changes[i].after.leader != t.changes[i].before.leader &&
+                            in(t.changes[i].before.elr, t.changes[i].after.leader);
+      seen_whys->insert(from_elr ? "elected-from-elr" : t.changes[i].why);
+      if (t.changes[i].after.leader == kNoBroker) seen_whys->insert("offline");
+    }
+    check_state();
+    if (!failure.empty()) return failure;
+  }
+  return failure;
+}
+
+RC_GTEST_PROP(ControllerProps, RandomBrokerLifecyclesKeepTheControllerInvariants, ()) {
+  const PropertyConfig pc{*rc::gen::inRange<int32_t>(1, 4), *rc::gen::arbitrary<bool>(),
+                          *rc::gen::arbitrary<bool>()};
+  const auto step = rc::gen::build<Step>(
+      rc::gen::set(&Step::op, rc::gen::element(Op::kStart, Op::kStart, Op::kStartAfterPowerLoss, Op::kGoSilent,
+                                               Op::kWait, Op::kWait, Op::kAlterIsr, Op::kAlterStale)),
+      rc::gen::set(&Step::broker, rc::gen::inRange<BrokerId>(1, 4)),
+      rc::gen::set(&Step::arg, rc::gen::inRange<uint32_t>(0, 16)));
+  const auto plan = *rc::gen::container<std::vector<Step>>(step);
+  RC_TAG(pc.elr ? "elr" : "no-elr");
+  std::set<std::string> seen;
+  const std::string failure = run_plan(pc, plan, &seen);
+  RC_CLASSIFY(seen.contains("offline"), "a partition went offline");
+  RC_CLASSIFY(seen.contains("elected-from-elr"), "a leader elected from the ELR");
+  RC_CLASSIFY(seen.contains(kWhyUncleanElection), "an unclean election");
+  RC_CLASSIFY(seen.contains(kWhyUncleanShutdown), "a broker left after an unclean shutdown");
+  RC_CLASSIFY(seen.contains(kWhyAlterPartition), "an ISR change applied");
+  RC_ASSERT(failure == std::string());
+}
+
+}  // namespace
+}  // namespace faultline::kafka

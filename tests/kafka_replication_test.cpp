@@ -1,0 +1,226 @@
+// Scenario-level tests of the replication model (style.md, example 13): each pins one rule
+// of semantics.md that is easy to get wrong, on a three-broker cluster with a controller.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "models/kafka/broker.h"
+#include "models/kafka/controller.h"
+#include "scenarios/scenario.h"
+#include "sim/fault_control.h"
+
+namespace faultline::kafka {
+namespace {
+
+using namespace literals;
+
+// Brokers b0..b2 (node ids 0..2) in dc1, the controller (node 3) in dc3, a client (node 4).
+// One partition on all three brokers, b0 preferred; min ISR 2; lag time 10 s.
+class TestCluster {
+ public:
+  explicit TestCluster(uint64_t seed = 7) : sim_(seed), faults_(sim_) {
+    config_.min_insync_replicas = 2;
+    config_.replica_lag_time_max = 10_s;
+    PartitionState st;
+    st.partition = 0;
+    st.replicas = {0, 1, 2};
+    st.isr = {0, 1, 2};
+    for (NodeId b = 0; b < 3; ++b) {
+      BrokerConfig bc{config_, 3, {0}};
+      sim_.add_node({fmt::format("b{}", b), "dc1"}, [this, bc](NodeContext& ctx) {
+        auto broker = std::make_shared<Broker>(ctx, bc, bugs_, broker_hooks_);
+        broker->start();
+        return broker;
+      });
+    }
+    ControllerConfig cc;
+    cc.replication = config_;
+    cc.initial = {st};
+    sim_.add_node({"ctl", "dc3"}, [this, cc](NodeContext& ctx) {
+      auto ctl = std::make_shared<Controller>(ctx, cc, bugs_, controller_hooks_);
+      ctl->start();
+      return ctl;
+    });
+    client_ = sim_.add_node({"client", "dc1"}, [](NodeContext&) { return std::shared_ptr<void>(); });
+    for (NodeId n = 0; n < sim_.node_count(); ++n) sim_.start(n);
+    run_for(3_s);  // registration, election, metadata
+  }
+
+  void run_for(Duration d) { sim_.scheduler().run_for(d); }
+  const PartitionState& controller_view() { return sim_.process<Controller>(3)->partitions().at(0); }
+  const Replica& replica(NodeId b) { return *sim_.process<Broker>(b)->replica(0); }
+  std::vector<BrokerId> isr() {
+    auto v = controller_view().isr;
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
+  // Produces one record with acks=all to whoever the controller says leads; returns the
+  // answer and the leader's HW at the moment the answer arrived.
+  std::pair<ProduceResponse, int64_t> produce(uint64_t record_id, NodeId to, Duration timeout = 5_s) {
+    ProduceResponse out{Errc::kRequestTimedOut, -1, kNoEpoch};
+    int64_t hw_at_answer = -1;
+    bool done = false;
+    sim_.node(client_).spawn("produce", [&, record_id, to, timeout] {
+      auto r = sim_.node(client_).call<ProduceResponse>(to, kProduce, ProduceRequest{0, {record_id}, -1, timeout},
+                                                        timeout + 1_s);
+      if (r.ok()) out = *r.value;
+      if (auto b = sim_.process<Broker>(to)) hw_at_answer = b->replica(0)->log.high_watermark();
+      done = true;
+    });
+    for (int i = 0; i < 100 && !done; ++i) run_for(100_ms);
+    EXPECT_TRUE(done);
+    return {out, hw_at_answer};
+  }
+
+  Simulation& sim() { return sim_; }
+  FaultControl& faults() { return faults_; }
+
+ private:
+  Simulation sim_;
+  FaultControl faults_;
+  ReplicationConfig config_;
+  BugSet bugs_;
+  BrokerHooks broker_hooks_;
+  ControllerHooks controller_hooks_;
+  NodeId client_ = 0;
+};
+
+TEST(Replication, AcksAllIsAnsweredOnlyAfterTheHighWatermarkPassesTheRecord) {
+  TestCluster t;
+  const NodeId leader = t.controller_view().leader;
+  ASSERT_NE(leader, kNoBroker);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    auto [resp, hw] = t.produce(id, leader);
+    ASSERT_EQ(resp.error, Errc::kNone);
+    EXPECT_GT(hw, resp.base_offset) << "B3: the HW must pass the record before success";
+  }
+  t.run_for(2_s);
+  for (NodeId b = 0; b < 3; ++b) EXPECT_EQ(t.replica(b).log.log_end_offset(), 5) << "b" << b;
+}
+
+TEST(Replication, NotEnoughReplicasAppendsNothing) {
+  TestCluster t;
+  const NodeId leader = t.controller_view().leader;
+  ASSERT_EQ(t.produce(1, leader).first.error, Errc::kNone);
+  // Both followers die; after the session timeout the controller shrinks the ISR to the leader.
+  for (NodeId b = 0; b < 3; ++b) {
+    if (b != leader) t.sim().crash(b, CrashKind::kKill);
+  }
+  t.run_for(15_s);
+  ASSERT_EQ(t.isr(), std::vector<BrokerId>{leader});
+  const int64_t leo = t.replica(leader).log.log_end_offset();
+  EXPECT_EQ(t.produce(2, leader).first.error, Errc::kNotEnoughReplicas);
+  EXPECT_EQ(t.replica(leader).log.log_end_offset(), leo) << "B3: NOT_ENOUGH_REPLICAS appends nothing";
+}
+
+TEST(Replication, IsolatedFollowerLeavesIsrAfterTheLagTimeAndRejoins) {
+  TestCluster t;
+  const NodeId leader = t.controller_view().leader;
+  const NodeId follower = (leader + 1) % 3;
+  const NodeId other = (leader + 2) % 3;
+  t.produce(1, leader);
+  // Cut the follower off the brokers (not the controller: it stays registered and unfenced).
+  const uint64_t rule = t.sim().network().partition({follower}, {leader, other}, false);
+  t.run_for(5_s);
+  t.produce(2, leader);  // gives the leader something the follower lacks
+  EXPECT_EQ(t.isr().size(), 3u) << "D1: not before the lag time";
+  t.run_for(20_s);
+  std::vector<BrokerId> without = {leader, other};
+  std::sort(without.begin(), without.end());
+  EXPECT_EQ(t.isr(), without) << "D1: out of sync for longer than replica.lag.time.max";
+  t.sim().network().heal(rule);
+  t.run_for(10_s);
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2})) << "D2: caught up again, it rejoins";
+  EXPECT_EQ(t.replica(follower).log.log_end_offset(), t.replica(leader).log.log_end_offset());
+}
+
+TEST(Replication, LeaderCutOffFromTheControllerKeepsBelievingButIsFencedByEpochs) {
+  TestCluster t;
+  const NodeId old_leader = t.controller_view().leader;
+  const Epoch old_epoch = t.controller_view().leader_epoch;
+  ASSERT_EQ(t.produce(1, old_leader).first.error, Errc::kNone);
+  t.sim().network().partition({old_leader}, {3}, false);  // only the controller link
+  t.run_for(20_s);
+  const PartitionState& now = t.controller_view();
+  ASSERT_NE(now.leader, old_leader) << "the controller fenced it and elected another";
+  EXPECT_GT(now.leader_epoch, old_epoch);
+  // B1: it still believes it leads (it cannot hear the controller) ...
+  EXPECT_TRUE(t.replica(old_leader).leader);
+  EXPECT_EQ(t.replica(old_leader).leader_epoch, old_epoch);
+  // ... but the followers moved to the new epoch, so it cannot commit: an acks=all write to
+  // it is never acknowledged, while the new leader takes writes.
+  const int64_t hw_before = t.replica(old_leader).log.high_watermark();
+  EXPECT_NE(t.produce(2, old_leader, 3_s).first.error, Errc::kNone);
+  EXPECT_EQ(t.replica(old_leader).log.high_watermark(), hw_before);
+  EXPECT_EQ(t.produce(3, now.leader).first.error, Errc::kNone);
+}
+
+TEST(Replication, DivergentFollowerTruncatesToTheLeadersEpochEnd) {
+  TestCluster t;
+  const NodeId leader = t.controller_view().leader;
+  ASSERT_EQ(t.produce(1, leader).first.error, Errc::kNone);
+  // The leader is cut off from everyone; a write reaches only its own log (never committed).
+  const NodeId a = (leader + 1) % 3, b = (leader + 2) % 3;
+  const uint64_t rule = t.sim().network().partition({leader}, {a, b, 3}, false);
+  t.produce(99, leader, 2_s);
+  EXPECT_EQ(t.replica(leader).log.log_end_offset(), 2);  // the uncommitted extra record
+  t.run_for(20_s);
+  const NodeId new_leader = t.controller_view().leader;
+  ASSERT_NE(new_leader, leader);
+  ASSERT_EQ(t.produce(2, new_leader).first.error, Errc::kNone);
+  t.sim().network().heal(rule);
+  t.run_for(15_s);
+  // C7: the old leader truncated its divergent record and took the new epoch's record there.
+  const auto e = t.replica(leader).log.entry_at(1);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->record_id, 2u);
+  EXPECT_EQ(t.replica(leader).log.log_end_offset(), t.replica(new_leader).log.log_end_offset());
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2}));
+}
+
+// --- whole scenarios -------------------------------------------------------------------
+
+RunResult run(const std::string& scenario, uint64_t seed, std::vector<std::string> bugs = {}) {
+  RunRequest r;
+  r.scenario = scenario;
+  r.seed = seed;
+  r.bugs = std::move(bugs);
+  return execute(r);
+}
+
+TEST(ReplicationScenarios, SweepsPassWithEveryBugSwitchOff) {
+  for (const char* scenario : {"broker-crash", "partition"}) {
+    for (uint64_t seed = 1; seed <= 25; ++seed) {
+      const RunResult r = run(scenario, seed);
+      EXPECT_EQ(r.verdict, Verdict::kPass) << scenario << " seed " << seed << ": "
+                                           << (r.violations.empty() ? r.crash : r.violations[0].message);
+      EXPECT_GT(r.metrics.at("acked"), 100) << scenario << " seed " << seed;
+    }
+  }
+}
+
+// Each switch must be caught with one of the invariants its catcher names, within a small
+// sweep (the seed counts are what the full sweeps measured, with margin).
+void expect_caught(const std::string& scenario, const std::string& bug, uint64_t seeds,
+                   const std::vector<std::string>& expects) {
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    const RunResult r = run(scenario, seed, {bug});
+    if (r.verdict != Verdict::kFail) continue;
+    const std::string& inv = r.violations.front().invariant;
+    EXPECT_NE(std::find(expects.begin(), expects.end(), inv), expects.end()) << bug << " reported " << inv;
+    return;
+  }
+  ADD_FAILURE() << bug << " was not caught in " << seeds << " seeds of " << scenario;
+}
+
+TEST(ReplicationScenarios, KnownBugsAreCaught) {
+  expect_caught("broker-crash", "truncate-to-hw", 10, {"S1", "S2", "S6"});
+  expect_caught("broker-crash", "ack-below-min-isr", 20, {"S10", "S1"});
+  expect_caught("broker-crash", "hw-from-committed-isr", 20, {"S1", "S7", "S10"});
+  expect_caught("partition", "hw-before-truncation", 80, {"S3", "S13", "S2"});
+  expect_caught("partition", "any-replica-election", 150, {"S1", "S6"});
+}
+
+}  // namespace
+}  // namespace faultline::kafka
