@@ -222,5 +222,15 @@ TEST(ReplicationScenarios, KnownBugsAreCaught) {
   expect_caught("partition", "any-replica-election", 150, {"S1", "S6"});
 }
 
+TEST(ReplicationScenarios, HwNotRecomputedAfterShrinkIsALivenessFinding) {
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    const RunResult r = run("partition", seed, {"no-hw-after-shrink"});
+    if (r.verdict != Verdict::kLiveness) continue;
+    EXPECT_EQ(r.violations.front().invariant, "L3");
+    return;
+  }
+  ADD_FAILURE() << "no-hw-after-shrink was not caught in 30 seeds of partition";
+}
+
 }  // namespace
 }  // namespace faultline::kafka

@@ -439,13 +439,17 @@ void Broker::update_follower(Replica& r, const FetchRequest& req) {
   } else if (f.leader_leo_at_last_fetch >= 0 && req.fetch_offset >= f.leader_leo_at_last_fetch) {
     f.last_caught_up = f.last_fetch;
   }
+  const int64_t previous_leo = f.leo;
   f.leo = req.fetch_offset;
   f.last_fetch = ctx_.now();
   f.leader_leo_at_last_fetch = leader_leo;
   f.broker_epoch = req.broker_epoch;
   f.fetched_in_epoch = r.leader_epoch;
   maybe_expand_isr(r, req.replica_id);
-  maybe_increment_hw(r);
+  // As Kafka's updateFollowerFetchState: the HW is recomputed when the follower's LEO
+  // moved, not on every long poll of a caught-up follower. Other moments that can move it
+  // (appends, ISR changes) recompute it themselves.
+  if (f.leo != previous_leo) maybe_increment_hw(r);
 }
 
 void Broker::maybe_expand_isr(Replica& r, BrokerId b) {

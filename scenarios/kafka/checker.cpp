@@ -193,6 +193,38 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
     violation("S9", after.partition,
               fmt::format("leader epoch went from {} to {} ({})", before.leader_epoch, after.leader_epoch, why));
   }
+  // L3: after a shrink is answered, the leader's HW catches up promptly with what the
+  // remaining ISR holds (it no longer waits for the member that left).
+  if (reason == kWhyAlterPartition && after.leader == before.leader && after.leader != kNoBroker &&
+      after.isr.size() < before.isr.size() &&
+      after.isr.size() >= static_cast<size_t>(config_.min_insync_replicas)) {
+    const Broker* lb = broker(after.leader);
+    if (lb != nullptr && lb->replica(after.partition)->leader) {
+      const Replica* lr = lb->replica(after.partition);
+      int64_t target = lr->log.log_end_offset();
+      for (BrokerId m : after.isr) {
+        if (m == after.leader) continue;
+        auto f = lr->followers.find(m);
+        target = std::min(target, f == lr->followers.end() ? 0 : std::max<int64_t>(f->second.leo, 0));
+      }
+      const NodeId leader = after.leader;
+      const PartitionId p = after.partition;
+      const Epoch epoch = after.leader_epoch;
+      const int32_t partition_epoch = after.partition_epoch;
+      rc_.sim().scheduler().after(Duration::seconds(3), [this, leader, p, epoch, partition_epoch, target] {
+        const Broker* b = broker(leader);
+        if (b == nullptr) return;
+        const Replica* r = b->replica(p);
+        if (!r->leader || r->leader_epoch != epoch || r->log.high_watermark() >= target) return;
+        // Only once the leader has the answer (a lost response is not this rule's concern).
+        if (r->meta.partition_epoch < partition_epoch || r->pending_isr) return;
+        rc_.violation("L3", InvariantKind::kLiveness,
+                      fmt::format("partition {}: 3s after an ISR shrink was answered, leader {} HW is {}, below {} "
+                                  "which every remaining ISR member holds",
+                                  p, rc_.sim().trace().node_name(leader), r->log.high_watermark(), target));
+      });
+    }
+  }
   // S6: every live ISR member (in its current registration) has the committed prefix.
   const int64_t thw = true_hw(after.partition);
   for (BrokerId m : after.isr) {
