@@ -118,8 +118,11 @@ class ReplicationScenario final : public Scenario {
     if (flavor_ == Flavor::kBrokerCrash) {
       nemesis.kinds = {FaultKind::kKill, FaultKind::kPowerLoss, FaultKind::kDiskStall};
     } else {
+      // Network faults, plus at most `power_losses` power losses: a leader cut off from its
+      // followers shrinks the ISR to itself, and then losing its page cache is what tells a
+      // frozen ISR (ELR off) from KIP-966's eligible leader replicas.
       nemesis.kinds = {FaultKind::kPartition, FaultKind::kPartitionOneWay, FaultKind::kDropConnections,
-                       FaultKind::kLinkDelay};
+                       FaultKind::kLinkDelay, FaultKind::kPowerLoss};
     }
     FaultControl faults(sim);
     const FaultPlan plan = rc.fault_plan(sim.topology(), nemesis);
@@ -181,7 +184,6 @@ ScenarioInfo broker_crash_scenario_info() {
        {Bug::kEpochNextOffset, {"S2", "S3"}},
        {Bug::kIsrJoinWithoutLeso, {"S1", "S6"}},
        {Bug::kHwFromCommittedIsr, {"S1", "S7", "S10"}},
-       {Bug::kLastReplicaStanding, {"S1"}},
        {Bug::kAckBelowMinIsr, {"S10", "S1"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kBrokerCrash); },
   };
@@ -191,9 +193,11 @@ ScenarioInfo partition_scenario_info() {
   return ScenarioInfo{
       "partition",
       "Three brokers, RF 3, min ISR 2, a producer (acks=all) and a consumer while the network isolates leaders, "
-      "followers or the controller, one way or both, and flaps; checks S1-S13 and convergence after the heal.",
+      "followers or the controller, one way or both, and flaps, with at most one power loss; checks S1-S13 and "
+      "convergence after the heal.",
       replication_params("60s", "6"),
       {{Bug::kAnyReplicaElection, {"S1", "S6"}},
+       {Bug::kLastReplicaStanding, {"S1"}},
        {Bug::kHwBeforeTruncation, {"S3", "S13", "S2"}},
        {Bug::kNoHwAfterShrink, {"L1", "L3"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kPartition); },
