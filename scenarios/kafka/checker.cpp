@@ -54,10 +54,11 @@ std::string ReplicationChecker::excuse_for(PartitionId p) const {
 }
 
 void ReplicationChecker::note_power_loss(NodeId b) {
+  // Counted for the partitions the broker hosts (known while its process runs; a broker
+  // already down at the power loss is counted for all, which only widens the excuse).
+  const Broker* br = broker(b);
   for (auto& [p, g] : ghosts_) {
-    const Broker* br = broker(b);
-    (void)br;
-    ++g.lossy_crashes;
+    if (br == nullptr || br->replica(p) != nullptr) ++g.lossy_crashes;
   }
 }
 
@@ -110,6 +111,23 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
                                        rc_.sim().trace().node_name(b), it->second, new_hw, epoch));
       }
       it->second = new_hw;
+    }
+    // S7: with no ISR change pending and the controller's latest state known to the leader,
+    // the maximal ISR it computes the HW over includes every member of the committed ISR.
+    if (const auto ctl = rc_.sim().process<Controller>(controller_)) {
+      auto pit = ctl->partitions().find(p);
+      if (pit != ctl->partitions().end() && pit->second.leader == b && !r->pending_isr &&
+          r->meta.partition_epoch == pit->second.partition_epoch) {
+        const std::vector<BrokerId> maximal = br->maximal_isr(*r);
+        for (BrokerId m : pit->second.isr) {
+          if (!contains(maximal, m)) {
+            violation("S7", p, fmt::format("leader {} advanced the HW to {} over maximal ISR without {}, a member of "
+                                           "the controller's ISR",
+                                           rc_.sim().trace().node_name(b), new_hw, rc_.sim().trace().node_name(m)));
+            return;
+          }
+        }
+      }
     }
     // What the leader's HW passes is committed.
     for (int64_t o = std::max<int64_t>(old_hw, r->log.log_start_offset()); o < new_hw; ++o) {

@@ -11,9 +11,10 @@
 //   excuses       unclean elections, and lossy crashes of the partition's replicas.
 // Checked here: S1 (at every leader change), S2 (every replica's entries below its HW match
 // what was committed), S3, S4 (a leader's HW never decreases in its term), S6 (ISR members
-// have the committed prefix), S9 (leader epochs increase), S10 (at every acks=all success),
-// S13 (consumers are served below the HW). S5, S9's "record epochs never decrease" and S12
-// are asserted inside the log itself.
+// have the committed prefix), S7 (the leader's maximal ISR covers the controller's ISR when
+// no change is pending), S9 (leader epochs increase), S10 (at every acks=all success), S13
+// (consumers are served below the HW), and L3 (the HW catches up after an answered shrink).
+// S5, S9's "record epochs never decrease" and S12 are asserted inside the log itself.
 #pragma once
 
 #include <map>
