@@ -48,13 +48,20 @@ void Producer::run() {
         ctx_.sleep_for(config_.retry_backoff);
         continue;
       }
-      const uint64_t rid = next_record_id();
-      if (hooks_.on_attempt) hooks_.on_attempt(ctx_.id(), p, rid, config_.acks);
-      ProduceRequest req{p, {rid}, config_.acks, config_.request_timeout};
+      // A batch of records, each with a fresh id for this attempt (a retry never reuses one).
+      ProduceRequest req{p, {}, config_.acks, config_.request_timeout};
+      const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
+      for (uint64_t i = 0; i < records; ++i) {
+        req.record_ids.push_back(next_record_id());
+        if (hooks_.on_attempt) hooks_.on_attempt(ctx_.id(), p, req.record_ids.back(), config_.acks);
+      }
       auto resp = ctx_.call<ProduceResponse>(st->leader, kProduce, req, config_.request_timeout + Duration::seconds(1));
       const Errc error = resp.ok() ? resp.value->error : Errc::kRequestTimedOut;
-      const int64_t offset = resp.ok() ? resp.value->base_offset : -1;
-      if (hooks_.on_result) hooks_.on_result(ctx_.id(), p, rid, config_.acks, error, offset);
+      const int64_t base = resp.ok() ? resp.value->base_offset : -1;
+      for (size_t i = 0; i < req.record_ids.size(); ++i) {
+        const int64_t offset = base >= 0 ? base + static_cast<int64_t>(i) : -1;
+        if (hooks_.on_result) hooks_.on_result(ctx_.id(), p, req.record_ids[i], config_.acks, error, offset);
+      }
       if (error == Errc::kNone || !is_retriable(error)) break;
       ctx_.sleep_for(config_.retry_backoff);  // B5: retry with a fresh record id
     }

@@ -86,6 +86,7 @@ class ReplicationScenario final : public Scenario {
     ProducerConfig pc;
     pc.acks = static_cast<int>(p.integer("acks"));
     pc.interval = p.duration("produce_interval");
+    pc.max_batch = static_cast<uint32_t>(p.integer("max_batch"));
     const NodeId producer_id = sim.add_node({"producer", "dc2"}, [this, pc, ctl_id, all_partitions, cfg](NodeContext& ctx) {
       auto prod = std::make_shared<Producer>(ctx, pc, ctl_id, all_partitions, checker_->producer_hooks(),
                                              cfg.metadata_poll_interval);
@@ -161,7 +162,8 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"elr", ParamType::kBool, "true", "eligible leader replicas, KIP-966 (D4)", 0, 1, {}},
       {"hw_requires_min_isr", ParamType::kBool, "true", "the HW never advances below min ISR (B4)", 0, 1, {}},
       {"acks", ParamType::kInt, "-1", "producer acks: 0, 1 or -1 (all)", -1, 1, {}},
-      {"produce_interval", ParamType::kDuration, "50ms", "time between produced records", 1'000'000, INT64_MAX, {}},
+      {"produce_interval", ParamType::kDuration, "50ms", "time between produce requests", 1'000'000, INT64_MAX, {}},
+      {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
       {"duration", ParamType::kDuration, duration, "length of the fault phase", 5'000'000'000, INT64_MAX, {}},
       {"faults", ParamType::kInt, faults, "fault budget of the nemesis", 0, 1000, {}},
       {"power_losses", ParamType::kInt, "1", "most power losses the nemesis draws", 0, 1000, {}},
