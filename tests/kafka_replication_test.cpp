@@ -6,6 +6,7 @@
 
 #include "models/kafka/broker.h"
 #include "models/kafka/controller.h"
+#include "scenarios/kafka/checker.h"
 #include "scenarios/scenario.h"
 #include "sim/fault_control.h"
 
@@ -231,6 +232,33 @@ TEST(ReplicationScenarios, HwNotRecomputedAfterShrinkIsALivenessFinding) {
     return;
   }
   ADD_FAILURE() << "no-hw-after-shrink was not caught in 30 seeds of partition";
+}
+
+}  // namespace
+}  // namespace faultline::kafka
+
+namespace faultline::kafka {
+namespace {
+
+TEST(ReplicationChecker, AProduceRequestUnansweredAfterTheHealIsAnL1Finding) {
+  Simulation sim(1);
+  std::string error;
+  const auto params = Params::resolve({}, {}, &error);
+  ASSERT_TRUE(params.has_value());
+  BugSet bugs;
+  RunRequest request;
+  RunContext rc(sim, *params, bugs, request);
+  ReplicationChecker checker(rc, ReplicationConfig{}, {0, 1, 2}, 3);
+  auto& unanswered = checker.producer_hooks().on_unanswered;
+  unanswered(4, 0, 1, Instant::zero() + 10_s);  // during the faults: silence is expected
+  EXPECT_TRUE(rc.violations().empty());
+  checker.healed(Instant::zero() + 20_s);
+  unanswered(4, 0, 1, Instant::zero() + 22_s);  // inside the grace for metadata to settle
+  EXPECT_TRUE(rc.violations().empty());
+  unanswered(4, 0, 1, Instant::zero() + 30_s);
+  ASSERT_EQ(rc.violations().size(), 1u);
+  EXPECT_EQ(rc.violations()[0].invariant, "L1");
+  EXPECT_EQ(rc.violations()[0].kind, InvariantKind::kLiveness);
 }
 
 }  // namespace

@@ -55,7 +55,10 @@ void Producer::run() {
         req.record_ids.push_back(next_record_id());
         if (hooks_.on_attempt) hooks_.on_attempt(ctx_.id(), p, req.record_ids.back(), config_.acks);
       }
-      auto resp = ctx_.call<ProduceResponse>(st->leader, kProduce, req, config_.request_timeout + Duration::seconds(1));
+      const Instant sent_at = ctx_.now();
+      const NodeId broker = st->leader;
+      auto resp = ctx_.call<ProduceResponse>(broker, kProduce, req, config_.request_timeout + Duration::seconds(1));
+      if (resp.status == RpcStatus::kTimeout && hooks_.on_unanswered) hooks_.on_unanswered(ctx_.id(), p, broker, sent_at);
       const Errc error = resp.ok() ? resp.value->error : Errc::kRequestTimedOut;
       const int64_t base = resp.ok() ? resp.value->base_offset : -1;
       for (size_t i = 0; i < req.record_ids.size(); ++i) {

@@ -24,6 +24,9 @@ struct ProducerHooks {
   // The attempt's outcome: error kNone with its offset, an error code, or kRequestTimedOut
   // for a request that got no answer (ambiguous: it may have been appended).
   std::function<void(NodeId producer, PartitionId, uint64_t record_id, int acks, Errc error, int64_t offset)> on_result;
+  // A produce request sent at `sent_at` got no answer at all before the client gave up (the
+  // network or the broker was silent), as opposed to a broker answering REQUEST_TIMED_OUT.
+  std::function<void(NodeId producer, PartitionId, NodeId broker, Instant sent_at)> on_unanswered;
 };
 
 struct ConsumerHooks {

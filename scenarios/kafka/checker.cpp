@@ -33,6 +33,15 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
   producer_hooks_.on_result = [this](NodeId pr, PartitionId p, uint64_t rid, int acks, Errc err, int64_t off) {
     on_result(pr, p, rid, acks, err, off);
   };
+  producer_hooks_.on_unanswered = [this](NodeId pr, PartitionId p, NodeId b, Instant sent_at) {
+    // L1: with the network healed and every broker up, a broker answers every produce
+    // request within its timeout (success, an error, or REQUEST_TIMED_OUT).
+    if (!healed_at_ || sent_at < *healed_at_ + Duration::seconds(5)) return;
+    rc_.violation("L1", InvariantKind::kLiveness,
+                  fmt::format("partition {}: {}'s produce request to {} sent at {} after the heal got no answer", p,
+                              rc_.sim().trace().node_name(pr), rc_.sim().trace().node_name(b),
+                              format_duration(sent_at.since_start())));
+  };
   consumer_hooks_.on_read = [this](NodeId c, PartitionId p, NodeId from, const LogEntry& e) { on_read(c, p, from, e); };
 }
 

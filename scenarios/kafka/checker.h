@@ -13,7 +13,8 @@
 // what was committed), S3, S4 (a leader's HW never decreases in its term), S6 (ISR members
 // have the committed prefix), S7 (the leader's maximal ISR covers the controller's ISR when
 // no change is pending), S9 (leader epochs increase), S10 (at every acks=all success), S13
-// (consumers are served below the HW), and L3 (the HW catches up after an answered shrink).
+// (consumers are served below the HW), L1 (every produce request sent after the heal is
+// answered) and L3 (the HW catches up after an answered shrink).
 // S5, S9's "record epochs never decrease" and S12 are asserted inside the log itself.
 #pragma once
 
@@ -38,6 +39,10 @@ class ReplicationChecker {
   ControllerHooks& controller_hooks() { return controller_hooks_; }
   ProducerHooks& producer_hooks() { return producer_hooks_; }
   ConsumerHooks& consumer_hooks() { return consumer_hooks_; }
+
+  // The faults healed at `at`: from then on (after a grace for metadata to settle) every
+  // produce request must be answered within its timeout (L1).
+  void healed(Instant at) { healed_at_ = at; }
 
   // A power loss of `broker` (a lossy crash): counts toward the excuse budget of every
   // partition it hosts.
@@ -94,6 +99,7 @@ class ReplicationChecker {
   uint64_t consumed_count_ = 0;
   uint64_t attempts_ = 0;
   std::map<PartitionId, Instant> last_success_;  // acks=all successes, for availability
+  std::optional<Instant> healed_at_;
 };
 
 }  // namespace faultline::kafka

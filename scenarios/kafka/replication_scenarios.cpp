@@ -138,6 +138,7 @@ class ReplicationScenario final : public Scenario {
 
     faults.heal_all();
     const Instant healed_at = sim.now();
+    checker_->healed(healed_at);
     rc.await_convergence(p.duration("convergence_bound"), Duration::millis(500),
                          [&] { return checker_->unconverged(healed_at); });
     rc.metric("acked", static_cast<int64_t>(checker_->acked()));
