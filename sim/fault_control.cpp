@@ -53,7 +53,13 @@ void FaultControl::apply(const FaultEvent& e) {
   switch (e.kind) {
     case FaultKind::kKill:
     case FaultKind::kPowerLoss: {
-      const NodeId node = resolve_one(e.a.at(0));
+      std::optional<NodeId> target = sim_.find_node(e.a.at(0));
+      if (!target && resolver_) target = resolver_(e.a.at(0));
+      if (!target) {
+        skipped = true;  // a role nobody holds right now
+        break;
+      }
+      const NodeId node = *target;
       if (!sim_.is_up(node)) {
         // Already down (another event holds it): this event does not restart it, but a
         // power loss still costs the host its page cache.
@@ -62,6 +68,7 @@ void FaultControl::apply(const FaultEvent& e) {
         break;
       }
       down_by_[node] = serial;
+      crashed_[serial] = node;
       sim_.crash(node, e.kind == FaultKind::kKill ? CrashKind::kKill : CrashKind::kPowerLoss);
       break;
     }
@@ -113,7 +120,9 @@ void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
   switch (e.kind) {
     case FaultKind::kKill:
     case FaultKind::kPowerLoss: {
-      const NodeId node = resolve_one(e.a.at(0));
+      auto crashed = crashed_.find(serial);
+      if (crashed == crashed_.end()) return;
+      const NodeId node = crashed->second;
       auto it = down_by_.find(node);
       if (it == down_by_.end() || it->second != serial) return;  // restarted already
       down_by_.erase(it);

@@ -9,7 +9,9 @@
 // took down). A zero `for` on a crash, partition or delay means "until heal_all()".
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "sim/fault_plan.h"
@@ -22,6 +24,11 @@ class FaultControl {
   explicit FaultControl(Simulation& sim) : sim_(sim) {}
   FaultControl(const FaultControl&) = delete;
   FaultControl& operator=(const FaultControl&) = delete;
+
+  // Resolves role names (Topology::roles, e.g. "leader:p0") to the node holding the role
+  // now, or nullopt when nobody does (the event is then skipped).
+  using Resolver = std::function<std::optional<NodeId>(const std::string& role)>;
+  void set_resolver(Resolver resolver) { resolver_ = std::move(resolver); }
 
   // Schedules every event of `plan` (and its heal) at its time. The plan must have passed
   // validate_plan() against sim.topology().
@@ -51,6 +58,8 @@ class FaultControl {
   size_t applied_ = 0;
   std::map<NodeId, uint64_t> down_by_;        // node -> serial of the crash event holding it down
   std::map<uint64_t, uint64_t> network_rule_; // event serial -> network rule id
+  std::map<uint64_t, NodeId> crashed_;        // event serial -> the node its crash took down
+  Resolver resolver_;
 };
 
 }  // namespace faultline

@@ -224,9 +224,11 @@ std::optional<uint32_t> Topology::find(const std::string& name) const {
 
 std::string validate_plan(const FaultPlan& plan, const Topology& topology) {
   for (const auto& e : plan.events) {
+    const bool crash = e.kind == FaultKind::kKill || e.kind == FaultKind::kPowerLoss;
     for (const auto* names : {&e.a, &e.b}) {
       for (const auto& n : *names) {
-        if (!topology.find(n)) return fmt::format("fault plan event '{}': unknown node '{}'", e.to_text(), n);
+        const bool role = crash && std::find(topology.roles.begin(), topology.roles.end(), n) != topology.roles.end();
+        if (!topology.find(n) && !role) return fmt::format("fault plan event '{}': unknown node '{}'", e.to_text(), n);
       }
     }
     if (e.kind == FaultKind::kIsolateDc) {

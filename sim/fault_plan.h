@@ -87,6 +87,10 @@ struct Topology {
     std::string dc;
   };
   std::vector<Node> nodes;
+  // Names a crash may target that stand for whichever node holds a role when the fault is
+  // applied (e.g. "leader:p0"), resolved by the scenario (FaultControl::set_resolver). Only
+  // kill and power-loss take them: the nemesis can then aim at state, not just at nodes.
+  std::vector<std::string> roles;
   std::vector<std::string> dcs() const;  // sorted, unique
   std::optional<uint32_t> find(const std::string& name) const;
 };

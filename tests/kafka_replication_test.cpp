@@ -220,7 +220,7 @@ TEST(ReplicationScenarios, KnownBugsAreCaught) {
   expect_caught("broker-crash", "ack-below-min-isr", 20, {"S10", "S1"});
   expect_caught("broker-crash", "hw-from-committed-isr", 80, {"S1", "S7", "S10"});
   expect_caught("partition", "hw-before-truncation", 80, {"S3", "S13", "S2"});
-  expect_caught("partition", "any-replica-election", 60, {"S1", "S6"});
+  expect_caught("partition", "any-replica-election", 100, {"S1", "S6"});
   expect_caught("partition", "last-replica-standing", 150, {"S1"});
 }
 

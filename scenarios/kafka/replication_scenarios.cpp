@@ -8,6 +8,8 @@
 // within `convergence_bound`.
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "models/kafka/broker.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
@@ -125,12 +127,31 @@ class ReplicationScenario final : public Scenario {
       nemesis.kinds = {FaultKind::kPartition, FaultKind::kPartitionOneWay, FaultKind::kDropConnections,
                        FaultKind::kLinkDelay, FaultKind::kPowerLoss};
     }
+    // The nemesis may also aim at whoever leads a partition when the fault strikes.
+    Topology topology = sim.topology();
+    for (PartitionId i = 0; i < partitions; ++i) {
+      topology.roles.push_back(fmt::format("leader:p{}", i));
+      nemesis.crashable.push_back(topology.roles.back());
+    }
     FaultControl faults(sim);
-    const FaultPlan plan = rc.fault_plan(sim.topology(), nemesis);
+    auto resolve = [&sim, ctl_id](const std::string& role) -> std::optional<NodeId> {
+      const auto ctl = sim.process<Controller>(ctl_id);
+      int partition = -1;
+      if (!ctl || std::sscanf(role.c_str(), "leader:p%d", &partition) != 1) return std::nullopt;
+      auto it = ctl->partitions().find(partition);
+      if (it == ctl->partitions().end() || it->second.leader == kNoBroker) return std::nullopt;
+      return it->second.leader;
+    };
+    faults.set_resolver(resolve);
+    const FaultPlan plan = rc.fault_plan(topology, nemesis);
     for (const FaultEvent& e : plan.events) {
       if (e.kind == FaultKind::kPowerLoss) {
-        const NodeId victim = *sim.find_node(e.a.at(0));
-        sim.scheduler().at(Instant::zero() + e.at, [this, victim] { checker_->note_power_loss(victim); });
+        const std::string target = e.a.at(0);
+        sim.scheduler().at(Instant::zero() + e.at, [this, &sim, target, resolve] {
+          auto victim = sim.find_node(target);
+          if (!victim) victim = resolve(target);
+          if (victim) checker_->note_power_loss(*victim);
+        });
       }
     }
     faults.schedule(plan);

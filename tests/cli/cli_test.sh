@@ -101,6 +101,11 @@ for seed in 7 21 33; do
   b=$("$FL" run --scenario ping --seed $seed --plan "$WORK/plan$seed" --json | field trace_hash)
   if [[ -n "$a" && "$a" == "$b" ]]; then pass "seed $seed: run with its printed plan has the same hash"; else fail "seed $seed: plan replay hash $b != $a"; fi
 done
+# A replication plan that aims at roles ("kill node=leader:p1") replays the same way.
+"$FL" plan --scenario broker-crash --seed 11 > "$WORK/bplan"
+a=$("$FL" run --scenario broker-crash --seed 11 --json | field trace_hash)
+b=$("$FL" run --scenario broker-crash --seed 11 --plan "$WORK/bplan" --json | field trace_hash)
+if grep -q "node=leader:p" "$WORK/bplan" && [[ -n "$a" && "$a" == "$b" ]]; then pass "broker-crash seed 11: a plan aiming at leaders replays with the same hash"; else fail "broker-crash plan replay: $a vs $b"; fi
 printf '1s kill node=n1 for=2s\n3s s3-outage for=4s\n' > "$WORK/edited"
 "$FL" run --scenario ping --seed 7 --plan "$WORK/edited" --trace "$WORK/te" > /dev/null; rc=$?
 [[ $rc -eq 0 ]] && grep -q "fault serial=1 event=1s kill node=n1 for=2s" "$WORK/te" && pass "an edited plan runs" || fail "edited plan: rc=$rc"
