@@ -255,10 +255,8 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
       } else if (own && own->end_offset >= 0) {
         target = std::min(own->end_offset, rr.log.log_end_offset());  // we lack that epoch: go further back
       }
-      if (bugs_.on(Bug::kHwBeforeTruncation) && rr.log.high_watermark() > target) {
-        // The buggy order: the HW already moved past the truncation point. Kafka's log
-        // would clamp it; the damage is what a consumer read meanwhile.
-      }
+      // Under hw-before-truncation the HW may already cover entries below; truncate_to
+      // clamps it, and the damage is what a consumer or checker saw in between.
       truncate(rr, std::max<int64_t>(target, rr.log.log_start_offset()));
       continue;
     }
