@@ -63,16 +63,10 @@ bool RunContext::run_until(Instant t) {
 
 bool RunContext::await_convergence(Duration bound, Duration poll, const std::string& invariant,
                                    const std::string& what, const std::function<bool()>& converged) {
-  const Instant deadline = sim_.now() + bound;
-  for (;;) {
-    if (converged()) return true;
-    if (sim_.now() >= deadline) {
-      violation(invariant, InvariantKind::kLiveness,
-                fmt::format("did not converge within {}: {}", format_duration(bound), what));
-      return false;
-    }
-    if (!run_until(std::min(deadline, sim_.now() + poll))) return false;
-  }
+  return await_convergence(bound, poll, [&]() -> Pending {
+    if (converged()) return std::nullopt;
+    return std::make_pair(invariant, what);
+  });
 }
 
 bool RunContext::await_convergence(Duration bound, Duration poll, const std::function<Pending()>& pending) {

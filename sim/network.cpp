@@ -103,10 +103,10 @@ void Network::transmit(NodeId from, NodeId to, Envelope env) {
   env.from_incarnation = nodes_[from].incarnation;
   env.sent_at = s_.now();
   Instant arrive = s_.now() + latency(from, to);
-  Instant& last = last_delivery_[{from, to}];
-  if (arrive < last) arrive = last;  // FIFO per connection
-  last = arrive;
-  const uint64_t epoch = conn_epoch_[{from, to}];
+  Connection& conn = connections_[{from, to}];
+  if (arrive < conn.last_delivery) arrive = conn.last_delivery;  // FIFO per connection
+  conn.last_delivery = arrive;
+  const uint64_t epoch = conn.epoch;
   const uint64_t to_incarnation = nodes_[to].incarnation;
   s_.at(arrive, [this, to, to_incarnation, epoch, env = std::move(env)]() mutable {
     deliver(to, to_incarnation, epoch, env);
@@ -117,7 +117,7 @@ void Network::deliver(NodeId to, uint64_t to_incarnation, uint64_t conn_epoch, E
   const NodeState& dst = nodes_[to];
   const NodeState& src = nodes_[env.from];
   const bool lost = !dst.up || dst.incarnation != to_incarnation || !src.up ||
-                    src.incarnation != env.from_incarnation || conn_epoch_[{env.from, to}] != conn_epoch ||
+                    src.incarnation != env.from_incarnation || connections_[{env.from, to}].epoch != conn_epoch ||
                     blocked(env.from, to);
   if (lost) {
     ++dropped_;
@@ -235,8 +235,8 @@ void Network::drop_connections(NodeSet a, NodeSet b) {
   for (NodeId x : a.ids()) {
     for (NodeId y : b.ids()) {
       if (x == y) continue;
-      ++conn_epoch_[{x, y}];
-      ++conn_epoch_[{y, x}];
+      ++connections_[{x, y}].epoch;
+      ++connections_[{y, x}].epoch;
     }
   }
   s_.trace().record(s_.now(), kWorld, "net-drop-connections", {{"a", names(s_.trace(), a)}, {"b", names(s_.trace(), b)}});

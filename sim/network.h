@@ -162,8 +162,11 @@ class Network {
   Prng prng_;
   NetworkOptions options_;
   std::vector<NodeState> nodes_;
-  std::map<Link, Instant> last_delivery_;  // FIFO per connection (ordered map: deterministic)
-  std::map<Link, uint64_t> conn_epoch_;    // bumped when a connection breaks
+  struct Connection {
+    Instant last_delivery;  // FIFO: nothing on this connection arrives before this
+    uint64_t epoch = 0;     // bumped when the connection breaks
+  };
+  std::map<Link, Connection> connections_;  // ordered map: deterministic
   std::map<uint64_t, Rule> rules_;
   uint64_t next_rule_ = 1;
   std::map<uint64_t, PendingCall> pending_;

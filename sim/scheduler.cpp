@@ -262,11 +262,12 @@ void Scheduler::spawn(NodeId node, std::string name, std::function<void()> body)
 }
 
 void Scheduler::resume(Fiber* f) {
-  Fiber* const outer = current_;
+  // Only the scheduler's own stack resumes fibers (dispatch, unwinding), never a fiber.
+  FL_ASSERT(current_ == nullptr && "a fiber resumed another fiber");
   current_ = f;
   f->state = Fiber::State::kRunning;
   f->cont = std::move(f->cont).resume();
-  current_ = outer;
+  current_ = nullptr;
   if (f->state == Fiber::State::kDone) finish_fiber(f);
 }
 

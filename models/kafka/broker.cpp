@@ -130,20 +130,15 @@ void Broker::apply_metadata(const MetadataResponse& md) {
     Replica& r = *it->second;
     if (st.partition_epoch < r.meta.partition_epoch && st.leader_epoch <= r.leader_epoch) continue;  // stale
     const bool newer_epoch = st.leader_epoch > r.leader_epoch;
+    r.meta = st;
     if (st.leader == id() && (newer_epoch || !r.leader)) {
-      r.meta = st;
       become_leader(r, st);
     } else if (st.leader != id() && (newer_epoch || r.leader || r.leader_epoch == kNoEpoch)) {
-      r.meta = st;
       become_follower(r, st);
-    } else {
-      r.meta = st;
-      if (r.leader && st.leader_epoch == r.leader_epoch && st.partition_epoch >= r.meta.partition_epoch &&
-          !r.pending_isr) {
-        // The controller changed the ISR of a partition we lead (fencing, D3).
-        r.isr = st.isr;
-        maybe_increment_hw(r);
-      }
+    } else if (r.leader && st.leader_epoch == r.leader_epoch && !r.pending_isr) {
+      // The controller changed the ISR of a partition we lead (fencing, D3).
+      r.isr = st.isr;
+      maybe_increment_hw(r);
     }
   }
 }

@@ -273,7 +273,6 @@ void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, in
   PartitionGhost& g = ghosts_[p];
   ++acked_count_;
   g.acked.push_back({offset, record_id, rc_.sim().now()});
-  last_success_[p] = rc_.sim().now();
   bind(p, offset, record_id, "an acks=all acknowledgement");
   auto c = g.committed.find(offset);
   if (c != g.committed.end() && c->second != record_id) {
@@ -287,7 +286,7 @@ void ReplicationChecker::on_read(NodeId, PartitionId p, NodeId, const LogEntry& 
   bind(p, e.offset, e.record_id, "a consumer read");
 }
 
-std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverged(Instant) const {
+std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverged() const {
   const auto ctl = rc_.sim().process<Controller>(controller_);
   if (!ctl) return std::make_pair(std::string("L7"), std::string("the controller is down"));
   for (const auto& [p, st] : ctl->partitions()) {

@@ -50,7 +50,7 @@ class ReplicationChecker {
 
   // After the heal: what has not converged yet, as (invariant, description); nullopt when
   // everything has.
-  std::optional<std::pair<std::string, std::string>> unconverged(Instant healed_at) const;
+  std::optional<std::pair<std::string, std::string>> unconverged() const;
 
   uint64_t acked() const { return acked_count_; }
   uint64_t consumed() const { return consumed_count_; }
@@ -68,9 +68,7 @@ class ReplicationChecker {
     std::vector<Acked> acked;
     std::string excuse;          // non-empty: losses here are excused
     uint32_t lossy_crashes = 0;  // power losses of its replicas
-    Epoch last_leader_epoch = kNoEpoch;
     std::map<std::pair<NodeId, Epoch>, int64_t> leader_hw;  // S4
-    Instant last_ack_all;
   };
 
   void on_become_leader(NodeId broker, PartitionId p, Epoch epoch);
@@ -98,7 +96,6 @@ class ReplicationChecker {
   uint64_t acked_count_ = 0;
   uint64_t consumed_count_ = 0;
   uint64_t attempts_ = 0;
-  std::map<PartitionId, Instant> last_success_;  // acks=all successes, for availability
   std::optional<Instant> healed_at_;
 };
 
