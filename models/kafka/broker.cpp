@@ -257,6 +257,19 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
     }
     if (!f.records.empty()) {
       if (f.records.front().offset != rr.log.log_end_offset()) continue;  // raced with a truncation
+      // The epoch of our last record (the cache may also hold a newer epoch without records,
+      // from a term as leader in which nothing was appended; the log drops that entry).
+      const auto last = rr.log.entry_at(rr.log.log_end_offset() - 1);
+      if (last && f.records.front().epoch < last->epoch) {
+        // S9: only a leader that answered C3 wrongly sends this (see BrokerHooks).
+        ctx_.trace("epoch-regression", {{"partition", p}, {"offset", f.records.front().offset},
+                                        {"log_epoch", last->epoch}, {"fetched_epoch", f.records.front().epoch}});
+        if (hooks_.on_epoch_regression) {
+          hooks_.on_epoch_regression(id(), p, f.records.front().offset, last->epoch, f.records.front().epoch);
+        }
+        ctx_.sleep_for(cfg.replica_fetch_backoff);
+        continue;
+      }
       rr.log.append_as_follower(f.records);
       if (hooks_.on_append) hooks_.on_append(id(), p, f.records);
     }

@@ -43,6 +43,11 @@ struct BrokerHooks {
       on_ack_all;
   // A consumer fetch was served records up to `upto` (exclusive) with this HW (S13).
   std::function<void(BrokerId, PartitionId, int64_t upto, int64_t hw)> on_consumer_read;
+  // A follower was sent records whose epoch is older than the last epoch in its log (S9).
+  // A correct leader never does this (C3 checks the follower's last epoch first); real Kafka
+  // would append them anyway, leaving a log whose epochs decrease. This model's log cannot
+  // hold such a log, so the follower reports the fetch and does not append it.
+  std::function<void(BrokerId, PartitionId, int64_t offset, Epoch log_epoch, Epoch fetched_epoch)> on_epoch_regression;
   // The broker registered; its process is live with `broker_epoch`.
   std::function<void(BrokerId, int64_t broker_epoch)> on_registered;
 };

@@ -27,6 +27,11 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
                                       rc_.sim().trace().node_name(b), upto - 1, hw));
     }
   };
+  broker_hooks_.on_epoch_regression = [this](NodeId b, PartitionId p, int64_t offset, Epoch log_epoch, Epoch fetched) {
+    violation("S9", p, fmt::format("follower {} was sent records of epoch {} at offset {} after its own epoch {}: "
+                                   "its log's epochs would decrease",
+                                   rc_.sim().trace().node_name(b), fetched, offset, log_epoch));
+  };
   controller_hooks_.on_partition_change = [this](const PartitionState& before, const PartitionState& after,
                                                  const char* why) { on_partition_change(before, after, why); };
   producer_hooks_.on_attempt = [this](NodeId, PartitionId, uint64_t, int) { ++attempts_; };
