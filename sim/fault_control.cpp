@@ -56,20 +56,22 @@ void FaultControl::apply(const FaultEvent& e) {
       std::optional<NodeId> target = sim_.find_node(e.a.at(0));
       if (!target && resolver_) target = resolver_(e.a.at(0));
       if (!target) {
+        // A future role: strike when the watcher reports who took it.
+        if (watcher_ && watcher_(e.a.at(0), [this, e, serial](NodeId node) { arm(e, serial, node); })) {
+          armed_.insert(serial);
+          sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
+          return;
+        }
         skipped = true;  // a role nobody holds right now
         break;
       }
-      const NodeId node = *target;
-      if (!sim_.is_up(node)) {
-        // Already down (another event holds it): this event does not restart it, but a
-        // power loss still costs the host its page cache.
-        if (e.kind == FaultKind::kPowerLoss) sim_.crash(node, CrashKind::kPowerLoss);
-        skipped = true;
-        break;
+      if (e.delay > Duration::zero()) {
+        armed_.insert(serial);
+        arm(e, serial, *target);
+        sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
+        return;
       }
-      down_by_[node] = serial;
-      crashed_[serial] = node;
-      sim_.crash(node, e.kind == FaultKind::kKill ? CrashKind::kKill : CrashKind::kPowerLoss);
+      skipped = !strike(e, serial, *target);
       break;
     }
     case FaultKind::kPartition:
@@ -109,11 +111,45 @@ void FaultControl::apply(const FaultEvent& e) {
       FL_UNREACHABLE("kCount is not a fault");
   }
   sim_.note(skipped ? "fault-skipped" : "fault", {{"serial", serial}, {"event", text}});
+  if (!skipped) schedule_heal(e, serial);
+}
+
+void FaultControl::schedule_heal(const FaultEvent& e, uint64_t serial) {
   // Every window ends with a "heal" record. Disk and object-store windows end by
   // themselves (their components know `until`); crashes and network rules are undone here.
-  if (!skipped && e.duration > Duration::zero()) {
+  if (e.duration > Duration::zero()) {
     sim_.scheduler().after(e.duration, [this, e, serial] { heal(e, serial); });
   }
+}
+
+void FaultControl::arm(const FaultEvent& e, uint64_t serial, NodeId node) {
+  // Always through the scheduler, also for a zero delay: the watcher may call us from inside
+  // the model (a controller electing the node), which must not be crashed under its feet.
+  sim_.scheduler().after(e.delay, [this, e, serial, node] {
+    if (armed_.erase(serial) == 0) return;  // disarmed by heal_all()
+    const bool struck = strike(e, serial, node);
+    sim_.note(struck ? "fault" : "fault-skipped",
+              {{"serial", serial}, {"event", e.to_text()}, {"node", sim_.spec(node).name}});
+    if (struck) schedule_heal(e, serial);
+  });
+}
+
+bool FaultControl::strike(const FaultEvent& e, uint64_t serial, NodeId node) {
+  const CrashKind kind = e.kind == FaultKind::kKill ? CrashKind::kKill : CrashKind::kPowerLoss;
+  if (!sim_.is_up(node)) {
+    // Already down (another event holds it): this event does not restart it, but a power
+    // loss still costs the host its page cache.
+    if (kind == CrashKind::kPowerLoss) {
+      if (crash_listener_) crash_listener_(node, kind);
+      sim_.crash(node, kind);
+    }
+    return false;
+  }
+  down_by_[node] = serial;
+  crashed_[serial] = node;
+  if (crash_listener_) crash_listener_(node, kind);
+  sim_.crash(node, kind);
+  return true;
 }
 
 void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
@@ -147,6 +183,7 @@ void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
 
 void FaultControl::heal_all(bool restart_nodes) {
   sim_.note("heal-all", {{"restart_nodes", restart_nodes}});
+  armed_.clear();
   sim_.network().heal_all();
   network_rule_.clear();
   for (NodeId id = 0; id < sim_.node_count(); ++id) sim_.disk(id).heal();

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "sim/fault_plan.h"
@@ -29,6 +30,18 @@ class FaultControl {
   // now, or nullopt when nobody does (the event is then skipped).
   using Resolver = std::function<std::optional<NodeId>(const std::string& role)>;
   void set_resolver(Resolver resolver) { resolver_ = std::move(resolver); }
+
+  // Future roles ("next-leader:p0"): the watcher returns false if `role` is not one it knows;
+  // otherwise it keeps `taken` and calls it once, with the node, when the role is taken (it
+  // must not call it from inside the apply() that armed it). The crash then strikes the
+  // event's delay later. heal_all() disarms whatever has not struck yet.
+  // Called with every node a crash event takes down (or, for a power loss of a node that is
+  // down already, costs its page cache), right before the crash.
+  using CrashListener = std::function<void(NodeId, CrashKind)>;
+  void set_crash_listener(CrashListener listener) { crash_listener_ = std::move(listener); }
+
+  using Watcher = std::function<bool(const std::string& role, std::function<void(NodeId)> taken)>;
+  void set_watcher(Watcher watcher) { watcher_ = std::move(watcher); }
 
   // Schedules every event of `plan` (and its heal) at its time. The plan must have passed
   // validate_plan() against sim.topology().
@@ -52,6 +65,11 @@ class FaultControl {
   NodeSet resolve(const std::vector<std::string>& names) const;
   NodeId resolve_one(const std::string& name) const;
   void heal(const FaultEvent& event, uint64_t serial);
+  // The crash of `node` by event `serial`, then its heal; false if the node was down already.
+  bool strike(const FaultEvent& event, uint64_t serial, NodeId node);
+  // Strikes `node` the event's delay from now, unless heal_all() disarms it first.
+  void arm(const FaultEvent& event, uint64_t serial, NodeId node);
+  void schedule_heal(const FaultEvent& event, uint64_t serial);
 
   Simulation& sim_;
   uint64_t next_serial_ = 1;
@@ -60,6 +78,9 @@ class FaultControl {
   std::map<uint64_t, uint64_t> network_rule_; // event serial -> network rule id
   std::map<uint64_t, NodeId> crashed_;        // event serial -> the node its crash took down
   Resolver resolver_;
+  Watcher watcher_;
+  CrashListener crash_listener_;
+  std::set<uint64_t> armed_;  // crash events waiting for a future role or for their delay
 };
 
 }  // namespace faultline

@@ -15,14 +15,15 @@ namespace {
 struct KindInfo {
   FaultKind kind;
   const char* name;
-  // Keys the kind takes, in canonical order; all required except "for" (default 0).
+  // Keys the kind takes, in canonical order; all required except "for" (default 0) and, on
+  // crashes, "delay" (default 0).
   std::vector<std::string> keys;
 };
 
 const std::vector<KindInfo>& kinds() {
   static const std::vector<KindInfo> kKinds = {
-      {FaultKind::kKill, "kill", {"node", "for"}},
-      {FaultKind::kPowerLoss, "power-loss", {"node", "for"}},
+      {FaultKind::kKill, "kill", {"node", "delay", "for"}},
+      {FaultKind::kPowerLoss, "power-loss", {"node", "delay", "for"}},
       {FaultKind::kPartition, "partition", {"a", "b", "for"}},
       {FaultKind::kPartitionOneWay, "partition-one-way", {"from", "to", "for"}},
       {FaultKind::kIsolateDc, "isolate-dc", {"dc", "for"}},
@@ -39,6 +40,11 @@ const std::vector<KindInfo>& kinds() {
 }
 
 const KindInfo& info(FaultKind k) { return kinds().at(static_cast<size_t>(k)); }
+
+bool is_crash(FaultKind k) { return k == FaultKind::kKill || k == FaultKind::kPowerLoss; }
+
+// Keys that may be left out: the window (zero: see the header) and a crash's delay.
+bool optional_key(FaultKind k, const std::string& key) { return key == "for" || (key == "delay" && is_crash(k)); }
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -148,7 +154,7 @@ std::optional<FaultKind> fault_kind_from_string(const std::string& s) {
 std::string FaultEvent::to_text() const {
   std::string out = fmt::format("{} {}", format_duration(at), to_string(kind));
   for (const auto& key : info(kind).keys) {
-    if (key == "for" && duration == Duration::zero()) continue;  // the default
+    if (optional_key(kind, key) && (key == "for" ? duration : delay) == Duration::zero()) continue;  // the default
     out += fmt::format(" {}={}", key, value_text(*this, key));
   }
   return out;
@@ -201,7 +207,7 @@ std::optional<FaultPlan> FaultPlan::parse(const std::string& text, std::string* 
       if (std::string err = set_value(e, key, tokens[i].substr(eq + 1)); !err.empty()) return fail(err);
     }
     for (const auto& key : keys) {
-      if (key != "for" && seen.count(key) == 0) return fail(fmt::format("{} needs {}=", tokens[1], key));
+      if (!optional_key(e.kind, key) && seen.count(key) == 0) return fail(fmt::format("{} needs {}=", tokens[1], key));
     }
     plan.events.push_back(std::move(e));
   }
@@ -224,7 +230,7 @@ std::optional<uint32_t> Topology::find(const std::string& name) const {
 
 std::string validate_plan(const FaultPlan& plan, const Topology& topology) {
   for (const auto& e : plan.events) {
-    const bool crash = e.kind == FaultKind::kKill || e.kind == FaultKind::kPowerLoss;
+    const bool crash = is_crash(e.kind);
     for (const auto* names : {&e.a, &e.b}) {
       for (const auto& n : *names) {
         const bool role = crash && std::find(topology.roles.begin(), topology.roles.end(), n) != topology.roles.end();

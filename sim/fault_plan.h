@@ -12,6 +12,7 @@
 // Text form, one event per line, fields in a fixed order ('#' starts a comment):
 //   1.5s kill node=n1 for=800ms
 //   2s power-loss node=n2 for=1s
+//   2s kill node=next-leader:p0 delay=300ms for=4s
 //   3s partition a=n0,n1 b=n2 for=5s
 //   3s partition-one-way from=n0 to=n2 for=5s
 //   4s isolate-dc dc=dc1 for=3s
@@ -60,7 +61,7 @@ struct FaultEvent {
   std::vector<std::string> a;  // node, a / from, or empty
   std::vector<std::string> b;  // b / to, or empty
   std::string dc;              // isolate-dc
-  Duration delay;              // link-delay: extra; s3-latency: extra
+  Duration delay;              // link-delay: extra; s3-latency: extra; crashes: see below
   Duration jitter;             // link-delay
   uint32_t factor = 1;         // disk-slow
   Ratio rate{0, 1};            // s3-errors: slowdown; s3-ambiguous: rate
@@ -88,8 +89,12 @@ struct Topology {
   };
   std::vector<Node> nodes;
   // Names a crash may target that stand for whichever node holds a role when the fault is
-  // applied (e.g. "leader:p0"), resolved by the scenario (FaultControl::set_resolver). Only
-  // kill and power-loss take them: the nemesis can then aim at state, not just at nodes.
+  // applied (e.g. "leader:p0"), resolved by the scenario (FaultControl::set_resolver), or
+  // that name a future holder (e.g. "next-leader:p0": whoever is elected next), which the
+  // scenario reports when it happens (FaultControl::set_watcher). Only kill and power-loss
+  // take them: the nemesis can then aim at state, not just at nodes. A crash strikes its
+  // `delay` after its target is known: at once for a node or a current role, after the
+  // takeover for a future one ("kill the new leader 300ms into its term").
   std::vector<std::string> roles;
   std::vector<std::string> dcs() const;  // sorted, unique
   std::optional<uint32_t> find(const std::string& name) const;

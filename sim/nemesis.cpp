@@ -111,6 +111,25 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     }
     plan.events.push_back(std::move(e));
   }
+  if (!o.successors.empty()) {
+    Prng chains = prng.fork();
+    const uint64_t drawn_per_two = chains.below(3);  // 0, 1 or 2 chances in two
+    const uint64_t per_two = std::min<uint64_t>(2, o.successor_per_two.value_or(drawn_per_two));
+    const size_t drawn = plan.events.size();
+    for (size_t i = 0; i < drawn && plan.events.size() < o.max_faults; ++i) {  // within the budget
+      const FaultEvent& e = plan.events[i];
+      if (e.kind != FaultKind::kKill && e.kind != FaultKind::kPowerLoss) continue;
+      auto succ = std::find_if(o.successors.begin(), o.successors.end(), [&](const auto& s) { return s.first == e.a[0]; });
+      if (succ == o.successors.end() || !chains.chance(Ratio{per_two, 2})) continue;
+      FaultEvent next;
+      next.at = e.at;
+      next.kind = FaultKind::kKill;
+      next.a = {succ->second};
+      next.delay = chains.uniform(Duration::zero(), o.max_successor_delay);
+      next.duration = std::clamp(chains.exponential(mean), Duration::millis(50), o.max_duration);
+      plan.events.push_back(std::move(next));
+    }
+  }
   plan.sort();
   if (o.max_down > 0) {
     // Replay the crash windows in time order and drop the crashes that would take more than
@@ -120,10 +139,17 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     for (FaultEvent& e : plan.events) {
       if (e.kind == FaultKind::kKill || e.kind == FaultKind::kPowerLoss) {
         std::erase_if(down, [&](const auto& d) { return d.first <= e.at; });
-        const bool already = std::any_of(down.begin(), down.end(), [&](const auto& d) { return d.second == e.a[0]; });
+        // A role may stand for a different node each time: only a node name is "already down".
+        const bool role = std::find(topology.roles.begin(), topology.roles.end(), e.a[0]) != topology.roles.end();
+        const bool already =
+            !role && std::any_of(down.begin(), down.end(), [&](const auto& d) { return d.second == e.a[0]; });
         if (!already && down.size() >= o.max_down) continue;
         if (e.duration == Duration::zero()) e.duration = o.max_duration;  // must come back
-        if (!already) down.emplace_back(e.at + e.duration + o.rejoin_grace, e.a[0]);
+        // A strike that waits for a takeover (a delay, a future role) lands later.
+        const bool waits = std::any_of(o.successors.begin(), o.successors.end(),
+                                       [&](const auto& s) { return s.second == e.a[0]; });
+        const Duration lands = (waits ? o.successor_wait : Duration::zero()) + e.delay;
+        if (!already) down.emplace_back(e.at + lands + e.duration + o.rejoin_grace, e.a[0]);
       }
       kept.push_back(std::move(e));
     }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sim/fault_plan.h"
@@ -34,6 +35,21 @@ struct NemesisOptions {
   // rejoin (re-register, catch up, re-enter the ISR) before it can stand in for another.
   Duration rejoin_grace = Duration::zero();
   bool swarm = true;                      // off: every allowed kind is on, at mean strength
+  // Chained crashes (election steering): a crash aimed at a role listed here as (role,
+  // successor), e.g. ("leader:p0", "next-leader:p0"), may be followed by a kill of the
+  // successor `successor_delay` after it takes over, drawn uniformly in [0,
+  // max_successor_delay]. How often is drawn per seed (swarm: never, half the time, always).
+  // The follow-up is a plan event of its own, so replay and shrinking treat it like any
+  // other. Drawn after the rest of the plan, from a stream of its own: a scenario without
+  // successors gets the same plans as before they existed.
+  std::vector<std::pair<std::string, std::string>> successors;
+  Duration max_successor_delay = Duration::seconds(1);
+  // Chances in two that a crash aimed at a role is chained; unset: drawn per seed (swarm).
+  std::optional<uint32_t> successor_per_two;
+  // How long a takeover may take after the crash that causes it (failure detection plus
+  // election); for max_down a chained kill counts as down from the first crash until this
+  // plus its delay, its window and the rejoin grace.
+  Duration successor_wait = Duration::seconds(12);
 };
 
 // Every fault kind, for scenarios that support them all.

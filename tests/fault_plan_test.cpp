@@ -116,6 +116,64 @@ TEST(Nemesis, EveryKindAppearsAcrossSeeds) {
   EXPECT_EQ(seen.size(), static_cast<size_t>(FaultKind::kCount));
 }
 
+TEST(FaultPlan, CrashDelayIsOptionalAndRoundTrips) {
+  std::string error;
+  auto plan = FaultPlan::parse("2s kill node=next-leader:p0 delay=300ms for=4s\n1s kill node=n1", &error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->events.at(1).delay, Duration::millis(300));
+  EXPECT_EQ(plan->events.at(0).to_text(), "1s kill node=n1");  // no delay: not printed
+  EXPECT_EQ(FaultPlan::parse(plan->to_text(), &error), plan);
+  Topology t = three_dcs();
+  EXPECT_NE(validate_plan(*plan, t), "");  // the role must be declared
+  t.roles = {"next-leader:p0"};
+  EXPECT_EQ(validate_plan(*plan, t), "");
+  EXPECT_FALSE(FaultPlan::parse("1s disk-stall node=n1 delay=1s for=1s", &error));  // crashes only
+}
+
+// Chained crashes: a crash aimed at a role with a successor may be followed by a kill of the
+// successor, within the fault budget, counted as down for max_down until it can have struck.
+TEST(Nemesis, ChainsFollowCrashesAimedAtRolesWithinBudgetAndMaxDown) {
+  NemesisOptions o;
+  o.kinds = {FaultKind::kKill};
+  o.max_faults = 6;
+  o.crashable = {"leader:p0"};
+  o.successors = {{"leader:p0", "next-leader:p0"}};
+  o.successor_per_two = 2;
+  o.max_down = 2;
+  o.start = Duration::seconds(1);
+  o.end = Duration::seconds(60);
+  Topology t = three_dcs();
+  t.roles = {"leader:p0", "next-leader:p0"};
+  int chained = 0;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    const FaultPlan p = draw_plan(t, o, Prng(seed, "nemesis"));
+    EXPECT_LE(p.events.size(), o.max_faults);
+    EXPECT_EQ(validate_plan(p, t), "");
+    for (size_t i = 0; i < p.events.size(); ++i) {
+      const FaultEvent& e = p.events[i];
+      if (e.a.at(0) != "next-leader:p0") continue;
+      ++chained;
+      EXPECT_LE(e.delay, o.max_successor_delay);
+      // Its cause is an earlier crash of the leader at the same time.
+      EXPECT_TRUE(i > 0 && p.events[i - 1].a.at(0) == "leader:p0" && p.events[i - 1].at == e.at) << p.to_text();
+    }
+    // max_down: at most two windows (each stretched by the successor wait) overlap.
+    for (const FaultEvent& e : p.events) {
+      int overlapping = 0;
+      for (const FaultEvent& f : p.events) {
+        const Duration wait = f.a.at(0) == "next-leader:p0" ? o.successor_wait : Duration::zero();
+        if (f.at <= e.at && e.at < f.at + wait + f.delay + f.duration + o.rejoin_grace) ++overlapping;
+      }
+      EXPECT_LE(overlapping, 2) << p.to_text();
+    }
+  }
+  EXPECT_GT(chained, 20);
+  o.successor_per_two = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    for (const auto& e : draw_plan(t, o, Prng(seed, "nemesis")).events) EXPECT_EQ(e.a.at(0), "leader:p0");
+  }
+}
+
 RC_GTEST_PROP(NemesisProps, PlansStayInBudgetWindowAndRoundTrip, (uint64_t seed)) {
   NemesisOptions o = everything();
   o.max_power_losses = 1;

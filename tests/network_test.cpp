@@ -149,3 +149,58 @@ TEST(NetworkFaults, CallerTimesOutOnASlowHandler) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+using namespace literals;
+
+// A crash aimed at a future role (fault_plan.h, Topology::roles) waits for the scenario to
+// report who took the role, strikes its delay later, and heals after its window.
+TEST(FaultControlRoles, FutureRoleStrikesItsDelayAfterTheTakeover) {
+  EchoCluster t(two_dcs());
+  std::function<void(NodeId)> taken;
+  t.faults.set_watcher([&](const std::string& role, std::function<void(NodeId)> cb) {
+    if (role != "next-leader:p0") return false;
+    taken = std::move(cb);
+    return true;
+  });
+  std::vector<NodeId> crashed;
+  t.faults.set_crash_listener([&](NodeId n, CrashKind) { crashed.push_back(n); });
+  std::string error;
+  const auto plan = FaultPlan::parse("0s kill node=next-leader:p0 delay=300ms for=1s", &error);
+  ASSERT_TRUE(plan) << error;
+  t.faults.apply(plan->events.at(0));
+  ASSERT_TRUE(taken);                 // armed, nobody struck yet
+  t.sim.scheduler().run_for(2_s);     // no takeover: nothing happens
+  EXPECT_TRUE(t.sim.is_up(2));
+  taken(2);                           // node c takes the role now
+  t.sim.scheduler().run_for(299_ms);
+  EXPECT_TRUE(t.sim.is_up(2));
+  t.sim.scheduler().run_for(2_ms);
+  EXPECT_FALSE(t.sim.is_up(2));       // struck 300ms after the takeover
+  EXPECT_EQ(crashed, (std::vector<NodeId>{2}));
+  t.sim.scheduler().run_for(1_s);
+  EXPECT_TRUE(t.sim.is_up(2));        // and restarted after its window
+}
+
+TEST(FaultControlRoles, HealAllDisarmsWhatHasNotStruck) {
+  EchoCluster t(two_dcs());
+  std::function<void(NodeId)> taken;
+  t.faults.set_watcher([&](const std::string&, std::function<void(NodeId)> cb) {
+    taken = std::move(cb);
+    return true;
+  });
+  std::string error;
+  const auto plan = FaultPlan::parse("0s kill node=next-leader:p0 delay=1s for=1s", &error);
+  ASSERT_TRUE(plan) << error;
+  t.faults.apply(plan->events.at(0));
+  taken(1);
+  t.sim.scheduler().run_for(500_ms);
+  t.faults.heal_all();  // the end of the fault phase, before the strike
+  t.sim.scheduler().run_for(2_s);
+  EXPECT_TRUE(t.sim.is_up(1));
+}
+
+}  // namespace
+}  // namespace faultline
