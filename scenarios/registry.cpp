@@ -8,6 +8,7 @@ std::span<const ScenarioInfo> all_scenarios() {
   // Built once, never changed afterwards.
   static const std::vector<ScenarioInfo> kAll = {
       broker_crash_scenario_info(),
+      cascade_scenario_info(),
       partition_scenario_info(),
       ping_scenario_info(),
       selftest_scenario_info(),

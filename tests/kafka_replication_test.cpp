@@ -191,7 +191,7 @@ RunResult run(const std::string& scenario, uint64_t seed, std::vector<std::strin
 }
 
 TEST(ReplicationScenarios, SweepsPassWithEveryBugSwitchOff) {
-  for (const char* scenario : {"broker-crash", "partition"}) {
+  for (const char* scenario : {"broker-crash", "cascade", "partition"}) {
     for (uint64_t seed = 1; seed <= 25; ++seed) {
       const RunResult r = run(scenario, seed);
       EXPECT_EQ(r.verdict, Verdict::kPass) << scenario << " seed " << seed << ": "
@@ -219,6 +219,7 @@ TEST(ReplicationScenarios, KnownBugsAreCaught) {
   expect_caught("broker-crash", "truncate-to-hw", 10, {"S1", "S2", "S6"});
   expect_caught("broker-crash", "ack-below-min-isr", 20, {"S10", "S1"});
   expect_caught("broker-crash", "hw-from-committed-isr", 80, {"S1", "S7", "S10"});
+  expect_caught("cascade", "epoch-next-offset", 40, {"S2", "S3", "S9"});
   expect_caught("partition", "hw-before-truncation", 80, {"S3", "S13", "S2"});
   expect_caught("partition", "any-replica-election", 100, {"S1", "S6"});
   expect_caught("partition", "last-replica-standing", 150, {"S1"});

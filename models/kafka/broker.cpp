@@ -416,11 +416,11 @@ FetchResponse Broker::handle_fetch(NodeId, const FetchRequest& req) {
       resp.error = Errc::kOffsetOutOfRange;
       return resp;
     }
+    // As Kafka's Partition.fetchRecords: the response carries the HW as read with the records,
+    // before this fetch updates the follower's state (which may advance the HW); the follower
+    // learns that advance from its next fetch, so a follower's HW trails the leader's.
     const bool consumer = req.replica_id == kNoBroker;
-    if (!consumer) {
-      update_follower(r, req);
-      resp.high_watermark = r.log.high_watermark();
-    }
+    if (!consumer) update_follower(r, req);
     const int64_t upto = consumer ? r.log.high_watermark() : r.log.log_end_offset();  // E3, S13
     resp.records = r.log.read(req.fetch_offset, req.max_records, upto);
     if (!resp.records.empty() || ctx_.now() >= deadline) {

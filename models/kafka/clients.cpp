@@ -34,40 +34,49 @@ Producer::Producer(NodeContext& ctx, ProducerConfig config, NodeId controller, s
 
 void Producer::start() {
   metadata_.start();
-  ctx_.spawn("producer", [this] { run(); });
+  for (PartitionId p : partitions_) ctx_.spawn(fmt::format("producer-p{}", p), [this, p] { run(p); });
 }
 
-void Producer::run() {
+void Producer::run(PartitionId p) {
   for (;;) {
     ctx_.sleep_for(config_.interval);
-    const PartitionId p = partitions_[logical_++ % partitions_.size()];
-    const Instant give_up = ctx_.now() + config_.delivery_timeout;
-    while (ctx_.now() < give_up) {
-      const PartitionState* st = metadata_.partition(p);
-      if (st == nullptr || st->leader == kNoBroker) {
-        ctx_.sleep_for(config_.retry_backoff);
-        continue;
-      }
-      // A batch of records, each with a fresh id for this attempt (a retry never reuses one).
-      ProduceRequest req{p, {}, config_.acks, config_.request_timeout};
-      const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
-      for (uint64_t i = 0; i < records; ++i) {
-        req.record_ids.push_back(next_record_id());
-        if (hooks_.on_attempt) hooks_.on_attempt(ctx_.id(), p, req.record_ids.back(), config_.acks);
-      }
-      const Instant sent_at = ctx_.now();
-      const NodeId broker = st->leader;
-      auto resp = ctx_.call<ProduceResponse>(broker, kProduce, req, config_.request_timeout + Duration::seconds(1));
-      if (resp.status == RpcStatus::kTimeout && hooks_.on_unanswered) hooks_.on_unanswered(ctx_.id(), p, broker, sent_at);
-      const Errc error = resp.ok() ? resp.value->error : Errc::kRequestTimedOut;
-      const int64_t base = resp.ok() ? resp.value->base_offset : -1;
-      for (size_t i = 0; i < req.record_ids.size(); ++i) {
-        const int64_t offset = base >= 0 ? base + static_cast<int64_t>(i) : -1;
-        if (hooks_.on_result) hooks_.on_result(ctx_.id(), p, req.record_ids[i], config_.acks, error, offset);
-      }
-      if (error == Errc::kNone || !is_retriable(error)) break;
-      ctx_.sleep_for(config_.retry_backoff);  // B5: retry with a fresh record id
+    uint32_t& in_flight = in_flight_[p];
+    if (in_flight >= std::max<uint32_t>(1, config_.max_in_flight)) continue;  // this tick's batch waits
+    ++in_flight;
+    ctx_.spawn(fmt::format("produce-p{}", p), [this, p] {
+      send(p);
+      --in_flight_[p];
+    });
+  }
+}
+
+void Producer::send(PartitionId p) {
+  const Instant give_up = ctx_.now() + config_.delivery_timeout;
+  while (ctx_.now() < give_up) {
+    const PartitionState* st = metadata_.partition(p);
+    if (st == nullptr || st->leader == kNoBroker) {
+      ctx_.sleep_for(config_.retry_backoff);
+      continue;
     }
+    // A batch of records, each with a fresh id for this attempt (a retry never reuses one).
+    ProduceRequest req{p, {}, config_.acks, config_.request_timeout};
+    const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
+    for (uint64_t i = 0; i < records; ++i) {
+      req.record_ids.push_back(next_record_id());
+      if (hooks_.on_attempt) hooks_.on_attempt(ctx_.id(), p, req.record_ids.back(), config_.acks);
+    }
+    const Instant sent_at = ctx_.now();
+    const NodeId broker = st->leader;
+    auto resp = ctx_.call<ProduceResponse>(broker, kProduce, req, config_.request_timeout + Duration::seconds(1));
+    if (resp.status == RpcStatus::kTimeout && hooks_.on_unanswered) hooks_.on_unanswered(ctx_.id(), p, broker, sent_at);
+    const Errc error = resp.ok() ? resp.value->error : Errc::kRequestTimedOut;
+    const int64_t base = resp.ok() ? resp.value->base_offset : -1;
+    for (size_t i = 0; i < req.record_ids.size(); ++i) {
+      const int64_t offset = base >= 0 ? base + static_cast<int64_t>(i) : -1;
+      if (hooks_.on_result) hooks_.on_result(ctx_.id(), p, req.record_ids[i], config_.acks, error, offset);
+    }
+    if (error == Errc::kNone || !is_retriable(error)) return;
+    ctx_.sleep_for(config_.retry_backoff);  // B5: retry with a fresh record id
   }
 }
 

@@ -3,6 +3,11 @@
 // timeout, B5) and a consumer that reads up to the HW, follows leader changes and validates
 // its position against the new leader's epochs (E3, KIP-320).
 //
+// The producer keeps one pipeline per partition, as Kafka's record accumulator does: a slow
+// or stuck partition does not hold up the others, and up to
+// max.in.flight.requests.per.connection batches of one partition are outstanding at once
+// (without idempotence, a retry may then land after a later batch: ordering is not checked).
+//
 // Every produce attempt carries a fresh record id, so a retry that lands twice is a
 // duplicate the checker can see, never a silent merge with the first attempt. Clients find
 // leaders by polling the controller's metadata, so they too may act on stale metadata.
@@ -57,10 +62,13 @@ class Producer {
   Producer(NodeContext& ctx, ProducerConfig config, NodeId controller, std::vector<PartitionId> partitions,
            const ProducerHooks& hooks, Duration metadata_poll_interval);
   void start();
-  uint64_t records_sent() const { return logical_; }
 
  private:
-  void run();
+  // One partition's pipeline: a batch every `interval`, at most max_in_flight outstanding.
+  void run(PartitionId p);
+  // One batch, retried with fresh record ids until it succeeds, fails for good or the
+  // delivery timeout passes (B5).
+  void send(PartitionId p);
   uint64_t next_record_id() { return (static_cast<uint64_t>(ctx_.id()) + 1) << 40 | ++attempts_; }
 
   NodeContext& ctx_;
@@ -68,7 +76,7 @@ class Producer {
   std::vector<PartitionId> partitions_;
   const ProducerHooks& hooks_;
   MetadataCache metadata_;
-  uint64_t logical_ = 0;
+  std::map<PartitionId, uint32_t> in_flight_;
   uint64_t attempts_ = 0;
 };
 

@@ -50,7 +50,8 @@ struct ProducerConfig {
   Duration request_timeout = Duration::seconds(30);      // request.timeout.ms
   Duration delivery_timeout = Duration::seconds(120);    // delivery.timeout.ms
   Duration retry_backoff = Duration::millis(100);        // retry.backoff.ms
-  Duration interval = Duration::millis(50);              // between batches (the rate)
+  Duration interval = Duration::millis(50);              // between batches of a partition (the rate)
+  uint32_t max_in_flight = 5;                            // max.in.flight.requests.per.connection, per partition
   uint32_t max_batch = 4;                                // records per request: 1..max_batch
 };
 

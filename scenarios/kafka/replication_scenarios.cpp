@@ -23,7 +23,7 @@ namespace {
 
 using namespace kafka;
 
-enum class Flavor { kBrokerCrash, kPartition };
+enum class Flavor { kBrokerCrash, kCascade, kPartition };
 
 class ReplicationScenario final : public Scenario {
  public:
@@ -61,6 +61,13 @@ class ReplicationScenario final : public Scenario {
     const NodeId ctl_id = brokers;
     checker_ = std::make_unique<ReplicationChecker>(rc, cfg, broker_ids, ctl_id);
 
+    // The checker's broker hooks, plus the takeovers that armed faults wait for: a broker
+    // that has just begun its term as leader (A3 done), as seen by the broker itself.
+    broker_hooks_ = checker_->broker_hooks();
+    broker_hooks_.on_become_leader = [this](NodeId b, PartitionId partition, Epoch epoch) {
+      checker_->broker_hooks().on_become_leader(b, partition, epoch);
+      took_over(partition, b);
+    };
     for (NodeId b = 0; b < brokers; ++b) {
       BrokerConfig bc;
       bc.replication = cfg;
@@ -68,7 +75,7 @@ class ReplicationScenario final : public Scenario {
       bc.partitions = hosted[b];
       const BugSet& bugs = rc.bugs();
       sim.add_node({fmt::format("b{}", b), "dc1", fmt::format("r{}", b)}, [this, bc, &bugs](NodeContext& ctx) {
-        auto broker = std::make_shared<Broker>(ctx, bc, bugs, checker_->broker_hooks());
+        auto broker = std::make_shared<Broker>(ctx, bc, bugs, broker_hooks_);
         broker->start();
         return broker;
       });
@@ -89,6 +96,7 @@ class ReplicationScenario final : public Scenario {
     pc.acks = static_cast<int>(p.integer("acks"));
     pc.interval = p.duration("produce_interval");
     pc.max_batch = static_cast<uint32_t>(p.integer("max_batch"));
+    pc.max_in_flight = static_cast<uint32_t>(p.integer("max.in.flight.requests.per.connection"));
     sim.add_node({"producer", "dc2"}, [this, pc, ctl_id, all_partitions, cfg](NodeContext& ctx) {
       auto prod = std::make_shared<Producer>(ctx, pc, ctl_id, all_partitions, checker_->producer_hooks(),
                                              cfg.metadata_poll_interval);
@@ -116,8 +124,17 @@ class ReplicationScenario final : public Scenario {
     // Stay within what the cluster tolerates: at most RF - 1 brokers down at once.
     nemesis.max_down = std::max<uint32_t>(1, rf - 1);
     nemesis.rejoin_grace = cfg.replica_lag_time_max + Duration::seconds(5);
-    if (flavor_ == Flavor::kBrokerCrash) {
+    if (flavor_ == Flavor::kBrokerCrash || flavor_ == Flavor::kCascade) {
       nemesis.kinds = {FaultKind::kKill, FaultKind::kPowerLoss, FaultKind::kDiskStall};
+      // cascade: every crash aimed at a leader is followed by one of its successor.
+      if (flavor_ == Flavor::kCascade) nemesis.successor_per_two = 2;
+      // Cascades: the broker that takes over a crashed leader's partition may die early in
+      // its term, before the other replicas have fetched from it; the elections that follow
+      // pick among logs that diverged in different epochs (KIP-101, KIP-279, KAFKA-7128).
+      for (PartitionId i = 0; i < partitions; ++i) {
+        nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
+      }
+      nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
     } else {
       // Network faults, plus at most `power_losses` power losses: a leader cut off from its
       // followers shrinks the ISR to itself, and then losing its page cache is what tells a
@@ -130,8 +147,18 @@ class ReplicationScenario final : public Scenario {
     for (PartitionId i = 0; i < partitions; ++i) {
       topology.roles.push_back(fmt::format("leader:p{}", i));
       nemesis.crashable.push_back(topology.roles.back());
+      topology.roles.push_back(fmt::format("next-leader:p{}", i));
     }
     FaultControl faults(sim);
+    faults.set_watcher([this](const std::string& role, std::function<void(NodeId)> taken) {
+      int partition = -1;
+      if (std::sscanf(role.c_str(), "next-leader:p%d", &partition) != 1) return false;
+      waiting_[partition].push_back(std::move(taken));
+      return true;
+    });
+    faults.set_crash_listener([this](NodeId node, CrashKind kind) {
+      if (kind == CrashKind::kPowerLoss) checker_->note_power_loss(node);
+    });
     auto resolve = [&sim, ctl_id](const std::string& role) -> std::optional<NodeId> {
       const auto ctl = sim.process<Controller>(ctl_id);
       int partition = -1;
@@ -142,20 +169,11 @@ class ReplicationScenario final : public Scenario {
     };
     faults.set_resolver(resolve);
     const FaultPlan plan = rc.fault_plan(topology, nemesis);
-    for (const FaultEvent& e : plan.events) {
-      if (e.kind == FaultKind::kPowerLoss) {
-        const std::string target = e.a.at(0);
-        sim.scheduler().at(Instant::zero() + e.at, [this, &sim, target, resolve] {
-          auto victim = sim.find_node(target);
-          if (!victim) victim = resolve(target);
-          if (victim) checker_->note_power_loss(*victim);
-        });
-      }
-    }
     faults.schedule(plan);
     if (!rc.run_until(Instant::zero() + fault_window)) return;
 
     faults.heal_all();
+    waiting_.clear();
     const Instant healed_at = sim.now();
     checker_->healed(healed_at);
     rc.await_convergence(p.duration("convergence_bound"), Duration::millis(500),
@@ -167,11 +185,22 @@ class ReplicationScenario final : public Scenario {
   }
 
  private:
+  // A broker took over a partition: fire the faults waiting for whoever did.
+  void took_over(PartitionId partition, NodeId broker) {
+    auto it = waiting_.find(partition);
+    if (it == waiting_.end()) return;
+    std::vector<std::function<void(NodeId)>> fire = std::move(it->second);
+    waiting_.erase(it);
+    for (auto& taken : fire) taken(broker);
+  }
+
   Flavor flavor_;
   std::unique_ptr<ReplicationChecker> checker_;
+  BrokerHooks broker_hooks_;
+  std::map<PartitionId, std::vector<std::function<void(NodeId)>>> waiting_;  // next-leader:pN
 };
 
-std::vector<ParamSpec> replication_params(const char* duration, const char* faults) {
+std::vector<ParamSpec> replication_params(const char* duration, const char* faults, const char* power_losses = "1") {
   return {
       {"brokers", ParamType::kInt, "3", "number of brokers", 1, 32, {}},
       {"partitions", ParamType::kInt, "3", "number of partitions", 1, 64, {}},
@@ -182,11 +211,12 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"elr", ParamType::kBool, "true", "eligible leader replicas, KIP-966 (D4)", 0, 1, {}},
       {"hw_requires_min_isr", ParamType::kBool, "true", "the HW never advances below min ISR (B4)", 0, 1, {}},
       {"acks", ParamType::kInt, "-1", "producer acks: 0, 1 or -1 (all)", -1, 1, {}},
-      {"produce_interval", ParamType::kDuration, "50ms", "time between produce requests", 1'000'000, INT64_MAX, {}},
+      {"produce_interval", ParamType::kDuration, "100ms", "time between produce requests of one partition", 1'000'000, INT64_MAX, {}},
+      {"max.in.flight.requests.per.connection", ParamType::kInt, "5", "produce requests of one partition outstanding at once", 1, 100, {}},
       {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
       {"duration", ParamType::kDuration, duration, "length of the fault phase", 5'000'000'000, INT64_MAX, {}},
       {"faults", ParamType::kInt, faults, "fault budget of the nemesis", 0, 1000, {}},
-      {"power_losses", ParamType::kInt, "1", "most power losses the nemesis draws", 0, 1000, {}},
+      {"power_losses", ParamType::kInt, power_losses, "most power losses the nemesis draws", 0, 1000, {}},
       {"convergence_bound", ParamType::kDuration, "60s", "time allowed to converge after the heal", 0, INT64_MAX, {}},
   };
 }
@@ -203,11 +233,22 @@ ScenarioInfo broker_crash_scenario_info() {
       // way to the loss (a truncated ISR member, S6; an ack a member lacks, S10), that
       // precursor is listed too, since the run stops at the first violation.
       {{Bug::kTruncateToHw, {"S1", "S2", "S6"}},
-       {Bug::kEpochNextOffset, {"S2", "S3"}},
-       {Bug::kIsrJoinWithoutLeso, {"S1", "S6"}},
        {Bug::kHwFromCommittedIsr, {"S1", "S7", "S10"}},
        {Bug::kAckBelowMinIsr, {"S10", "S1"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kBrokerCrash); },
+  };
+}
+
+ScenarioInfo cascade_scenario_info() {
+  return ScenarioInfo{
+      "cascade",
+      "broker-crash with failures that cascade: each crash of a partition's leader is followed by a kill of the "
+      "broker that takes over, early in its term, before the other replicas have fetched from it; more crashes, "
+      "process kills only by default. Elections then choose among logs that diverged in different epochs.",
+      replication_params("60s", "20", "0"),
+      {{Bug::kEpochNextOffset, {"S2", "S3", "S9"}},
+       {Bug::kIsrJoinWithoutLeso, {"S1", "S6"}}},
+      [] { return std::make_unique<ReplicationScenario>(Flavor::kCascade); },
   };
 }
 

@@ -106,6 +106,10 @@ done
 a=$("$FL" run --scenario broker-crash --seed 11 --json | field trace_hash)
 b=$("$FL" run --scenario broker-crash --seed 11 --plan "$WORK/bplan" --json | field trace_hash)
 if grep -q "node=leader:p" "$WORK/bplan" && [[ -n "$a" && "$a" == "$b" ]]; then pass "broker-crash seed 11: a plan aiming at leaders replays with the same hash"; else fail "broker-crash plan replay: $a vs $b"; fi
+"$FL" plan --scenario cascade --seed 16 > "$WORK/cplan"
+a=$("$FL" run --scenario cascade --seed 16 --bug epoch-next-offset --json | field trace_hash)
+b=$("$FL" run --scenario cascade --seed 16 --bug epoch-next-offset --plan "$WORK/cplan" --json | field trace_hash)
+if grep -q "node=next-leader:p.* delay=" "$WORK/cplan" && [[ -n "$a" && "$a" == "$b" ]]; then pass "cascade seed 16: a plan killing successors replays with the same hash"; else fail "cascade plan replay: $a vs $b"; fi
 printf '1s kill node=n1 for=2s\n3s s3-outage for=4s\n' > "$WORK/edited"
 "$FL" run --scenario ping --seed 7 --plan "$WORK/edited" --trace "$WORK/te" > /dev/null; rc=$?
 [[ $rc -eq 0 ]] && grep -q "fault serial=1 event=1s kill node=n1 for=2s" "$WORK/te" && pass "an edited plan runs" || fail "edited plan: rc=$rc"
