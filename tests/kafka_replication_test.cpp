@@ -225,6 +225,21 @@ TEST(ReplicationScenarios, KnownBugsAreCaught) {
   expect_caught("partition", "last-replica-standing", 150, {"S1"});
 }
 
+// The violation report carries the story of the records involved (issue 4: the history of
+// produce attempts, answers and consumer reads).
+TEST(ReplicationScenarios, AViolationNamesItsRecordsAndTheirHistory) {
+  for (uint64_t seed = 1; seed <= 150; ++seed) {
+    const RunResult r = run("partition", seed, {"last-replica-standing"});
+    if (r.verdict != Verdict::kFail) continue;
+    const std::string& m = r.violations.front().message;
+    EXPECT_EQ(r.violations.front().invariant, "S1");
+    EXPECT_NE(m.find("sent at "), std::string::npos) << m;
+    EXPECT_NE(m.find("with acks=all, answered ok at offset"), std::string::npos) << m;
+    return;
+  }
+  ADD_FAILURE() << "last-replica-standing was not caught in 150 seeds of partition";
+}
+
 TEST(ReplicationScenarios, HwNotRecomputedAfterShrinkIsALivenessFinding) {
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     const RunResult r = run("partition", seed, {"no-hw-after-shrink"});

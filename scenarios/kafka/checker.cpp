@@ -34,7 +34,13 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
   };
   controller_hooks_.on_partition_change = [this](const PartitionState& before, const PartitionState& after,
                                                  const char* why) { on_partition_change(before, after, why); };
-  producer_hooks_.on_attempt = [this](NodeId, PartitionId, uint64_t, int) { ++attempts_; };
+  producer_hooks_.on_attempt = [this](NodeId, PartitionId p, uint64_t record_id, int acks) {
+    ++attempts_;
+    RecordHistory& h = history_[record_id];
+    h.partition = p;
+    h.acks = acks;
+    h.sent_at = rc_.sim().now();
+  };
   producer_hooks_.on_result = [this](NodeId pr, PartitionId p, uint64_t rid, int acks, Errc err, int64_t off) {
     on_result(pr, p, rid, acks, err, off);
   };
@@ -52,8 +58,28 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
 
 const Broker* ReplicationChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
 
-void ReplicationChecker::violation(const std::string& invariant, PartitionId p, const std::string& message) {
-  rc_.violation(invariant, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message), excuse_for(p));
+void ReplicationChecker::violation(const std::string& invariant, PartitionId p, const std::string& message,
+                                   const std::vector<uint64_t>& records) {
+  std::string text = fmt::format("partition {}: {}", p, message);
+  for (uint64_t r : records) text += fmt::format("; {:#x}: {}", r, history_of(r));
+  rc_.violation(invariant, InvariantKind::kSafety, text, excuse_for(p));
+}
+
+std::string ReplicationChecker::history_of(uint64_t record_id) const {
+  auto it = history_.find(record_id);
+  if (it == history_.end()) return "never produced";
+  const RecordHistory& h = it->second;
+  std::string out = fmt::format("sent at {} with acks={}", format_duration(h.sent_at.since_start()),
+                                h.acks == -1 ? std::string("all") : std::to_string(h.acks));
+  if (!h.answered_at) {
+    out += ", no answer yet";
+  } else if (h.answer == Errc::kNone) {
+    out += fmt::format(", answered ok at offset {} at {}", h.offset, format_duration(h.answered_at->since_start()));
+  } else {
+    out += fmt::format(", ended {} at {}", to_string(h.answer), format_duration(h.answered_at->since_start()));
+  }
+  if (h.reads > 0) out += fmt::format(", read {} times from {}", h.reads, format_duration(h.first_read_at->since_start()));
+  return out;
 }
 
 std::string ReplicationChecker::excuse_for(PartitionId p) const {
@@ -86,8 +112,10 @@ void ReplicationChecker::bind(PartitionId p, int64_t offset, uint64_t record_id,
   PartitionGhost& g = ghosts_[p];
   auto [it, fresh] = g.bound.emplace(offset, record_id);
   if (!fresh && it->second != record_id) {
-    violation("S3", p, fmt::format("offset {} was bound to record {:#x}, then {} returned record {:#x}", offset,
-                                   it->second, how, record_id));
+    violation("S3", p,
+              fmt::format("offset {} was bound to record {:#x}, then {} returned record {:#x}", offset, it->second,
+                          how, record_id),
+              {it->second, record_id});
   }
 }
 
@@ -105,7 +133,8 @@ void ReplicationChecker::on_become_leader(NodeId b, PartitionId p, Epoch epoch) 
                             "(epoch {}, LEO {})",
                             a.record_id, a.offset, format_duration(a.at.since_start()),
                             e ? fmt::format("replaced by {:#x}", e->record_id) : std::string("missing"),
-                            rc_.sim().trace().node_name(b), epoch, r->log.log_end_offset()));
+                            rc_.sim().trace().node_name(b), epoch, r->log.log_end_offset()),
+                {a.record_id});
       return;
     }
   }
@@ -150,7 +179,8 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
       auto [c, inserted] = g.committed.emplace(o, e->record_id);
       if (!inserted && c->second != e->record_id) {
         violation("S2", p, fmt::format("offset {} committed as {:#x}, now committed again as {:#x} by leader {} epoch {}",
-                                       o, c->second, e->record_id, rc_.sim().trace().node_name(b), epoch));
+                                       o, c->second, e->record_id, rc_.sim().trace().node_name(b), epoch),
+                  {c->second, e->record_id});
         return;
       }
     }
@@ -162,7 +192,8 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
     const auto e = r->log.entry_at(o);
     if (c != g.committed.end() && e && c->second != e->record_id) {
       violation("S2", p, fmt::format("follower {} has {:#x} at offset {} below its HW {}, committed was {:#x}",
-                                     rc_.sim().trace().node_name(b), e->record_id, o, new_hw, c->second));
+                                     rc_.sim().trace().node_name(b), e->record_id, o, new_hw, c->second),
+                {e->record_id, c->second});
       return;
     }
   }
@@ -274,6 +305,10 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
 }
 
 void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, int acks, Errc error, int64_t offset) {
+  RecordHistory& h = history_[record_id];
+  h.answered_at = rc_.sim().now();
+  h.answer = error;
+  h.offset = offset;
   if (error != Errc::kNone || acks != -1) return;
   PartitionGhost& g = ghosts_[p];
   ++acked_count_;
@@ -281,13 +316,17 @@ void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, in
   bind(p, offset, record_id, "an acks=all acknowledgement");
   auto c = g.committed.find(offset);
   if (c != g.committed.end() && c->second != record_id) {
-    violation("S3", p, fmt::format("acked record {:#x} at offset {} but {:#x} was committed there", record_id, offset,
-                                   c->second));
+    violation("S3", p,
+              fmt::format("acked record {:#x} at offset {} but {:#x} was committed there", record_id, offset,
+                          c->second),
+              {record_id, c->second});
   }
 }
 
 void ReplicationChecker::on_read(NodeId, PartitionId p, NodeId, const LogEntry& e) {
   ++consumed_count_;
+  RecordHistory& h = history_[e.record_id];
+  if (h.reads++ == 0) h.first_read_at = rc_.sim().now();
   bind(p, e.offset, e.record_id, "a consumer read");
 }
 

@@ -62,6 +62,17 @@ class ReplicationChecker {
     uint64_t record_id;
     Instant at;
   };
+  // What happened to one record id (one produce attempt): for the violation report.
+  struct RecordHistory {
+    PartitionId partition = 0;
+    int acks = -1;
+    Instant sent_at;
+    std::optional<Instant> answered_at;
+    Errc answer = Errc::kNone;
+    int64_t offset = -1;
+    uint32_t reads = 0;  // times a consumer read it
+    std::optional<Instant> first_read_at;
+  };
   struct PartitionGhost {
     std::map<int64_t, uint64_t> committed;
     std::map<int64_t, uint64_t> bound;
@@ -81,7 +92,10 @@ class ReplicationChecker {
   void bind(PartitionId p, int64_t offset, uint64_t record_id, const char* how);
   int64_t true_hw(PartitionId p) const;
   const Broker* broker(NodeId b) const;
-  void violation(const std::string& invariant, PartitionId p, const std::string& message);
+  // `records`: the record ids the violation is about; their history is appended.
+  void violation(const std::string& invariant, PartitionId p, const std::string& message,
+                 const std::vector<uint64_t>& records = {});
+  std::string history_of(uint64_t record_id) const;
   std::string excuse_for(PartitionId p) const;
 
   RunContext& rc_;
@@ -89,6 +103,7 @@ class ReplicationChecker {
   std::vector<NodeId> brokers_;
   NodeId controller_;
   std::map<PartitionId, PartitionGhost> ghosts_;
+  std::map<uint64_t, RecordHistory> history_;  // every produce attempt of the run
   BrokerHooks broker_hooks_;
   ControllerHooks controller_hooks_;
   ProducerHooks producer_hooks_;
