@@ -9,6 +9,7 @@ std::span<const ScenarioInfo> all_scenarios() {
   static const std::vector<ScenarioInfo> kAll = {
       broker_crash_scenario_info(),
       partition_scenario_info(),
+      dc_loss_scenario_info(),
       ping_scenario_info(),
       selftest_scenario_info(),
   };

@@ -11,5 +11,6 @@ ScenarioInfo ping_scenario_info();
 ScenarioInfo selftest_scenario_info();
 ScenarioInfo broker_crash_scenario_info();
 ScenarioInfo partition_scenario_info();
+ScenarioInfo dc_loss_scenario_info();
 
 }  // namespace faultline
