@@ -190,6 +190,46 @@ TEST(Observers, PromotedUnderMinIsrWhenADatacenterIsLostAndDemotedWithoutElectio
   }
 }
 
+TEST(Observers, APromotedObserverLeadsWhenNoSyncMemberIsLeftAndHandsBackWhenEnoughReturn) {
+  TwoDcCluster t(PromotionPolicy::kUnderMinIsr);
+  ASSERT_EQ(t.leader(), 0u);
+  ASSERT_EQ(t.produce(1), Errc::kNone);
+  t.crash({3, 4, 5});  // dc2
+  t.run_for(15_s);
+  ASSERT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2}));
+  ASSERT_EQ(t.produce(2), Errc::kNone);
+  t.crash({0, 1});  // and dc1's sync replicas: only the promoted observer is left
+  t.run_for(15_s);
+  EXPECT_EQ(t.leader(), 2u) << "E1 with G2: the promoted observer is a clean candidate, last";
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{2}));
+  const auto second = t.replica(2).log.entry_at(1);
+  ASSERT_TRUE(second.has_value()) << "it holds every acknowledged record (its HW may be stale, E2)";
+  EXPECT_EQ(second->record_id, 2u);
+
+  t.restart({0, 1});
+  t.run_for(15_s);
+  EXPECT_EQ(t.leader(), 2u) << "two sync replicas are below min ISR 3: no hand-off yet";
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2})) << "D2 through the observer leader";
+  EXPECT_EQ(t.produce(3), Errc::kNone) << "an observer leader with |ISR| = min ISR takes writes";
+  const Epoch observer_epoch = t.view().leader_epoch;
+
+  t.restart({3, 4, 5});
+  t.run_for(20_s);
+  EXPECT_EQ(t.leader(), 0u) << "G3: leadership handed to the first live sync ISR member";
+  EXPECT_EQ(t.view().leader_epoch, observer_epoch + 1);
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 3, 4})) << "the old leader demoted like any observer";
+  EXPECT_EQ(t.produce(4), Errc::kNone);
+  t.run_for(2_s);
+  for (NodeId b : {1u, 2u, 3u, 4u, 5u}) {
+    EXPECT_EQ(t.replica(b).log.log_end_offset(), t.replica(0).log.log_end_offset()) << "b" << b;
+  }
+  for (int64_t o = 0; o < 4; ++o) {
+    const auto e = t.replica(0).log.entry_at(o);
+    ASSERT_TRUE(e.has_value()) << o;
+    EXPECT_EQ(e->record_id, static_cast<uint64_t>(o + 1)) << "every acknowledged record kept its offset";
+  }
+}
+
 // Observer b5 lags: it was down while the others took writes, and its links to the brokers
 // are slow (300 ms each way) when it comes back. Meanwhile dc1's observer and dc2's sync
 // replicas died, leaving the ISR {0, 1} below min ISR with b5 the only candidate.
