@@ -26,6 +26,9 @@ constexpr BugInfo kCatalogue[] = {
      "KAFKA-13091"},
     {Bug::kAckBelowMinIsr, "ack-below-min-isr", "acks=all is answered with success while |ISR| < min ISR",
      "synthetic"},
+    {Bug::kPromoteLaggingObserver, "promote-lagging-observer",
+     "the leader promotes an observer into the ISR without the D2 checks (caught up, fetched in this epoch)",
+     "synthetic"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

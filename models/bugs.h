@@ -30,6 +30,7 @@ enum class Bug : uint32_t {
   kHwBeforeTruncation,
   kNoHwAfterShrink,
   kAckBelowMinIsr,
+  kPromoteLaggingObserver,
   kCount,
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace faultline {
 
 std::string describe(const RunResult& r) {
@@ -22,6 +24,26 @@ void SweepSummary::add(const RunResult& r, int64_t, std::string replay) {
   sim_ns_ += r.sim_time_ns;
   for (const auto& v : r.violations) ++(v.excused ? excused_ : by_invariant_)[v.invariant];
   if (r.verdict != Verdict::kPass) failures_[r.seed] = Failure{r.seed, r.verdict, describe(r), std::move(replay)};
+  for (const auto& [name, value] : r.metrics) {
+    if (name.size() > 3 && name.ends_with("_ns")) {
+      durations_[name].push_back(value);
+    } else {
+      totals_[name] += value;
+    }
+  }
+}
+
+std::string distribution_text(std::vector<int64_t> values) {
+  if (values.empty()) return "no runs";
+  // "Never" (-1) sorts after every time.
+  auto key = [](int64_t v) { return v < 0 ? INT64_MAX : v; };
+  std::sort(values.begin(), values.end(), [&](int64_t a, int64_t b) { return key(a) < key(b); });
+  const size_t n = values.size();
+  auto rank = [&](size_t num, size_t den) { return values[(num * n + den - 1) / den - 1]; };  // nearest rank
+  auto text = [](int64_t v) { return v < 0 ? std::string("never") : fmt::format("{:.3f}s", v / 1e9); };
+  const auto never = static_cast<size_t>(std::count_if(values.begin(), values.end(), [](int64_t v) { return v < 0; }));
+  return fmt::format("median {}, p99 {}, max {} ({} runs{})", text(rank(1, 2)), text(rank(99, 100)),
+                     text(values.back()), n, never > 0 ? fmt::format(", {} never", never) : std::string());
 }
 
 std::string SweepSummary::text(int64_t sweep_wall_ms) const {
@@ -39,6 +61,12 @@ std::string SweepSummary::text(int64_t sweep_wall_ms) const {
   if (!excused_.empty()) {
     out += "excused:";
     for (const auto& [inv, n] : excused_) out += fmt::format(" {}x{}", inv, n);
+    out += '\n';
+  }
+  for (const auto& [name, values] : durations_) out += fmt::format("{}: {}\n", name, distribution_text(values));
+  if (!totals_.empty()) {
+    out += "totals:";
+    for (const auto& [name, total] : totals_) out += fmt::format(" {} {}", name, total);
     out += '\n';
   }
   if (!failures_.empty()) {

@@ -32,6 +32,11 @@ bool RunContext::failed() const {
 }
 
 FaultPlan RunContext::fault_plan(const Topology& topology, const NemesisOptions& options) {
+  if (request_.plan_text) return fault_plan(topology, FaultPlan{});
+  return fault_plan(topology, draw_plan(topology, options, Prng(sim_.seed(), "nemesis")));
+}
+
+FaultPlan RunContext::fault_plan(const Topology& topology, FaultPlan drawn) {
   FaultPlan plan;
   if (request_.plan_text) {
     std::string error;
@@ -40,7 +45,7 @@ FaultPlan RunContext::fault_plan(const Topology& topology, const NemesisOptions&
     plan = std::move(*parsed);
     if (std::string bad = validate_plan(plan, topology); !bad.empty()) throw InputError{bad};
   } else {
-    plan = draw_plan(topology, options, Prng(sim_.seed(), "nemesis"));
+    plan = std::move(drawn);
   }
   plan_text_ = plan.to_text();
   sim_.note("fault-plan", {{"events", static_cast<uint64_t>(plan.events.size())}});

@@ -10,6 +10,7 @@ std::span<const ScenarioInfo> all_scenarios() {
       broker_crash_scenario_info(),
       cascade_scenario_info(),
       partition_scenario_info(),
+      dc_loss_scenario_info(),
       ping_scenario_info(),
       selftest_scenario_info(),
   };

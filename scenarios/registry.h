@@ -12,5 +12,6 @@ ScenarioInfo selftest_scenario_info();
 ScenarioInfo broker_crash_scenario_info();
 ScenarioInfo partition_scenario_info();
 ScenarioInfo cascade_scenario_info();
+ScenarioInfo dc_loss_scenario_info();
 
 }  // namespace faultline

@@ -88,6 +88,9 @@ class RunContext {
   // The fault plan for this run: the one given with --plan (checked against `topology`),
   // else one drawn by the nemesis from Prng(seed, "nemesis").
   FaultPlan fault_plan(const Topology& topology, const NemesisOptions& options);
+  // The same for a scenario that draws its own plan (a scripted fault with random timing,
+  // say): the one given with --plan, else `drawn`.
+  FaultPlan fault_plan(const Topology& topology, FaultPlan drawn);
   const std::string& fault_plan_text() const { return plan_text_; }
 
   void metric(const std::string& name, int64_t value) { metrics_[name] = value; }

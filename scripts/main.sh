@@ -11,7 +11,7 @@ cmake --build --preset release
 F=./build/release/faultline
 if [[ $# -gt 0 ]]; then exec "$F" sweep --jobs "$(nproc)" "$@"; fi
 status=0
-for sweep in "broker-crash 1..500" "cascade 1..500" "partition 1..500" "ping 1..1000"; do
+for sweep in "broker-crash 1..500" "cascade 1..500" "partition 1..500" "dc-loss 1..500" "ping 1..1000"; do
   set -- $sweep
   echo "=== sweep $1 seeds $2"
   "$F" sweep --scenario "$1" --seeds "$2" --jobs "$(nproc)" || status=1

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "models/kafka/controller.h"
+#include "models/kafka/placement.h"
 #include "sim/simulation.h"
 
 namespace faultline::kafka {
@@ -36,6 +37,7 @@ struct Options {
   bool bug_any_replica_election = false;
   bool bug_last_replica_standing = false;
   uint64_t seed = 7;
+  PromotionPolicy promotion = PromotionPolicy::kNone;   // G2, for every partition
 };
 
 struct Change {
@@ -56,6 +58,7 @@ class ControllerCluster {
       s.partition = static_cast<PartitionId>(p);
       s.replicas = o.partitions[p];
       if (p < o.observers.size()) s.observers = o.observers[p];
+      s.promotion = o.promotion;
       config_.initial.push_back(s);
     }
     hooks_.on_partition_change = [this](const PartitionState& before, const PartitionState& after, const char* why) {
@@ -351,10 +354,104 @@ TEST(Controller, ExpansionNeedsALiveMemberFetchingWithItsCurrentBrokerEpoch) {
 TEST(Controller, ObserversAndStrangersCannotJoinTheIsrWithoutPromotion) {
   ControllerCluster t({.brokers = 5, .partitions = {{1, 2, 3}}, .observers = {{4}}});
   for (BrokerId b = 1; b <= 5; ++b) t.start_broker(b);
-  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 4}).error, Errc::kInvalidRequest);  // observer (G2 adds promotion)
-  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 5}).error, Errc::kInvalidRequest);  // not in the placement
-  EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 3}));
+  ASSERT_EQ(t.alter_isr(0, {1}).error, Errc::kNone);  // far below min ISR, but the policy is none
+  EXPECT_EQ(t.alter_isr(0, {1, 4}).error, Errc::kInvalidRequest);  // observer: promotion disabled (G2)
+  EXPECT_EQ(t.alter_isr(0, {1, 5}).error, Errc::kInvalidRequest);  // not in the placement
+  EXPECT_EQ(t.partition().isr, (Brokers{1}));
   EXPECT_EQ(t.partition().observers, (Brokers{4}));
+}
+
+// --- observers and promotion (G2, G3) ---------------------------------------------------------
+
+TEST(Controller, UnderMinIsrAnObserverJoinsOnlyWhileTheIsrIsBelowMinIsr) {
+  ControllerCluster t({.brokers = 6,
+                       .partitions = {{1, 2, 3, 4}},
+                       .observers = {{5, 6}},
+                       .min_isr = 3,
+                       .promotion = PromotionPolicy::kUnderMinIsr});
+  for (BrokerId b = 1; b <= 6; ++b) t.start_broker(b);
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 4, 5}).error, Errc::kInvalidRequest) << "|ISR| = 4 >= min ISR 3";
+  ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+  EXPECT_EQ(t.partition().elr, (Brokers{3, 4}));
+  const AlterPartitionResponse promoted = t.alter_isr(0, {1, 2, 5});
+  EXPECT_EQ(promoted.error, Errc::kNone);
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 5}));
+  EXPECT_TRUE(t.partition().elr.empty()) << "back at min ISR (D4), the observer counting toward it";
+  EXPECT_EQ(t.partition().leader_epoch, 1) << "promotion is no election";
+  // Now |ISR| = min ISR: the second observer is refused.
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 5, 6}).error, Errc::kInvalidRequest);
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 5}));
+  // The D2 half the controller owns applies to observers too: a stale member epoch fails.
+  ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+  AlterPartitionRequest stale = t.propose(0, {1, 2, 6});
+  stale.member_epochs.back() -= 1;
+  EXPECT_EQ(t.alter(1, stale).error, Errc::kInvalidRequest);
+  // Demotion (G3) is an ordinary shrink: the leader may always drop a promoted observer.
+  ASSERT_EQ(t.alter_isr(0, {1, 2, 6}).error, Errc::kNone);
+  EXPECT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+}
+
+TEST(Controller, EachPolicyAcceptsAnObserverOnlyInItsOwnCase) {
+  // ISR {1,2,3} of sync replicas {1,2,3,4}, min ISR 2: under-replicated, but not under min ISR.
+  for (const auto& [policy, accepted] : {std::pair{PromotionPolicy::kUnderReplicated, true},
+                                         std::pair{PromotionPolicy::kUnderMinIsr, false},
+                                         std::pair{PromotionPolicy::kLeaderIsObserver, false},
+                                         std::pair{PromotionPolicy::kNone, false}}) {
+    ControllerCluster t({.brokers = 5, .partitions = {{1, 2, 3, 4}}, .observers = {{5}}, .promotion = policy});
+    for (BrokerId b = 1; b <= 5; ++b) t.start_broker(b);
+    ASSERT_EQ(t.alter_isr(0, {1, 2, 3}).error, Errc::kNone);
+    EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 5}).error == Errc::kNone, accepted) << to_string(policy);
+  }
+}
+
+TEST(Controller, APromotedObserverIsElectedLastAndHandsLeadershipBackWhenSyncReplicasReturn) {
+  // Without ELR, so that the sync replicas dropped below min ISR are not eligible either.
+  ControllerCluster t({.brokers = 4,
+                       .partitions = {{1, 2, 3}},
+                       .observers = {{4}},
+                       .min_isr = 2,
+                       .elr = false,
+                       .promotion = PromotionPolicy::kUnderMinIsr});
+  for (BrokerId b = 1; b <= 4; ++b) t.start_broker(b);
+  t.stop_heartbeats(2);
+  t.stop_heartbeats(3);
+  t.wait_for_session_expiry();
+  ASSERT_EQ(t.partition().isr, (Brokers{1}));
+  ASSERT_EQ(t.alter_isr(0, {1, 4}).error, Errc::kNone);  // under min ISR: promoted (G2)
+
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition().isr, (Brokers{4}));
+  EXPECT_EQ(t.partition().leader, 4u) << "E1: no live sync ISR member, the promoted observer leads";
+  const Epoch observer_epoch = t.partition().leader_epoch;
+
+  t.start_broker(2);
+  ASSERT_EQ(t.alter_isr(0, {2, 4}).error, Errc::kNone);
+  EXPECT_EQ(t.partition().leader, 4u) << "one sync replica is still below min ISR: no hand-off";
+  t.start_broker(3);
+  ASSERT_EQ(t.alter_isr(0, {2, 3, 4}).error, Errc::kNone);
+  EXPECT_EQ(t.partition().leader, 2u) << "G3: the sync replicas satisfy min ISR again";
+  EXPECT_EQ(t.partition().leader_epoch, observer_epoch + 1);
+  EXPECT_EQ(t.changes.back().why, kWhyObserverHandOff);
+  EXPECT_EQ(t.partition().isr, (Brokers{2, 3, 4}));
+  ASSERT_EQ(t.alter_isr(0, {2, 3}).error, Errc::kNone);  // the new leader demotes it
+  EXPECT_EQ(t.partition().leader_epoch, observer_epoch + 1) << "demotion without an election";
+}
+
+TEST(Controller, AnObserverLeavingTheIsrNeverBecomesAnEligibleLeaderReplica) {
+  ControllerCluster t({.brokers = 4,
+                       .partitions = {{1, 2, 3}},
+                       .observers = {{4}},
+                       .min_isr = 3,
+                       .promotion = PromotionPolicy::kUnderMinIsr});
+  for (BrokerId b = 1; b <= 4; ++b) t.start_broker(b);
+  ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
+  ASSERT_EQ(t.alter_isr(0, {1, 2, 4}).error, Errc::kNone);
+  ASSERT_TRUE(t.partition().elr.empty());
+  t.stop_heartbeats(4);
+  t.wait_for_session_expiry();
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2}));
+  EXPECT_TRUE(t.partition().elr.empty()) << "D4 keeps sync replicas eligible, not observers";
 }
 
 // --- ELR (D4, KIP-966) -----------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "models/kafka/placement.h"
 #include "sim/assert.h"
 
 namespace faultline::kafka {
@@ -139,6 +140,7 @@ void Broker::apply_metadata(const MetadataResponse& md) {
       // The controller changed the ISR of a partition we lead (fencing, D3).
       r.isr = st.isr;
       maybe_increment_hw(r);
+      maybe_demote_observers(r);
     }
   }
 }
@@ -163,11 +165,16 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
     f.last_caught_up = contains(st.isr, b) ? ctx_.now() : Instant::zero();
     r.followers[b] = f;
   }
-  for (BrokerId b : st.observers) r.followers[b] = FollowerState{};
+  // G1: observers fetch like followers; they count toward the HW only once promoted into
+  // the ISR (C5). A promoted observer may itself lead (E1), so skip ourselves.
+  for (BrokerId b : st.observers) {
+    if (b != id()) r.followers[b] = FollowerState{};
+  }
   ctx_.trace("become-leader", {{"partition", r.partition}, {"epoch", st.leader_epoch}, {"leso", r.leso},
                                {"isr", list_text(st.isr)}});
   if (hooks_.on_become_leader) hooks_.on_become_leader(id(), r.partition, st.leader_epoch);
   maybe_increment_hw(r);
+  maybe_demote_observers(r);  // G3: e.g. after taking over from a promoted observer
   r.changed.notify_all(ctx_.scheduler());
 }
 
@@ -460,7 +467,11 @@ void Broker::update_follower(Replica& r, const FetchRequest& req) {
 
 void Broker::maybe_expand_isr(Replica& r, BrokerId b) {
   if (r.pending_isr || contains(maximal_isr(r), b)) return;
-  if (!contains(r.meta.replicas, b)) return;  // observers join only through promotion (G2)
+  const bool observer = is_observer(r.meta, b);
+  if (!observer && !contains(r.meta.replicas, b)) return;
+  // G2: an observer joins only while the promotion policy holds for the committed ISR (the
+  // controller judges the same predicate on its own state and refuses otherwise).
+  if (observer && !promotion_wanted(r.meta, r.isr, id(), config_.replication.min_insync_replicas)) return;
   const FollowerState& f = r.followers.at(b);
   // D2
   bool ok = f.leo >= r.log.high_watermark() && f.fetched_in_epoch == r.leader_epoch && broker_live(b) &&
@@ -468,11 +479,45 @@ void Broker::maybe_expand_isr(Replica& r, BrokerId b) {
   if (!bugs_.on(Bug::kIsrJoinWithoutLeso)) {
     ok = ok && f.leo >= r.leso;
   }  // else BUG(isr-join-without-leso): KAFKA-7128, a follower joins before reaching the LESO
+  if (observer && bugs_.on(Bug::kPromoteLaggingObserver)) {
+    // BUG(promote-lagging-observer): the observer was promoted as soon as the policy held,
+    // on the strength of its fetching at all: none of D2's checks (LEO >= HW, LEO >= LESO,
+    // fetched in this epoch) was made, so it could join the ISR without committed records.
+    ok = true;
+  }
   if (!ok) return;
   std::vector<BrokerId> isr = r.isr;
   isr.push_back(b);
   std::sort(isr.begin(), isr.end());
+  if (observer) {
+    ctx_.trace("observer-promotion-proposed", {{"partition", r.partition}, {"observer", b}, {"leo", f.leo},
+                                               {"hw", r.log.high_watermark()}, {"leso", r.leso},
+                                               {"policy", to_string(r.meta.promotion)}});
+  }
   propose_isr(r, std::move(isr), /*expansion=*/true);
+}
+
+void Broker::maybe_demote_observers(Replica& r) {
+  if (!r.leader || r.pending_isr) return;
+  const int32_t min_isr = config_.replication.min_insync_replicas;
+  // G3: once the ISR's sync replicas alone no longer call for observers, the promoted ones
+  // leave the ISR, without a leader election. A promoted observer that leads demotes
+  // nobody: the controller first moves leadership to a sync replica (kWhyObserverHandOff),
+  // which then demotes every promoted observer, its predecessor included.
+  if (is_observer(r.meta, id()) || !demotion_due(r.meta, r.isr, id(), min_isr)) return;
+  std::vector<BrokerId> keep;
+  bool removed = false;
+  for (BrokerId b : r.isr) {
+    if (is_observer(r.meta, b)) {
+      removed = true;
+    } else {
+      keep.push_back(b);
+    }
+  }
+  if (!removed) return;
+  ctx_.trace("observer-demotion-proposed", {{"partition", r.partition}, {"isr", list_text(keep)},
+                                            {"policy", to_string(r.meta.promotion)}});
+  propose_isr(r, std::move(keep), /*expansion=*/false);
 }
 
 void Broker::maybe_shrink_isr(Replica& r) {
@@ -531,6 +576,7 @@ void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) 
         return;
       }
       maybe_increment_hw(cur);
+      maybe_demote_observers(cur);
     } else {
       // Rejected or lost: roll the maximal ISR back (D1) to the newest committed ISR we know,
       // from the rejection or from metadata that arrived while the request was in flight.
@@ -548,7 +594,10 @@ void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) 
 void Broker::isr_expiration_loop() {
   for (;;) {
     ctx_.sleep_for(config_.replication.replica_lag_time_max / 2);
-    for (auto& [p, r] : replicas_) maybe_shrink_isr(*r);
+    for (auto& [p, r] : replicas_) {
+      maybe_shrink_isr(*r);
+      maybe_demote_observers(*r);
+    }
   }
 }
 

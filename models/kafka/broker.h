@@ -5,6 +5,13 @@
 // heartbeats with a new broker epoch per process (A2), and follows metadata it polls from
 // the controller (it may see changes late).
 //
+// Observers (G1-G3) run the same fetcher as followers and are answered by the same fetch
+// code (C1-C8). A leader keeps follower state for them, but they count toward the HW and
+// acks=all only while promoted into the ISR. While the partition's promotion policy holds,
+// an observer that passes the D2 checks is added through AlterPartition like any joining
+// member (G2); once demotion is due, the leader removes promoted observers in one
+// AlterPartition, keeping its leader epoch (G3).
+//
 // Invariants (asserted on exit of anything that changes a log or an ISR):
 //   (1) a leader's HW never decreases during its term and never exceeds its LEO;
 //   (2) a leader's maximal ISR contains itself and is a superset of the committed ISR
@@ -117,6 +124,7 @@ class Broker {
   void update_follower(Replica& r, const FetchRequest& req);
   void maybe_expand_isr(Replica& r, BrokerId follower);
   void maybe_shrink_isr(Replica& r);
+  void maybe_demote_observers(Replica& r);
   void propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion);
   bool maybe_increment_hw(Replica& r);
   void set_hw(Replica& r, int64_t hw);

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "models/kafka/placement.h"
 #include "sim/assert.h"
 
 namespace faultline::kafka {
@@ -79,6 +80,7 @@ void Controller::start() {
     const std::string replicas = text(p.replicas);
     const std::string observers = text(p.observers);
     ctx_.trace("partition-init", {{"partition", id}, {"replicas", replicas}, {"observers", observers}});
+    if (!p.observers.empty()) ctx_.trace("promotion-policy", {{"partition", id}, {"policy", to_string(p.promotion)}});
   }
   ctx_.serve<RegisterBrokerRequest, RegisterBrokerResponse>(
       kRegisterBroker, [this](NodeId from, RegisterBrokerRequest req) { return on_register(from, req); });
@@ -215,9 +217,11 @@ PartitionState Controller::with_isr(const PartitionState& current, std::vector<B
   // D4 (KIP-966, PartitionChangeBuilder.populateTargetElr): below min ISR the HW cannot
   // advance (B4), so every member leaving the ISR now holds every committed record and
   // stays electable. Members joining the ISR leave the ELR.
+  // A promoted observer that leaves the ISR is an ordinary observer again (G2): it does not
+  // enter the ELR, and returns to the ISR only through a new promotion with the D2 checks.
   for (const std::vector<BrokerId>* from : {&current.elr, &current.isr}) {
     for (BrokerId b : *from) {
-      if (!contains(next.isr, b) && !contains(next.elr, b)) next.elr.push_back(b);
+      if (!contains(next.isr, b) && !contains(next.elr, b) && !is_observer(next, b)) next.elr.push_back(b);
     }
   }
   std::sort(next.elr.begin(), next.elr.end());
@@ -234,6 +238,16 @@ const char* Controller::elect(PartitionState& next) const {
     }
     return kNoBroker;
   };
+  // E1 with G2: a promoted observer is a full ISR member (it joined through D2 and the HW
+  // has counted it since), so it holds every committed record and may be elected cleanly,
+  // as in Confluent Server. Sync replicas still come first: an observer leads only when no
+  // sync ISR member is live, and hands leadership back when they return (hand_off below).
+  auto first_live_observer_in = [&](const std::vector<BrokerId>& set) {
+    for (BrokerId o : next.observers) {
+      if (contains(set, o) && live(o)) return o;
+    }
+    return kNoBroker;
+  };
   if (config_.bug_any_replica_election) {
     // BUG(any-replica-election): the election took the first live replica whether or not
     // it was in the ISR, with unclean election off, and called it a clean election. An
@@ -243,8 +257,12 @@ const char* Controller::elect(PartitionState& next) const {
     next.leader = any;
     return nullptr;
   }
-  // E1: a live ISR member.
+  // E1: a live ISR member, sync replicas first, then promoted observers (G2).
   if (const BrokerId b = first_live_in(next.isr); b != kNoBroker) {
+    next.leader = b;
+    return nullptr;
+  }
+  if (const BrokerId b = first_live_observer_in(next.isr); b != kNoBroker) {
     next.leader = b;
     return nullptr;
   }
@@ -287,7 +305,11 @@ const char* Controller::elect(PartitionState& next) const {
   // Unclean: any live replica. It may lack committed records, so nobody else's log
   // vouches for anything any more: the ELR is cleared.
   if (config_.replication.unclean_leader_election) {
-    if (const BrokerId b = first_live_in(next.replicas); b != kNoBroker) {
+    // Any live replica; observers last (Confluent's manual failover to an observer was
+    // exactly such an unclean election).
+    BrokerId b = first_live_in(next.replicas);
+    if (b == kNoBroker) b = first_live_observer_in(next.observers);
+    if (b != kNoBroker) {
       next.isr = {b};
       next.elr.clear();
       next.leader = b;
@@ -317,12 +339,23 @@ void Controller::commit(PartitionState next, const char* why) {
                                   {"isr", isr},
                                   {"elr", elr},
                                   {"why", why}});
+  // G2/G3: observers entering or leaving the ISR, as their own trace records.
+  for (BrokerId o : current.observers) {
+    const bool was = contains(before.isr, o);
+    const bool is = contains(current.isr, o);
+    if (was == is) continue;
+    ctx_.trace(is ? "observer-promoted" : "observer-demoted",
+               {{"partition", current.partition}, {"observer", o}, {"isr", isr}, {"why", why}});
+  }
   if (hooks_.on_partition_change) hooks_.on_partition_change(before, current, why);
 }
 
 void Controller::check_invariants(const PartitionState& p) const {
   FL_ASSERT(sorted_unique(p.isr) && sorted_unique(p.elr), p.partition, text(p.isr), text(p.elr));
-  for (BrokerId b : p.isr) FL_ASSERT(contains(p.replicas, b) && "ISR within replicas", p.partition, b);
+  for (BrokerId b : p.isr) {
+    FL_ASSERT((contains(p.replicas, b) || contains(p.observers, b)) && "ISR within replicas and promoted observers",
+              p.partition, b);
+  }
   for (BrokerId b : p.elr) {
     FL_ASSERT(contains(p.replicas, b) && !contains(p.isr, b) && "ELR within replicas, outside the ISR", p.partition, b);
   }
@@ -354,7 +387,30 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
   }
   // An unchanged ISR is accepted without a new partition epoch (commit skips no-ops).
   commit(with_isr(it->second, req.new_isr), kWhyAlterPartition);
-  return {.error = Errc::kNone, .state = partitions_.at(req.partition)};
+  // The leader is answered with the ISR it asked for; a hand-off that follows reaches it
+  // through metadata, like any other leader change.
+  AlterPartitionResponse resp{.error = Errc::kNone, .state = partitions_.at(req.partition)};
+  hand_off_from_observer(req.partition);
+  return resp;
+}
+
+void Controller::hand_off_from_observer(PartitionId partition) {
+  const PartitionState& p = partitions_.at(partition);
+  if (p.leader == kNoBroker || !is_observer(p, p.leader)) return;
+  if (!demotion_due(p, p.isr, kNoBroker, config_.replication.min_insync_replicas)) return;
+  // G3 for a promoted observer that leads: the sync replicas are back in the ISR, so
+  // promoted observers are to leave it, and a leader cannot remove itself. Leadership moves
+  // to the first live sync ISR member (a clean election within the ISR: it holds every
+  // committed record), whose first ISR change then demotes the old leader like any other
+  // promoted observer.
+  for (BrokerId r : p.replicas) {
+    if (contains(p.isr, r) && live(r)) {
+      PartitionState next = p;
+      next.leader = r;
+      commit(std::move(next), kWhyObserverHandOff);
+      return;
+    }
+  }
 }
 
 Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPartitionRequest& req,
@@ -376,10 +432,17 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
   if (!contains(sorted, from)) return {Errc::kInvalidRequest, "leader-not-in-isr"};
   for (size_t i = 0; i < req.new_isr.size(); ++i) {
     const BrokerId m = req.new_isr[i];
-    // Observers enter the ISR only through G2's promotion policy, which checks more than
-    // this; until it exists a proposed observer is refused like any non-replica.
-    if (!contains(p.replicas, m)) return {Errc::kInvalidRequest, "not-a-replica"};
     if (contains(p.isr, m)) continue;
+    if (contains(p.observers, m)) {
+      // G2: an observer enters the ISR only while the partition's promotion policy holds
+      // (judged on the state the request meets); the D2 checks below apply to it as to
+      // any joining member.
+      if (!promotion_wanted(p, p.isr, p.leader, config_.replication.min_insync_replicas)) {
+        return {Errc::kInvalidRequest, "observer-promotion-not-wanted"};
+      }
+    } else if (!contains(p.replicas, m)) {
+      return {Errc::kInvalidRequest, "not-a-replica"};
+    }
     // D2, the controller's half: an added member is registered, unfenced, and fetched
     // with its current broker epoch (not a previous incarnation's).
     const auto member = brokers_.find(m);

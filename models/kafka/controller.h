@@ -1,6 +1,6 @@
 // models/kafka/controller.h
 // The KRaft controller, modelled as one reliable node: it can be partitioned but never
-// crashes, so its state lives in memory (rules A1, D1-D4, E1; G1 observers are carried).
+// crashes, so its state lives in memory (rules A1, D1-D4, E1, G1-G3).
 //
 // What it owns: broker registrations (epoch, fenced or not, last heartbeat) and, per
 // partition, leader, leader epoch, partition epoch, ISR and ELR. Brokers reach it through
@@ -8,7 +8,8 @@
 // brokers whose heartbeats stopped.
 //
 // Invariants, asserted on every partition change:
-//   (1) ISR and ELR are sorted, duplicate-free, disjoint subsets of the replicas.
+//   (1) ISR and ELR are sorted, duplicate-free and disjoint; the ELR is within the sync
+//       replicas, the ISR within the sync replicas plus promoted observers (S8).
 //   (2) A leader, if any, is a live (registered, unfenced) member of the ISR. A replica
 //       elected from the ELR or uncleanly joins the ISR as its only member.
 //   (3) Every change bumps the partition epoch by one; every leader change (including to
@@ -28,6 +29,16 @@
 // ISR member; else (ELR) a live ELR member, ISR := {it}; else (unclean election) any live
 // replica, ISR := {it}, ELR := {}; else no leader (offline). Offline partitions are retried
 // whenever a broker unfences.
+//
+// Observers (G1-G3): they are carried in every PartitionState with the partition's promotion
+// policy. AlterPartition lets an observer into the ISR only while that policy holds on the
+// state the request meets (G2), plus the same D2 checks as any joining member. A promoted
+// observer is a full ISR member: it counts toward min ISR and may be elected, after every
+// live sync ISR member (E1); unclean elections also try observers last. It never enters the
+// ELR: leaving the ISR makes it an ordinary observer again. If an observer leads once
+// demotion is due (G3: the sync replicas of the ISR alone satisfy the policy), leadership
+// moves to a live sync ISR member (kWhyObserverHandOff); that leader then demotes promoted
+// observers without an election.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +90,8 @@ inline constexpr const char* kWhyUncleanElection = "unclean-election";
 // went through an unclean shutdown; once every replica is back, the longest log leads.
 inline constexpr const char* kWhyUncleanRecovery = "unclean-recovery";
 inline constexpr const char* kWhyAlterPartition = "alter-partition";
+// G3: a promoted observer led when the sync replicas returned; a sync ISR member takes over.
+inline constexpr const char* kWhyObserverHandOff = "observer-hand-off";
 
 // `bugs` and `hooks` are borrowed: they must outlive the controller.
 class Controller {
@@ -129,6 +142,9 @@ class Controller {
   // Bumps the epochs, checks the invariants, stores, traces and reports `next` (unless it
   // equals the current state).
   void commit(PartitionState next, const char* why);
+  // G3: moves leadership from a promoted observer to a live sync ISR member once demotion
+  // is due.
+  void hand_off_from_observer(PartitionId partition);
   void check_invariants(const PartitionState& p) const;
   void broker_changed(BrokerId b, const char* why);
 

@@ -31,11 +31,22 @@ struct LogEntry {
   bool operator==(const LogEntry&) const = default;
 };
 
+// G2: when the leader promotes caught-up observers into the ISR (Confluent's
+// observerPromotionPolicy). The policy is part of the placement, so it travels in metadata
+// with the replicas and observers. See models/kafka/placement.h for the predicates.
+enum class PromotionPolicy : uint8_t {
+  kNone,              // never: observers stay asynchronous whatever happens
+  kUnderMinIsr,       // while |ISR| < min ISR (the 2.5 DC default, G4)
+  kUnderReplicated,   // while some sync replica is out of the ISR
+  kLeaderIsObserver,  // while the leader is itself an observer
+};
+
 // The controller's view of one partition (A1). Sorted broker lists.
 struct PartitionState {
   PartitionId partition = 0;
   std::vector<BrokerId> replicas;   // sync replicas, in preference order
   std::vector<BrokerId> observers;  // G1: replicate, never in the ISR unless promoted
+  PromotionPolicy promotion = PromotionPolicy::kNone;  // G2
   BrokerId leader = kNoBroker;
   Epoch leader_epoch = 0;
   int32_t partition_epoch = 0;

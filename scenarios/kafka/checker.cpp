@@ -102,6 +102,19 @@ void ReplicationChecker::note_power_loss(NodeId b) {
   }
 }
 
+void ReplicationChecker::note_power_loss_except_observers(NodeId b) {
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  if (!ctl) return;
+  for (const auto& [p, st] : ctl->partitions()) {
+    bool member = contains(st.replicas, b) || contains(st.isr, b);
+    if (const Broker* leader = st.leader == kNoBroker ? nullptr : broker(st.leader)) {
+      const Replica* r = leader->replica(p);
+      if (r != nullptr && r->leader) member = member || contains(leader->maximal_isr(*r), b);
+    }
+    if (member) ++ghosts_[p].lossy_crashes;
+  }
+}
+
 int64_t ReplicationChecker::true_hw(PartitionId p) const {
   auto it = ghosts_.find(p);
   if (it == ghosts_.end() || it->second.committed.empty()) return 0;

@@ -47,6 +47,14 @@ class ReplicationChecker {
   // A power loss of `broker` (a lossy crash): counts toward the excuse budget of every
   // partition it hosts.
   void note_power_loss(NodeId broker);
+  // The same, counted only for the partitions where `broker` is a sync replica or (as a
+  // promoted observer) a member of the ISR or the leader's maximal ISR. An unpromoted
+  // observer holds nothing the HW counted on (G1) and rejoins only through D2, so its lost
+  // tail cannot take committed data with it: it does not widen the excuse.
+  void note_power_loss_except_observers(NodeId broker);
+  // Non-empty when a loss in `p` would be excused (unclean election, lossy crashes beyond
+  // the budget): what excuses it.
+  std::string excuse(PartitionId p) const { return excuse_for(p); }
 
   // After the heal: what has not converged yet, as (invariant, description); nullopt when
   // everything has.

@@ -246,8 +246,7 @@ ScenarioInfo cascade_scenario_info() {
       "broker that takes over, early in its term, before the other replicas have fetched from it; more crashes, "
       "process kills only by default. Elections then choose among logs that diverged in different epochs.",
       replication_params("60s", "20", "0"),
-      {{Bug::kEpochNextOffset, {"S2", "S3", "S9"}},
-       {Bug::kIsrJoinWithoutLeso, {"S1", "S6"}}},
+      {{Bug::kEpochNextOffset, {"S2", "S3", "S9"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kCascade); },
   };
 }

@@ -87,6 +87,28 @@ grep -q '{"name":"ping","description"' "$WORK/list" && pass "list --json has pin
 grep -q '{"name":"nodes","default":"3"' "$WORK/list" && pass "list --json has parameters" || fail "list --json lacks parameters"
 grep -q '"name":"ping-unordered-send","scenario":"ping","expects":\["P1"\]' "$WORK/list" && pass "list --json has the bug" || fail "list --json lacks the bug"
 
+# 6b. dc-loss (issue 5): listed with its bug switch; bad parameters are one-line errors; its
+#     drawn plan (a whole datacenter) replays with the same hash; the summary shows the
+#     distribution of the time to the first write after the loss.
+grep -q '{"name":"dc-loss","description"' "$WORK/list" && pass "list --json has dc-loss" || fail "list --json lacks dc-loss"
+grep -q '"name":"promote-lagging-observer","scenario":"dc-loss","expects":\["S1","S6","S8"\]' "$WORK/list" && pass "list --json has promote-lagging-observer" || fail "list --json lacks promote-lagging-observer"
+grep -q '{"name":"promotion_policy","default":"under-min-isr"' "$WORK/list" && pass "list --json has the promotion policy" || fail "list --json lacks promotion_policy"
+bad "dc-loss unknown policy" run --scenario dc-loss --seed 1 --set promotion_policy=sometimes
+bad "dc-loss unknown datacenter" run --scenario dc-loss --seed 1 --set fail_dc=dc3
+bad "dc-loss min ISR above the sync replicas" run --scenario dc-loss --seed 1 --set min.insync.replicas=5
+bad "dc-loss min ISR above the sync replicas (sweep)" sweep --scenario dc-loss --seeds 1..4 --set min.insync.replicas=5
+bad "dc-loss loss window inverted" run --scenario dc-loss --seed 1 --set loss_at_min=50s
+"$FL" plan --scenario dc-loss --seed 5 > "$WORK/dplan"
+a=$("$FL" run --scenario dc-loss --seed 5 --json | field trace_hash)
+b=$("$FL" run --scenario dc-loss --seed 5 --plan "$WORK/dplan" --json | field trace_hash)
+if grep -qE "power-loss node=b|isolate-dc dc=dc" "$WORK/dplan" && [[ -n "$a" && "$a" == "$b" ]]; then pass "dc-loss seed 5: its plan replays with the same hash"; else fail "dc-loss plan replay: $a vs $b"; fi
+"$FL" sweep --scenario dc-loss --seeds 1..4 > "$WORK/dsweep"; rc=$?
+if [[ $rc -eq 0 ]] && grep -qE "^loss_to_first_write_ns: median [0-9.]+s, p99 [0-9.]+s, max [0-9.]+s \(4 runs" "$WORK/dsweep"; then
+  pass "dc-loss sweep passes and shows the time to the first write after the loss"
+else
+  fail "dc-loss sweep: rc=$rc"; cat "$WORK/dsweep"
+fi
+
 # 7. The human-readable trace is itself deterministic.
 "$FL" run --scenario ping --seed 11 --trace "$WORK/t1" > /dev/null
 "$FL" run --scenario ping --seed 11 --trace "$WORK/t2" > /dev/null
