@@ -18,6 +18,10 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
     on_hw(b, p, o, n, leader, e);
   };
   broker_hooks_.on_truncate = [this](NodeId b, PartitionId p, int64_t offset) { on_truncate(b, p, offset); };
+  broker_hooks_.on_append = [this](NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
+    if (!entries.empty()) replica_leo_[{b, p}] = entries.back().offset + 1;
+  };
+  broker_hooks_.on_registered = [this](NodeId b, int64_t) { on_registered(b); };
   broker_hooks_.on_ack_all = [this](NodeId b, PartitionId p, int64_t last, const std::vector<BrokerId>& isr) {
     on_ack_all(b, p, last, isr);
   };
@@ -212,7 +216,67 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
   }
 }
 
+void ReplicationChecker::on_registered(NodeId b) {
+  // The process is back (or new): a replica shorter than the hooks last saw it lost an
+  // unsynced tail in a power loss (F3). It must not lead or count as in sync until a leader
+  // re-admits it through D2 (S11). The controller has already handled the registration.
+  const Broker* br = broker(b);
+  if (br == nullptr) return;
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  for (auto& [key, had] : replica_leo_) {
+    if (key.first != b) continue;
+    const Replica* r = br->replica(key.second);
+    if (r == nullptr) continue;
+    const int64_t has = r->log.log_end_offset();
+    if (has < had) {
+      lost_data_[key] = {had, has};
+      const PartitionState* st = nullptr;
+      if (ctl) {
+        auto pit = ctl->partitions().find(key.second);
+        if (pit != ctl->partitions().end()) st = &pit->second;
+      }
+      if (st != nullptr && (st->leader == b || contains(st->isr, b) || contains(st->elr, b))) {
+        violation("S11", key.second,
+                  fmt::format("{} came back with LEO {} after a crash (it had {}) and is still {}",
+                              rc_.sim().trace().node_name(b), has, had,
+                              st->leader == b ? "leader" : contains(st->isr, b) ? "in the ISR" : "in the ELR"));
+      }
+    }
+    had = has;
+  }
+}
+
+void ReplicationChecker::check_rejoin(const PartitionState& before, const PartitionState& after, const char* why) {
+  const std::string reason = why;
+  // Unclean election and KIP-966's unclean recovery (every ISR and ELR member crashed
+  // uncleanly: the longest log leads) are the documented ways around D2 (D4, E1).
+  const bool unclean = reason == kWhyUncleanElection || reason == kWhyUncleanRecovery;
+  for (auto it = lost_data_.begin(); it != lost_data_.end();) {
+    const auto [b, p] = it->first;
+    if (p != after.partition) {
+      ++it;
+      continue;
+    }
+    const bool joined = contains(after.isr, b) && !contains(before.isr, b);
+    if (unclean || (joined && reason == kWhyAlterPartition)) {
+      it = lost_data_.erase(it);  // re-admitted by a leader through D2 (S6 checks its log)
+      continue;
+    }
+    const char* role = after.leader == b ? "leader" : contains(after.isr, b) ? "in the ISR"
+                                                     : contains(after.elr, b) ? "in the ELR" : nullptr;
+    if (role != nullptr) {
+      violation("S11", p,
+                fmt::format("{} lost data in a crash (LEO {} -> {}) and became {} ({}) before rejoining per D2",
+                            rc_.sim().trace().node_name(b), it->second.first, it->second.second, role, why));
+    }
+    ++it;
+  }
+}
+
 void ReplicationChecker::on_truncate(NodeId b, PartitionId p, int64_t offset) {
+  if (const Broker* tb = broker(b); tb != nullptr && tb->replica(p) != nullptr) {
+    replica_leo_[{b, p}] = tb->replica(p)->log.log_end_offset();
+  }
   // S6: a member of the controller's ISR (in its current registration) never drops below the
   // true HW.
   const auto ctl = rc_.sim().process<Controller>(controller_);
@@ -258,6 +322,7 @@ void ReplicationChecker::on_ack_all(NodeId b, PartitionId p, int64_t last, const
 
 void ReplicationChecker::on_partition_change(const PartitionState& before, const PartitionState& after,
                                              const char* why) {
+  check_rejoin(before, after, why);
   PartitionGhost& g = ghosts_[after.partition];
   const std::string reason = why;
   if (reason == kWhyUncleanElection && g.excuse.empty()) {

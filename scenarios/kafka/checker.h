@@ -12,10 +12,12 @@
 // Checked here: S1 (at every leader change), S2 (every replica's entries below its HW match
 // what was committed), S3, S4 (a leader's HW never decreases in its term), S6 (ISR members
 // have the committed prefix), S7 (the leader's maximal ISR covers the controller's ISR when
-// no change is pending), S9 (leader epochs increase), S10 (at every acks=all success), S13
+// no change is pending), S9 (leader epochs increase; a follower is never sent records older
+// than its last), S10 (at every acks=all success), S11 (a replica that came back from a crash
+// with less than it had is not leader, ISR or ELR until the leader re-admits it, D2), S13
 // (consumers are served below the HW), L1 (every produce request sent after the heal is
 // answered) and L3 (the HW catches up after an answered shrink).
-// S5, S9's "record epochs never decrease" and S12 are asserted inside the log itself.
+// S5 and S12 are asserted inside the log itself.
 #pragma once
 
 #include <map>
@@ -93,6 +95,8 @@ class ReplicationChecker {
   void on_become_leader(NodeId broker, PartitionId p, Epoch epoch);
   void on_hw(NodeId broker, PartitionId p, int64_t old_hw, int64_t new_hw, bool leader, Epoch epoch);
   void on_truncate(NodeId broker, PartitionId p, int64_t offset);
+  void on_registered(NodeId broker);
+  void check_rejoin(const PartitionState& before, const PartitionState& after, const char* why);
   void on_ack_all(NodeId broker, PartitionId p, int64_t last, const std::vector<BrokerId>& maximal_isr);
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
   void on_result(NodeId producer, PartitionId p, uint64_t record_id, int acks, Errc error, int64_t offset);
@@ -119,6 +123,10 @@ class ReplicationChecker {
   uint64_t acked_count_ = 0;
   uint64_t consumed_count_ = 0;
   uint64_t attempts_ = 0;
+  // S11: each replica's LEO as the hooks last left it, and the replicas that came back from a
+  // crash shorter than that (lost data) and have not been re-admitted through D2 yet.
+  std::map<std::pair<NodeId, PartitionId>, int64_t> replica_leo_;
+  std::map<std::pair<NodeId, PartitionId>, std::pair<int64_t, int64_t>> lost_data_;  // (had, has)
   std::optional<Instant> healed_at_;
 };
 
