@@ -168,7 +168,12 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
   // G1: observers fetch like followers; they count toward the HW only once promoted into
   // the ISR (C5). A promoted observer may itself lead (E1), so skip ourselves.
   for (BrokerId b : st.observers) {
-    if (b != id()) r.followers[b] = FollowerState{};
+    if (b == id()) continue;
+    FollowerState f;
+    // A promoted observer is an ISR member: reset as caught up too, or D1 would drop it
+    // before its first fetch in this epoch.
+    f.last_caught_up = contains(st.isr, b) ? ctx_.now() : Instant::zero();
+    r.followers[b] = f;
   }
   ctx_.trace("become-leader", {{"partition", r.partition}, {"epoch", st.leader_epoch}, {"leso", r.leso},
                                {"isr", list_text(st.isr)}});

@@ -120,7 +120,12 @@ bool promotion_wanted(const PartitionState& st, const std::vector<BrokerId>& isr
 
 bool demotion_due(const PartitionState& st, const std::vector<BrokerId>& isr, BrokerId leader,
                   int32_t min_insync_replicas) {
-  return !promotion_wanted(st, sync_members(st, isr), leader, min_insync_replicas);
+  // G3: only once enough sync replicas are back that the ISR stays at min ISR without the
+  // promoted observers, whatever the policy (under `none` or `leader-is-observer` a sync
+  // leader never "wants" promotion, which alone would demote down to the leader).
+  const std::vector<BrokerId> sync = sync_members(st, isr);
+  return sync.size() >= effective_min_isr(st, min_insync_replicas) &&
+         !promotion_wanted(st, sync, leader, min_insync_replicas);
 }
 
 }  // namespace faultline::kafka

@@ -264,6 +264,9 @@ class DcLossScenario final : public Scenario {
   std::unique_ptr<ObserverChecker> observers_;
 };
 
+// Duration parameters stop at one day: the checks add two of them, far from overflow.
+constexpr int64_t kMaxDuration = 86'400'000'000'000;
+
 std::vector<ParamSpec> dc_loss_params() {
   return {
       {"sync_per_dc", ParamType::kInt, "2", "sync replicas of every partition in each of dc1 and dc2", 1, 8, {}},
@@ -280,24 +283,24 @@ std::vector<ParamSpec> dc_loss_params() {
       {"returns", ParamType::kChoice, "random",
        "whether the datacenter returns during the fault phase (no: only at the final heal; random: drawn)", 0, 0,
        {"yes", "no", "random"}},
-      {"loss_at_min", ParamType::kDuration, "10s", "earliest moment of the loss", 1'000'000, INT64_MAX, {}},
-      {"loss_at_max", ParamType::kDuration, "40s", "latest moment of the loss", 1'000'000, INT64_MAX, {}},
+      {"loss_at_min", ParamType::kDuration, "10s", "earliest moment of the loss", 1'000'000, kMaxDuration, {}},
+      {"loss_at_max", ParamType::kDuration, "40s", "latest moment of the loss", 1'000'000, kMaxDuration, {}},
       {"down_min", ParamType::kDuration, "2s", "shortest time the datacenter stays lost when it returns", 1'000'000,
-       INT64_MAX, {}},
+       kMaxDuration, {}},
       {"down_max", ParamType::kDuration, "60s", "longest time the datacenter stays lost when it returns", 1'000'000,
-       INT64_MAX, {}},
+       kMaxDuration, {}},
       {"duration", ParamType::kDuration, "120s", "length of the fault phase; everything heals at its end",
-       5'000'000'000, INT64_MAX, {}},
-      {"replica.lag.time.max.ms", ParamType::kDuration, "10s", "replica.lag.time.max.ms (D1)", 1'000'000, INT64_MAX, {}},
+       5'000'000'000, kMaxDuration, {}},
+      {"replica.lag.time.max.ms", ParamType::kDuration, "10s", "replica.lag.time.max.ms (D1)", 1'000'000, kMaxDuration, {}},
       {"unclean.leader.election.enable", ParamType::kBool, "false", "allow unclean leader election (E1)", 0, 1, {}},
       {"elr", ParamType::kBool, "true", "eligible leader replicas, KIP-966 (D4)", 0, 1, {}},
-      {"request.timeout.ms", ParamType::kDuration, "30s", "the producer's request.timeout.ms", 1'000'000, INT64_MAX, {}},
-      {"produce_interval", ParamType::kDuration, "50ms", "time between one producer's requests", 1'000'000, INT64_MAX,
+      {"request.timeout.ms", ParamType::kDuration, "30s", "the producer's request.timeout.ms", 1'000'000, kMaxDuration, {}},
+      {"produce_interval", ParamType::kDuration, "50ms", "time between one producer's requests", 1'000'000, kMaxDuration,
        {}},
       {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
       {"promotion_bound", ParamType::kDuration, "10s",
-       "L5: longest a caught-up observer waits for promotion, or a promoted one for demotion", 1'000'000, INT64_MAX, {}},
-      {"convergence_bound", ParamType::kDuration, "60s", "time allowed to converge after the heal", 0, INT64_MAX, {}},
+       "L5: longest a caught-up observer waits for promotion, or a promoted one for demotion", 1'000'000, kMaxDuration, {}},
+      {"convergence_bound", ParamType::kDuration, "60s", "time allowed to converge after the heal", 0, kMaxDuration, {}},
   };
 }
 
