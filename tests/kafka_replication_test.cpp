@@ -290,5 +290,40 @@ TEST(ReplicationChecker, AProduceRequestUnansweredAfterTheHealIsAnL1Finding) {
   EXPECT_EQ(rc.violations()[0].kind, InvariantKind::kLiveness);
 }
 
+// S12 from the disk: a power loss that leaves a durable recovery point above the durable end
+// of the valid segment data is reported; one that leaves it at or below is not.
+TEST(ReplicationChecker, ADurableRecoveryPointAboveTheDurableDataIsS12) {
+  for (const int64_t rp : {0, 3}) {
+    Simulation sim(1);
+    sim.add_node({"b0", "dc1"}, [rp](NodeContext& ctx) {
+      ctx.spawn("writer", [&ctx, rp] {
+        // A segment whose only bytes were never fsynced, and a recovery point claiming more.
+        ctx.disk().append(PartitionLog::segment_file(0, 0), "not a whole batch");
+        ctx.disk().write_atomically(PartitionLog::recovery_point_file(0), fmt::format("0\n{}\n", rp));
+      });
+      return std::shared_ptr<void>();
+    });
+    sim.start(0);
+    sim.scheduler().run_for(1_s);
+    std::string error;
+    const auto params = Params::resolve({}, {}, &error);
+    ASSERT_TRUE(params.has_value());
+    BugSet bugs;
+    RunRequest request;
+    RunContext rc(sim, *params, bugs, request);
+    ReplicationChecker checker(rc, ReplicationConfig{}, {0}, 1);
+    checker.note_power_loss(0);
+    if (rp == 0) {
+      EXPECT_TRUE(rc.violations().empty());
+    } else {
+      ASSERT_EQ(rc.violations().size(), 1u);
+      EXPECT_EQ(rc.violations()[0].invariant, "S12");
+      EXPECT_NE(rc.violations()[0].message.find("durable recovery point 3 above the durable data's end 0"),
+                std::string::npos)
+          << rc.violations()[0].message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace faultline::kafka

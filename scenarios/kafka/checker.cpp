@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace faultline::kafka {
 
@@ -97,7 +98,39 @@ std::string ReplicationChecker::excuse_for(PartitionId p) const {
   return {};
 }
 
+void ReplicationChecker::check_durable(NodeId b) {
+  // S12: the recovery point a crash leaves on disk (F2: the checkpoint) is never above the end
+  // of the valid data the segments hold durably (F1: only fsynced bytes survive); else
+  // recovery would skip re-validating data that may be gone or torn.
+  Disk& disk = rc_.sim().disk(b);
+  std::vector<PartitionId> partitions;  // every partition with a recovery point on this disk
+  for (const std::string& f : disk.list("p")) {
+    const size_t slash = f.find('/');
+    if (slash == std::string::npos) continue;
+    PartitionId p = 0;
+    const auto [ptr, ec] = std::from_chars(f.data() + 1, f.data() + slash, p);
+    if (ec != std::errc() || ptr != f.data() + slash || f != PartitionLog::recovery_point_file(p)) continue;
+    partitions.push_back(p);
+  }
+  for (PartitionId p : partitions) {
+    const auto rp_bytes = disk.durable_content(PartitionLog::recovery_point_file(p));
+    if (!rp_bytes) continue;
+    const auto rp = PartitionLog::parse_offset_checkpoint(*rp_bytes);
+    std::map<int64_t, std::string> segments;
+    for (const std::string& f : disk.list(PartitionLog::directory(p))) {
+      if (const auto base = PartitionLog::segment_base(f)) segments[*base] = disk.durable_content(f).value_or("");
+    }
+    const auto end = PartitionLog::end_offset_of(segments);
+    if (rp && end && *rp > *end) {
+      violation("S12", p, fmt::format("{} lost power with a durable recovery point {} above the durable data's end {}",
+                                      rc_.sim().trace().node_name(b), *rp, *end));
+      return;
+    }
+  }
+}
+
 void ReplicationChecker::note_power_loss(NodeId b) {
+  check_durable(b);
   // Counted for the partitions the broker hosts (known while its process runs; a broker
   // already down at the power loss is counted for all, which only widens the excuse).
   const Broker* br = broker(b);
@@ -107,6 +140,7 @@ void ReplicationChecker::note_power_loss(NodeId b) {
 }
 
 void ReplicationChecker::note_power_loss_except_observers(NodeId b) {
+  check_durable(b);
   const auto ctl = rc_.sim().process<Controller>(controller_);
   if (!ctl) return;
   for (const auto& [p, st] : ctl->partitions()) {

@@ -17,7 +17,9 @@
 // with less than it had is not leader, ISR or ELR until the leader re-admits it, D2), S13
 // (consumers are served below the HW), L1 (every produce request sent after the heal is
 // answered) and L3 (the HW catches up after an answered shrink).
-// S5 and S12 are asserted inside the log itself.
+// S12 (durable metadata never runs ahead of durable data) is checked on the disk of every
+// broker that loses power, as recovery will read it; the log also asserts it in memory.
+// S5 is asserted inside the log itself.
 #pragma once
 
 #include <map>
@@ -96,6 +98,8 @@ class ReplicationChecker {
   void on_hw(NodeId broker, PartitionId p, int64_t old_hw, int64_t new_hw, bool leader, Epoch epoch);
   void on_truncate(NodeId broker, PartitionId p, int64_t offset);
   void on_registered(NodeId broker);
+  // S12 from the disk: what a power loss leaves for recovery to read.
+  void check_durable(NodeId broker);
   void check_rejoin(const PartitionState& before, const PartitionState& after, const char* why);
   void on_ack_all(NodeId broker, PartitionId p, int64_t last, const std::vector<BrokerId>& maximal_isr);
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
