@@ -372,6 +372,7 @@ TEST(DcLoss, WithoutPromotionWritesStopUntilTheDatacenterReturns) {
     const RunResult on = run(seed, sets);
     ASSERT_EQ(on.verdict, Verdict::kPass) << "seed " << seed << ": " << why(on);
     EXPECT_GT(on.metrics.at("acked_during_loss"), 0) << seed;
+    EXPECT_GE(on.metrics.at("loss_to_first_write_ns"), 0) << seed;  // -1 is "never"
     EXPECT_LT(on.metrics.at("loss_to_first_write_ns"), on.metrics.at("dc_down_ns")) << seed;
     EXPECT_LT(on.metrics.at("max_under_min_isr_ns"), Duration::seconds(5).ns()) << seed;
     EXPECT_EQ(on.metrics.at("acked_verified_everywhere"), on.metrics.at("acked")) << seed;

@@ -144,9 +144,12 @@ void ObserverChecker::check_s8(const PartitionState& before, const PartitionStat
                                      name(o), list_text(before.isr), to_string(before.promotion)));
       return;
     }
-    // D2, judged on the logs themselves: while the promotion was pending the leader's HW
-    // counted the observer (KIP-497), and its LESO is fixed for the epoch, so an observer
-    // that passed D2 when proposed still passes now.
+    // D2, judged on the logs when the controller commits the promotion, not when the leader
+    // proposed it: an observer that lagged when proposed but caught up during the
+    // AlterPartition round trip is not reported here (S6 still checks it against the true
+    // HW), and one whose broker re-registered meanwhile is skipped (its new incarnation must
+    // rejoin anyway). The LESO is fixed for the epoch and the HW counted the observer while
+    // the promotion was pending (KIP-497), so an observer that passed D2 still passes.
     const auto ctl = rc_.sim().process<Controller>(controller_);
     const Broker* lb = broker(after.leader);
     const Broker* ob = broker(o);
@@ -322,8 +325,8 @@ void ObserverChecker::report_metrics() {
   rc_.metric("dc_lost_at_ns", lost_at_->since_start().ns());
   rc_.metric("dc_down_ns", since(lost_at_, returned_at_));
   rc_.metric("loss_to_first_write_ns", since(lost_at_, first_write_after_loss_));
-  int64_t every = 0;
   const auto ctl = rc_.sim().process<Controller>(controller_);
+  int64_t every = ctl ? 0 : -1;  // without the controller nobody knows: "never", not "instant"
   if (ctl) {
     for (const auto& [p, st] : ctl->partitions()) {
       const int64_t t = since(lost_at_, watch_[p].first_write_after_loss);
