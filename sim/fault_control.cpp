@@ -57,9 +57,19 @@ void FaultControl::apply(const FaultEvent& e) {
       if (!target && resolver_) target = resolver_(e.a.at(0));
       if (!target) {
         // A future role: strike when the watcher reports who took it.
-        if (watcher_ && watcher_(e.a.at(0), [this, e, serial](NodeId node) { arm(e, serial, node); })) {
+        auto taken = [this, e, serial](NodeId node) {
+          if (waiting_.erase(serial) == 0) return;  // expired or disarmed
           armed_.insert(serial);
+          arm(e, serial, node);
+        };
+        if (watcher_ && watcher_(e.a.at(0), std::move(taken))) {
+          waiting_.insert(serial);
           sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
+          if (watch_deadline_ > Duration::zero()) {
+            sim_.scheduler().after(watch_deadline_, [this, serial, text] {
+              if (waiting_.erase(serial) > 0) sim_.note("fault-expired", {{"serial", serial}, {"event", text}});
+            });
+          }
           return;
         }
         skipped = true;  // a role nobody holds right now
@@ -183,6 +193,7 @@ void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
 
 void FaultControl::heal_all(bool restart_nodes) {
   sim_.note("heal-all", {{"restart_nodes", restart_nodes}});
+  waiting_.clear();
   armed_.clear();
   sim_.network().heal_all();
   network_rule_.clear();

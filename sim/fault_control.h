@@ -31,15 +31,19 @@ class FaultControl {
   using Resolver = std::function<std::optional<NodeId>(const std::string& role)>;
   void set_resolver(Resolver resolver) { resolver_ = std::move(resolver); }
 
-  // Future roles ("next-leader:p0"): the watcher returns false if `role` is not one it knows;
-  // otherwise it keeps `taken` and calls it once, with the node, when the role is taken (it
-  // must not call it from inside the apply() that armed it). The crash then strikes the
-  // event's delay later. heal_all() disarms whatever has not struck yet.
   // Called with every node a crash event takes down (or, for a power loss of a node that is
   // down already, costs its page cache), right before the crash.
   using CrashListener = std::function<void(NodeId, CrashKind)>;
   void set_crash_listener(CrashListener listener) { crash_listener_ = std::move(listener); }
 
+  // Future roles ("next-leader:p0"): the watcher returns false if `role` is not one it knows;
+  // otherwise it keeps `taken` and calls it once, with the node, when the role is taken (it
+  // must not call it from inside the apply() that armed it). The crash then strikes the
+  // event's delay later. heal_all() disarms whatever has not struck yet.
+  // A role not taken within `deadline` of the event expires ("fault-expired"), so a plan's
+  // crash windows stay where the nemesis counted them (NemesisOptions::successor_wait);
+  // zero: no deadline.
+  void set_watch_deadline(Duration deadline) { watch_deadline_ = deadline; }
   using Watcher = std::function<bool(const std::string& role, std::function<void(NodeId)> taken)>;
   void set_watcher(Watcher watcher) { watcher_ = std::move(watcher); }
 
@@ -65,7 +69,8 @@ class FaultControl {
   NodeSet resolve(const std::vector<std::string>& names) const;
   NodeId resolve_one(const std::string& name) const;
   void heal(const FaultEvent& event, uint64_t serial);
-  // The crash of `node` by event `serial`, then its heal; false if the node was down already.
+  // The crash of `node` by event `serial` (its heal is scheduled by the caller); false if the
+  // node was down already.
   bool strike(const FaultEvent& event, uint64_t serial, NodeId node);
   // Strikes `node` the event's delay from now, unless heal_all() disarms it first.
   void arm(const FaultEvent& event, uint64_t serial, NodeId node);
@@ -80,7 +85,9 @@ class FaultControl {
   Resolver resolver_;
   Watcher watcher_;
   CrashListener crash_listener_;
-  std::set<uint64_t> armed_;  // crash events waiting for a future role or for their delay
+  std::set<uint64_t> waiting_;  // crash events waiting for a future role to be taken
+  std::set<uint64_t> armed_;    // crash events waiting out their delay
+  Duration watch_deadline_;
 };
 
 }  // namespace faultline

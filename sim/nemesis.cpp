@@ -117,7 +117,7 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     const uint64_t per_two = std::min<uint64_t>(2, o.successor_per_two.value_or(drawn_per_two));
     const size_t drawn = plan.events.size();
     for (size_t i = 0; i < drawn && plan.events.size() < o.max_faults; ++i) {  // within the budget
-      const FaultEvent& e = plan.events[i];
+      const FaultEvent e = plan.events[i];  // a copy: push_back below may move the vector
       if (e.kind != FaultKind::kKill && e.kind != FaultKind::kPowerLoss) continue;
       auto succ = std::find_if(o.successors.begin(), o.successors.end(), [&](const auto& s) { return s.first == e.a[0]; });
       if (succ == o.successors.end() || !chains.chance(Ratio{per_two, 2})) continue;

@@ -37,11 +37,12 @@ struct NemesisOptions {
   bool swarm = true;                      // off: every allowed kind is on, at mean strength
   // Chained crashes (election steering): a crash aimed at a role listed here as (role,
   // successor), e.g. ("leader:p0", "next-leader:p0"), may be followed by a kill of the
-  // successor `successor_delay` after it takes over, drawn uniformly in [0,
-  // max_successor_delay]. How often is drawn per seed (swarm: never, half the time, always).
-  // The follow-up is a plan event of its own, so replay and shrinking treat it like any
-  // other. Drawn after the rest of the plan, from a stream of its own: a scenario without
-  // successors gets the same plans as before they existed.
+  // successor a delay after it takes over, the delay drawn uniformly in [0,
+  // max_successor_delay]. How often: successor_per_two chances in two, or, unset, drawn per
+  // seed (never, half the time, always; also without swarm). Chained kills count against
+  // max_faults and max_down like any crash. The follow-up is a plan event of its own, so
+  // replay and shrinking treat it like any other. Drawn after the rest of the plan, from a
+  // stream of its own: a scenario without successors gets the same plans as before.
   std::vector<std::pair<std::string, std::string>> successors;
   Duration max_successor_delay = Duration::seconds(1);
   // Chances in two that a crash aimed at a role is chained; unset: drawn per seed (swarm).

@@ -191,15 +191,39 @@ TEST(FaultControlRoles, HealAllDisarmsWhatHasNotStruck) {
     taken = std::move(cb);
     return true;
   });
+  int crashes = 0;
+  t.faults.set_crash_listener([&](NodeId, CrashKind) { ++crashes; });
   std::string error;
-  const auto plan = FaultPlan::parse("0s kill node=next-leader:p0 delay=1s for=1s", &error);
+  const auto plan = FaultPlan::parse("0s kill node=next-leader:p0 delay=1s", &error);  // down until heal_all
   ASSERT_TRUE(plan) << error;
   t.faults.apply(plan->events.at(0));
   taken(1);
   t.sim.scheduler().run_for(500_ms);
   t.faults.heal_all();  // the end of the fault phase, before the strike
   t.sim.scheduler().run_for(2_s);
+  EXPECT_EQ(crashes, 0);
   EXPECT_TRUE(t.sim.is_up(1));
+}
+
+TEST(FaultControlRoles, ARoleNotTakenBeforeTheDeadlineExpires) {
+  EchoCluster t(two_dcs());
+  std::function<void(NodeId)> taken;
+  t.faults.set_watcher([&](const std::string&, std::function<void(NodeId)> cb) {
+    taken = std::move(cb);
+    return true;
+  });
+  t.faults.set_watch_deadline(2_s);
+  int crashes = 0;
+  t.faults.set_crash_listener([&](NodeId, CrashKind) { ++crashes; });
+  std::string error;
+  const auto plan = FaultPlan::parse("0s kill node=next-leader:p0 for=1s", &error);
+  ASSERT_TRUE(plan) << error;
+  t.faults.apply(plan->events.at(0));
+  t.sim.scheduler().run_for(2500_ms);
+  taken(2);  // too late: the plan counted this crash as over
+  t.sim.scheduler().run_for(1_s);
+  EXPECT_EQ(crashes, 0);
+  EXPECT_TRUE(t.sim.is_up(2));
 }
 
 }  // namespace

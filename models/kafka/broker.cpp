@@ -249,45 +249,51 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
       const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
       if (hw > rr.log.high_watermark()) set_hw(rr, hw);
     }
-    Lock role(rr.role);
-    if (rr.fetcher_generation != generation) return;  // replaced while we waited
-    if (f.diverging_epoch) {
-      // C7: truncate to min(leader's end offset for that epoch, our own end offset for it),
-      // then fetch again; repeat until no divergence. The response HW is ignored.
-      const EpochEndOffset div = *f.diverging_epoch;
-      int64_t target = std::min(div.end_offset, rr.log.log_end_offset());
-      const auto own = rr.log.end_offset_for_epoch(div.epoch);
-      if (own && own->epoch == div.epoch) {
-        target = std::min(target, own->end_offset);
-      } else if (own && own->end_offset >= 0) {
-        target = std::min(own->end_offset, rr.log.log_end_offset());  // we lack that epoch: go further back
-      }
-      // Under hw-before-truncation the HW may already cover entries below; truncate_to
-      // clamps it, and the damage is what a consumer or checker saw in between.
-      truncate(rr, std::max<int64_t>(target, rr.log.log_start_offset()));
-      continue;
-    }
-    if (!f.records.empty()) {
-      if (f.records.front().offset != rr.log.log_end_offset()) continue;  // raced with a truncation
-      // The epoch of our last record (the cache may also hold a newer epoch without records,
-      // from a term as leader in which nothing was appended; the log drops that entry).
-      const auto last = rr.log.entry_at(rr.log.log_end_offset() - 1);
-      if (last && f.records.front().epoch < last->epoch) {
-        // S9: only a leader that answered C3 wrongly sends this (see BrokerHooks).
-        ctx_.trace("epoch-regression", {{"partition", p}, {"offset", f.records.front().offset},
-                                        {"log_epoch", last->epoch}, {"fetched_epoch", f.records.front().epoch}});
-        if (hooks_.on_epoch_regression) {
-          hooks_.on_epoch_regression(id(), p, f.records.front().offset, last->epoch, f.records.front().epoch);
+    bool back_off = false;  // S9 below: wait outside the role lock, or leadership waits too
+    {
+      Lock role(rr.role);
+      if (rr.fetcher_generation != generation) return;  // replaced while we waited
+      if (f.diverging_epoch) {
+        // C7: truncate to min(leader's end offset for that epoch, our own end offset for it),
+        // then fetch again; repeat until no divergence. The response HW is ignored.
+        const EpochEndOffset div = *f.diverging_epoch;
+        int64_t target = std::min(div.end_offset, rr.log.log_end_offset());
+        const auto own = rr.log.end_offset_for_epoch(div.epoch);
+        if (own && own->epoch == div.epoch) {
+          target = std::min(target, own->end_offset);
+        } else if (own && own->end_offset >= 0) {
+          target = std::min(own->end_offset, rr.log.log_end_offset());  // we lack that epoch: go further back
         }
-        ctx_.sleep_for(cfg.replica_fetch_backoff);
+        // Under hw-before-truncation the HW may already cover entries below; truncate_to
+        // clamps it, and the damage is what a consumer or checker saw in between.
+        truncate(rr, std::max<int64_t>(target, rr.log.log_start_offset()));
         continue;
       }
-      rr.log.append_as_follower(f.records);
-      if (hooks_.on_append) hooks_.on_append(id(), p, f.records);
+      if (!f.records.empty()) {
+        if (f.records.front().offset != rr.log.log_end_offset()) continue;  // raced with a truncation
+        // The epoch of our last record (the cache may also hold a newer epoch without records,
+        // from a term as leader in which nothing was appended; the log drops that entry).
+        const auto last = rr.log.entry_at(rr.log.log_end_offset() - 1);
+        if (last && f.records.front().epoch < last->epoch) {
+          // S9: only a leader that answered C3 wrongly sends this (see BrokerHooks).
+          ctx_.trace("epoch-regression", {{"partition", p}, {"offset", f.records.front().offset},
+                                          {"log_epoch", last->epoch}, {"fetched_epoch", f.records.front().epoch}});
+          if (hooks_.on_epoch_regression) {
+            hooks_.on_epoch_regression(id(), p, f.records.front().offset, last->epoch, f.records.front().epoch);
+          }
+          back_off = true;
+        } else {
+          rr.log.append_as_follower(f.records);
+          if (hooks_.on_append) hooks_.on_append(id(), p, f.records);
+        }
+      }
+      if (!back_off) {
+        // C6: follower HW = min(leader HW, own LEO); it only moves forward here.
+        const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
+        if (hw > rr.log.high_watermark()) set_hw(rr, hw);
+      }
     }
-    // C6: follower HW = min(leader HW, own LEO); it only moves forward here.
-    const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
-    if (hw > rr.log.high_watermark()) set_hw(rr, hw);
+    if (back_off) ctx_.sleep_for(cfg.replica_fetch_backoff);
   }
 }
 
@@ -339,14 +345,15 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
   }
   const Epoch epoch = r.leader_epoch;
   const int64_t base = r.log.append_as_leader(epoch, req.record_ids);
-  Replica& after = rep(req.partition);
-  if (!after.leader || after.leader_epoch != epoch) return {Errc::kNotLeader, -1, epoch};
   const int64_t last = base + static_cast<int64_t>(req.record_ids.size()) - 1;
   std::vector<LogEntry> appended;
   for (size_t i = 0; i < req.record_ids.size(); ++i) {
     appended.push_back({base + static_cast<int64_t>(i), epoch, req.record_ids[i]});
   }
+  // The log has them whatever happens next: tell the checkers before anything else.
   if (hooks_.on_append) hooks_.on_append(id(), req.partition, appended);
+  Replica& after = rep(req.partition);
+  if (!after.leader || after.leader_epoch != epoch) return {Errc::kNotLeader, -1, epoch};
   after.changed.notify_all(ctx_.scheduler());
   maybe_increment_hw(after);
   resp.base_offset = base;

@@ -41,7 +41,7 @@ void Producer::run(PartitionId p) {
   for (;;) {
     ctx_.sleep_for(config_.interval);
     uint32_t& in_flight = in_flight_[p];
-    if (in_flight >= std::max<uint32_t>(1, config_.max_in_flight)) continue;  // this tick's batch waits
+    if (in_flight >= std::max<uint32_t>(1, config_.max_in_flight)) continue;  // pipeline full: no batch this tick
     ++in_flight;
     ctx_.spawn(fmt::format("produce-p{}", p), [this, p] {
       send(p);

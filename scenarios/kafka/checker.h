@@ -98,6 +98,8 @@ class ReplicationChecker {
   void on_hw(NodeId broker, PartitionId p, int64_t old_hw, int64_t new_hw, bool leader, Epoch epoch);
   void on_truncate(NodeId broker, PartitionId p, int64_t offset);
   void on_registered(NodeId broker);
+  // S11: records what the broker's replicas hold right before a power loss.
+  void snapshot_leos(NodeId broker);
   // S12 from the disk: what a power loss leaves for recovery to read.
   void check_durable(NodeId broker);
   void check_rejoin(const PartitionState& before, const PartitionState& after, const char* why);

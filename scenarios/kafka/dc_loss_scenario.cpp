@@ -204,6 +204,11 @@ class DcLossScenario final : public Scenario {
       drawn.events.push_back(e);
     }
     FaultControl faults(sim);
+    // Power losses count toward the excuse budget, charged to the node hit, right before it
+    // goes down (so the checker still sees its logs).
+    faults.set_crash_listener([this](NodeId node, CrashKind kind) {
+      if (kind == CrashKind::kPowerLoss) base_->note_power_loss_except_observers(node);
+    });
     const FaultPlan plan = rc.fault_plan(sim.topology(), std::move(drawn));
     sim.note("dc-loss", {{"dc", loss.dc}, {"kind", loss.power ? "power" : "isolate"}, {"at", loss.at},
                          {"down", loss.down}, {"policy", p.choice("promotion_policy")}});
@@ -235,8 +240,7 @@ class DcLossScenario final : public Scenario {
   }
 
  private:
-  // The checkers' view of the plan: power losses count toward the excuse budget when they
-  // strike; the loss starts at the first event and ends when the last window closes (or at
+  // The checkers' view of the plan: the loss starts at the first event and ends when the last window closes (or at
   // the final heal if a window lasts until then).
   void schedule_checker_clocks(Simulation& sim, const FaultPlan& plan, Duration fault_window) {
     if (plan.events.empty()) return;
@@ -247,12 +251,6 @@ class DcLossScenario final : public Scenario {
       first = std::min(first, e.at);
       if (e.duration == Duration::zero()) until_heal = true;
       last = std::max(last, e.at + e.duration);
-      if (e.kind == FaultKind::kPowerLoss) {
-        const std::string target = e.a.at(0);
-        sim.scheduler().at(Instant::zero() + e.at, [this, &sim, target] {
-          if (auto victim = sim.find_node(target)) base_->note_power_loss_except_observers(*victim);
-        });
-      }
     }
     sim.scheduler().at(Instant::zero() + first, [this, &sim] { observers_->dc_lost(sim.now()); });
     if (!until_heal && last < fault_window) {

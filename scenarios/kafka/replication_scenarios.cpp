@@ -126,7 +126,8 @@ class ReplicationScenario final : public Scenario {
     nemesis.rejoin_grace = cfg.replica_lag_time_max + Duration::seconds(5);
     if (flavor_ == Flavor::kBrokerCrash || flavor_ == Flavor::kCascade) {
       nemesis.kinds = {FaultKind::kKill, FaultKind::kPowerLoss, FaultKind::kDiskStall};
-      // cascade: every crash aimed at a leader is followed by one of its successor.
+      // cascade: every crash aimed at a leader is chained to one of its successor, as far as
+      // the fault budget and max_down allow.
       if (flavor_ == Flavor::kCascade) nemesis.successor_per_two = 2;
       // Cascades: the broker that takes over a crashed leader's partition may die early in
       // its term, before the other replicas have fetched from it; the elections that follow
@@ -150,6 +151,7 @@ class ReplicationScenario final : public Scenario {
       topology.roles.push_back(fmt::format("next-leader:p{}", i));
     }
     FaultControl faults(sim);
+    faults.set_watch_deadline(nemesis.successor_wait);
     faults.set_watcher([this](const std::string& role, std::function<void(NodeId)> taken) {
       int partition = -1;
       if (std::sscanf(role.c_str(), "next-leader:p%d", &partition) != 1) return false;
@@ -242,8 +244,8 @@ ScenarioInfo broker_crash_scenario_info() {
 ScenarioInfo cascade_scenario_info() {
   return ScenarioInfo{
       "cascade",
-      "broker-crash with failures that cascade: each crash of a partition's leader is followed by a kill of the "
-      "broker that takes over, early in its term, before the other replicas have fetched from it; more crashes, "
+      "broker-crash with failures that cascade: crashes of a partition's leader are followed (within the fault budget "
+      "and RF - 1 brokers down) by a kill of the broker that takes over, early in its term, before the other replicas have fetched from it; more crashes, "
       "process kills only by default. Elections then choose among logs that diverged in different epochs.",
       replication_params("60s", "20", "0"),
       {{Bug::kEpochNextOffset, {"S2", "S3", "S9"}}},
