@@ -16,6 +16,7 @@
 #include "reports/summary.h"
 #include "runner/bench.h"
 #include "runner/isolate.h"
+#include "runner/shrink.h"
 #include "scenarios/scenario.h"
 
 namespace faultline {
@@ -285,6 +286,52 @@ int cmd_plan(const Common& c, uint64_t seed) {
   return 0;
 }
 
+int cmd_shrink(const std::string& program, const Common& c, uint64_t seed, const std::string& out_path,
+               uint32_t max_runs) {
+  RunRequest req = make_request(c, seed);
+  check(req);
+  const auto start = std::chrono::steady_clock::now();
+  auto run_one = [&c](const RunRequest& r) {
+    RunResult result;
+    run_isolated({r}, IsolationOptions{1, c.timeout_s * 1000}, [&](size_t, const RunResult& rr, int64_t) { result = rr; });
+    return result;
+  };
+  const RunResult original = run_one(req);
+  check_result(original);
+  if (original.verdict == Verdict::kPass) {
+    fmt::print("{} seed {}: pass; nothing to shrink\n", c.scenario, seed);
+    return 0;
+  }
+  std::string error;
+  const auto plan = FaultPlan::parse(original.fault_plan, &error);
+  if (!plan || plan->events.empty()) {
+    throw BadInput{fmt::format("scenario '{}' gives no fault plan to shrink", c.scenario)};
+  }
+  fmt::print("{} seed {}: {}\nshrinking {} fault(s), keeping '{}'\n", c.scenario, seed, describe(original),
+             plan->events.size(), outcome_signature(original));
+  std::fflush(stdout);
+  ShrinkOptions options;
+  options.timeout_ms = c.timeout_s * 1000;
+  options.max_runs = max_runs;
+  const ShrinkResult s = shrink_plan(req, *plan, original, options, run_one, [](const std::string& line) {
+    fmt::print("  {}\n", line);
+    std::fflush(stdout);
+  });
+  const std::string path = out_path.empty() ? fmt::format("{}-seed{}.plan", c.scenario, seed) : out_path;
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw BadInput{fmt::format("cannot write the shrunk plan to '{}'", path)};
+  const std::string text = fmt::format("# shrunk from {} to {} fault(s) in {} runs: {} seed {}\n{}",
+                                       plan->events.size(), s.plan.events.size(), s.runs, c.scenario, seed,
+                                       s.plan.to_text());
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  fmt::print("shrunk {} -> {} fault(s) in {} runs ({:.1f} s){}\n{}{} seed {}: {}\n  plan: {}\n  replay: {}\n",
+             plan->events.size(), s.plan.events.size(), s.runs, static_cast<double>(wall_ms_since(start)) / 1000.0,
+             s.budget_hit ? " (run budget reached: maybe not minimal)" : "", s.plan.to_text(), c.scenario, seed,
+             describe(s.result), path, replay_command(program, req, path));
+  return 1;
+}
+
 int main_impl(int argc, char** argv) {
   CLI::App app{"faultline: deterministic simulation and fault injection for Kafka-style replicated logs"};
   app.require_subcommand(1);
@@ -323,6 +370,15 @@ int main_impl(int argc, char** argv) {
   plan->add_option("--seed", plan_seed_text, "the seed")->required();
   plan->add_option("--set", common.sets, "override a scenario parameter: key=value (repeatable)");
 
+  CLI::App* shrink = app.add_subcommand("shrink", "shrink a failing seed's fault plan to the faults that matter");
+  add_common(shrink);
+  std::string shrink_seed_text;
+  std::string shrink_out;
+  uint32_t shrink_runs = 400;
+  shrink->add_option("--seed", shrink_seed_text, "the failing seed")->required();
+  shrink->add_option("--out", shrink_out, "where to write the shrunk plan (default: SCENARIO-seedN.plan)");
+  shrink->add_option("--max-runs", shrink_runs, "candidate runs at most")->check(CLI::Range(1u, 100'000u));
+
   CLI::App* list = app.add_subcommand("list", "list scenarios, parameters and bug switches");
   bool list_json = false;
   list->add_flag("--json", list_json, "machine-readable output");
@@ -355,6 +411,13 @@ int main_impl(int argc, char** argv) {
       return cmd_run(program, common, seed, trace_path, in_process);
     }
     if (*sweep) return cmd_sweep(program, common, seeds, jobs);
+    if (*shrink) {
+      uint64_t seed = 0;
+      if (!parse_u64(shrink_seed_text, &seed)) {
+        throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", shrink_seed_text)};
+      }
+      return cmd_shrink(program, common, seed, shrink_out, shrink_runs);
+    }
     if (*plan) {
       uint64_t seed = 0;
       if (!parse_u64(plan_seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", plan_seed_text)};

@@ -128,6 +128,22 @@ done
 a=$("$FL" run --scenario broker-crash --seed 11 --json | field trace_hash)
 b=$("$FL" run --scenario broker-crash --seed 11 --plan "$WORK/bplan" --json | field trace_hash)
 if grep -q "node=leader:p" "$WORK/bplan" && [[ -n "$a" && "$a" == "$b" ]]; then pass "broker-crash seed 11: a plan aiming at leaders replays with the same hash"; else fail "broker-crash plan replay: $a vs $b"; fi
+# Shrinking: a failing seed's plan shrinks to fewer faults that still fail the same way.
+"$FL" shrink --scenario cascade --seed 16 --bug epoch-next-offset --out "$WORK/shrunk.plan" > "$WORK/shrink.out"
+rc=$?
+before=$("$FL" plan --scenario cascade --seed 16 | grep -c "^[0-9]")
+after=$(grep -c "^[0-9]" "$WORK/shrunk.plan")
+inv=$("$FL" run --scenario cascade --seed 16 --bug epoch-next-offset --plan "$WORK/shrunk.plan" --json | field invariant)
+if [[ $rc == 1 && $after -ge 1 && $after -lt $before && "$inv" == "S2" ]] && grep -q "replay: .*--plan" "$WORK/shrink.out"; then
+  pass "shrink: cascade seed 16 from $before to $after faults, replay still S2"
+else
+  fail "shrink: rc=$rc before=$before after=$after invariant=$inv"
+fi
+if "$FL" shrink --scenario broker-crash --seed 1 --out "$WORK/none.plan" | grep -q "nothing to shrink"; then
+  pass "shrink: a passing seed has nothing to shrink (exit 0)"
+else
+  fail "shrink of a passing seed"
+fi
 "$FL" plan --scenario cascade --seed 16 > "$WORK/cplan"
 a=$("$FL" run --scenario cascade --seed 16 --bug epoch-next-offset --json | field trace_hash)
 b=$("$FL" run --scenario cascade --seed 16 --bug epoch-next-offset --plan "$WORK/cplan" --json | field trace_hash)
@@ -141,6 +157,8 @@ printf '1s melt node=n1\n' > "$WORK/badkind"
 bad "plan with an unknown fault kind" run --scenario ping --seed 1 --plan "$WORK/badkind"
 bad "missing plan file" run --scenario ping --seed 1 --plan "$WORK/nope"
 bad "plan for a scenario without faults" plan --scenario selftest --seed 1
+bad "shrink for a scenario without faults" shrink --scenario selftest --seed 1 --set mode=fail
+bad "shrink with a bad seed" shrink --scenario ping --seed x
 
 echo "cli_test: $((failures)) failure(s)"
 [[ $failures -eq 0 ]]
