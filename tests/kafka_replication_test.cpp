@@ -2,6 +2,8 @@
 // of semantics.md that is easy to get wrong, on a three-broker cluster with a controller.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <algorithm>
 
 #include "models/kafka/broker.h"
@@ -201,18 +203,28 @@ TEST(ReplicationScenarios, SweepsPassWithEveryBugSwitchOff) {
   }
 }
 
+// The first of seeds 1..`seeds` of `scenario` with `bug` on that ends with `verdict` (and,
+// if given, whose first violation is `invariant`); nullopt (and a test failure) if none does.
+std::optional<RunResult> first_catch(const std::string& scenario, const std::string& bug, uint64_t seeds,
+                                     Verdict verdict = Verdict::kFail, const std::string& invariant = {}) {
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    RunResult r = run(scenario, seed, {bug});
+    if (r.verdict != verdict || (!invariant.empty() && r.violations.front().invariant != invariant)) continue;
+    return r;
+  }
+  ADD_FAILURE() << bug << " was not caught" << (invariant.empty() ? "" : " as " + invariant) << " in " << seeds
+                << " seeds of " << scenario;
+  return std::nullopt;
+}
+
 // Each switch must be caught with one of the invariants its catcher names, within a small
 // sweep (the seed counts are what the full sweeps measured, with margin).
 void expect_caught(const std::string& scenario, const std::string& bug, uint64_t seeds,
                    const std::vector<std::string>& expects) {
-  for (uint64_t seed = 1; seed <= seeds; ++seed) {
-    const RunResult r = run(scenario, seed, {bug});
-    if (r.verdict != Verdict::kFail) continue;
-    const std::string& inv = r.violations.front().invariant;
-    EXPECT_NE(std::find(expects.begin(), expects.end(), inv), expects.end()) << bug << " reported " << inv;
-    return;
-  }
-  ADD_FAILURE() << bug << " was not caught in " << seeds << " seeds of " << scenario;
+  const auto r = first_catch(scenario, bug, seeds);
+  if (!r) return;
+  const std::string& inv = r->violations.front().invariant;
+  EXPECT_NE(std::find(expects.begin(), expects.end(), inv), expects.end()) << bug << " reported " << inv;
 }
 
 TEST(ReplicationScenarios, KnownBugsAreCaught) {
@@ -228,39 +240,27 @@ TEST(ReplicationScenarios, KnownBugsAreCaught) {
 // The violation report carries the story of the records involved (issue 4: the history of
 // produce attempts, answers and consumer reads).
 TEST(ReplicationScenarios, AViolationNamesItsRecordsAndTheirHistory) {
-  for (uint64_t seed = 1; seed <= 80; ++seed) {
-    const RunResult r = run("partition", seed, {"hw-before-truncation"});
-    if (r.verdict != Verdict::kFail || r.violations.front().invariant != "S2") continue;
-    const std::string& m = r.violations.front().message;
-    EXPECT_NE(m.find("committed was 0x"), std::string::npos) << m;
-    EXPECT_NE(m.find(": sent at "), std::string::npos) << m;
-    EXPECT_NE(m.find("with acks=all"), std::string::npos) << m;
-    return;
-  }
-  ADD_FAILURE() << "hw-before-truncation gave no S2 in 80 seeds of partition";
+  const auto r = first_catch("partition", "hw-before-truncation", 80, Verdict::kFail, "S2");
+  if (!r) return;
+  const std::string& m = r->violations.front().message;
+  EXPECT_NE(m.find("committed was 0x"), std::string::npos) << m;
+  EXPECT_NE(m.find(": sent at "), std::string::npos) << m;
+  EXPECT_NE(m.find("with acks=all"), std::string::npos) << m;
 }
 
 // S11: the replica that lost its tail in a power loss must leave the ISR; with ELR off the
 // controller keeps it as the frozen last member, and the checker says so when it registers.
 TEST(ReplicationScenarios, LossyReplicaStillInTheIsrIsS11) {
-  for (uint64_t seed = 1; seed <= 150; ++seed) {
-    const RunResult r = run("partition", seed, {"last-replica-standing"});
-    if (r.verdict != Verdict::kFail) continue;
-    EXPECT_EQ(r.violations.front().invariant, "S11") << r.violations.front().message;
-    EXPECT_NE(r.violations.front().message.find("is still in the ISR"), std::string::npos);
-    return;
-  }
-  ADD_FAILURE() << "last-replica-standing was not caught in 150 seeds of partition";
+  const auto r = first_catch("partition", "last-replica-standing", 150);
+  if (!r) return;
+  EXPECT_EQ(r->violations.front().invariant, "S11") << r->violations.front().message;
+  EXPECT_NE(r->violations.front().message.find("is still in the ISR"), std::string::npos);
 }
 
 TEST(ReplicationScenarios, HwNotRecomputedAfterShrinkIsALivenessFinding) {
-  for (uint64_t seed = 1; seed <= 30; ++seed) {
-    const RunResult r = run("partition", seed, {"no-hw-after-shrink"});
-    if (r.verdict != Verdict::kLiveness) continue;
-    EXPECT_EQ(r.violations.front().invariant, "L3");
-    return;
-  }
-  ADD_FAILURE() << "no-hw-after-shrink was not caught in 30 seeds of partition";
+  const auto r = first_catch("partition", "no-hw-after-shrink", 30, Verdict::kLiveness);
+  if (!r) return;
+  EXPECT_EQ(r->violations.front().invariant, "L3");
 }
 
 }  // namespace

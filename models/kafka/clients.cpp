@@ -38,12 +38,13 @@ void Producer::start() {
 }
 
 void Producer::run(PartitionId p) {
+  const std::string request_fiber = fmt::format("produce-p{}", p);  // named once, not per request
   for (;;) {
     ctx_.sleep_for(config_.interval);
     uint32_t& in_flight = in_flight_[p];
     if (in_flight >= std::max<uint32_t>(1, config_.max_in_flight)) continue;  // pipeline full: no batch this tick
     ++in_flight;
-    ctx_.spawn(fmt::format("produce-p{}", p), [this, p] {
+    ctx_.spawn(request_fiber, [this, p] {
       send(p);
       --in_flight_[p];
     });

@@ -181,11 +181,16 @@ std::string PartitionLog::recovery_point_file(PartitionId p) {
 std::string PartitionLog::log_start_offset_file(PartitionId p) { return directory(p) + "log-start-offset-checkpoint"; }
 std::string PartitionLog::clean_shutdown_file(PartitionId p) { return directory(p) + "clean_shutdown"; }
 
-std::optional<int64_t> PartitionLog::segment_base(const std::string& file) {
-  // "p<digits>/<20 digits>.log", nothing else (not the ".log.tmp" of a rewrite).
+std::optional<PartitionId> PartitionLog::partition_of(const std::string& file) {
   const size_t slash = file.find('/');
   if (slash == std::string::npos || slash < 2 || file[0] != 'p') return std::nullopt;
-  if (!parse_int<PartitionId>(std::string_view(file).substr(1, slash - 1))) return std::nullopt;
+  return parse_int<PartitionId>(std::string_view(file).substr(1, slash - 1));
+}
+
+std::optional<int64_t> PartitionLog::segment_base(const std::string& file) {
+  // "p<digits>/<20 digits>.log", nothing else (not the ".log.tmp" of a rewrite).
+  if (!partition_of(file)) return std::nullopt;
+  const size_t slash = file.find('/');
   const std::string_view name = std::string_view(file).substr(slash + 1);
   if (name.size() != 20 + 4 || !name.ends_with(".log")) return std::nullopt;
   const std::string_view digits = name.substr(0, 20);

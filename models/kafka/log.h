@@ -224,6 +224,8 @@ class PartitionLog {
   // --- the on-disk format, for checkers (ground truth lives in the Disk, not here) -----
   static std::string directory(PartitionId p);                   // "p3/"
   static std::string segment_file(PartitionId p, int64_t base);  // "p3/00000000000000000042.log"
+  // The partition whose directory holds `file` ("p3/..." -> 3), or nullopt.
+  static std::optional<PartitionId> partition_of(const std::string& file);
   // The base offset of a segment file's name, or nullopt if `file` names no segment.
   static std::optional<int64_t> segment_base(const std::string& file);
   static std::string leader_epoch_file(PartitionId p);

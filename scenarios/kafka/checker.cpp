@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 
 namespace faultline::kafka {
 
@@ -122,12 +121,8 @@ void ReplicationChecker::check_durable(NodeId b) {
   Disk& disk = rc_.sim().disk(b);
   std::vector<PartitionId> partitions;  // every partition with a recovery point on this disk
   for (const std::string& f : disk.list("p")) {
-    const size_t slash = f.find('/');
-    if (slash == std::string::npos) continue;
-    PartitionId p = 0;
-    const auto [ptr, ec] = std::from_chars(f.data() + 1, f.data() + slash, p);
-    if (ec != std::errc() || ptr != f.data() + slash || f != PartitionLog::recovery_point_file(p)) continue;
-    partitions.push_back(p);
+    const auto p = PartitionLog::partition_of(f);
+    if (p && f == PartitionLog::recovery_point_file(*p)) partitions.push_back(*p);
   }
   for (PartitionId p : partitions) {
     const auto rp_bytes = disk.durable_content(PartitionLog::recovery_point_file(p));
