@@ -29,6 +29,10 @@ constexpr BugInfo kCatalogue[] = {
     {Bug::kPromoteLaggingObserver, "promote-lagging-observer",
      "the leader promotes an observer into the ISR without the D2 checks (caught up, fetched in this epoch)",
      "synthetic"},
+    {Bug::kFollowerTruncationRace, "follower-truncation-race",
+     "a leader change starts a new fetcher while the old one's divergence truncation is blocked on the disk; "
+     "the stale truncation then cuts a log the new leader already counted in the ISR",
+     "Faultline issue 9 (this model's own race; Kafka serialises makeFollower with truncation)"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

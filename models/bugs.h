@@ -31,6 +31,8 @@ enum class Bug : uint32_t {
   kNoHwAfterShrink,
   kAckBelowMinIsr,
   kPromoteLaggingObserver,
+  // Not in semantics.md's table (proposed there): a real race this model had (issue 9).
+  kFollowerTruncationRace,
   kCount,
 };
 

@@ -198,6 +198,15 @@ void Broker::become_follower(Replica& r, const PartitionState& st) {
   }
   if (st.leader == kNoBroker) return;
   const PartitionId p = r.partition;
+  if (!bugs_.on(Bug::kFollowerTruncationRace)) {
+    // Wait out the old fetcher's truncation or append in flight before starting the new one,
+    // as Kafka's Partition.makeFollower takes leaderIsrUpdateLock, which the fetcher thread's
+    // truncation (Partition.truncateTo) holds. Without it, a truncation blocked on the disk
+    // completes after the new fetcher has reported the old, longer LEO to the new leader,
+    // which may have counted it for the ISR and the HW meanwhile (issue 9).
+    Lock role(r.role);
+    if (r.fetcher_generation != gen) return;  // a newer leadership change took over meanwhile
+  }  // else BUG(follower-truncation-race): the new fetcher starts at once
   ctx_.spawn(fmt::format("fetcher-p{}", p), [this, p, gen] { fetcher(p, gen); });
 }
 
@@ -232,7 +241,10 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
     if (rr.fetcher_generation != generation) return;
     if (!resp.ok() || resp.value->error != Errc::kNone) {
       if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange && resp.value->log_start_offset > req.fetch_offset) {
-        // C8: the leader no longer has what we need; start over at its log start.
+        // C8: the leader no longer has what we need; start over at its log start. Under the
+        // role lock and only for the current fetcher, like the divergence truncation below.
+        Lock role(rr.role);
+        if (rr.fetcher_generation != generation) return;
         rr.log.truncate_fully_and_start_at(resp.value->log_start_offset);
         if (hooks_.on_truncate) hooks_.on_truncate(id(), p, resp.value->log_start_offset);
         continue;
