@@ -157,6 +157,7 @@ RunResult execute(const RunRequest& request) {
   result.fault_plan = rc.fault_plan_text();
   result.violations = rc.violations();
   result.metrics = rc.metrics();
+  result.marks = sim.coverage().counts();
   if (!crash && outcome.reason == StopReason::kDeadlock) {
     result.violations.push_back(Violation{"deadlock", InvariantKind::kLiveness, outcome.detail, sim.now(), false, {}});
   }

@@ -68,6 +68,9 @@ struct RunResult {
   uint64_t trace_records = 0;  // structured trace events
   int64_t sim_time_ns = 0;
   std::map<std::string, int64_t> metrics;  // scenario figures (availability, counts)
+  // Coverage marks of the catalogues the scenario declared (sim/coverage.h): every mark by
+  // name with how often the run reached it, zeros included.
+  std::map<std::string, uint64_t> marks;
 };
 
 class RunContext {

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "sim/coverage.h"
 #include "sim/disk.h"
 #include "sim/network.h"
 #include "sim/object_store.h"
@@ -23,10 +24,10 @@ namespace faultline {
 
 class NodeContext {
  public:
-  NodeContext(Scheduler& s, Network& net, Disk& disk, ObjectStore& objects, NodeId id, std::string name,
-              std::string dc, Prng prng)
-      : s_(s), net_(net), disk_(disk), objects_(objects, id), id_(id), name_(std::move(name)), dc_(std::move(dc)),
-        prng_(prng) {}
+  NodeContext(Scheduler& s, Network& net, Disk& disk, ObjectStore& objects, Coverage& coverage, NodeId id,
+              std::string name, std::string dc, Prng prng)
+      : s_(s), net_(net), disk_(disk), objects_(objects, id), coverage_(coverage), id_(id), name_(std::move(name)),
+        dc_(std::move(dc)), prng_(prng) {}
   NodeContext(const NodeContext&) = delete;
   NodeContext& operator=(const NodeContext&) = delete;
 
@@ -51,6 +52,8 @@ class NodeContext {
     s_.trace().record(s_.now(), id_, kind, fields);
   }
   bool tracing_verbose() const { return s_.trace().verbose(); }
+  // A coverage mark (sim/coverage.h): this state or path was reached. Changes nothing else.
+  void cover(uint32_t catalogue, uint32_t mark) { coverage_.hit(catalogue, mark); }
 
   // One-way messages (see sim/network.h): FIFO per connection, dropped across crashes.
   void send(NodeId to, std::any body) { net_.send(id_, to, std::move(body)); }
@@ -90,6 +93,7 @@ class NodeContext {
   Network& net_;
   Disk& disk_;
   ObjectStoreClient objects_;
+  Coverage& coverage_;
   NodeId id_;
   std::string name_;
   std::string dc_;

@@ -49,7 +49,7 @@ NodeId Simulation::add_node(NodeSpec spec, BootFn boot) {
   if (spec.rack.empty()) spec.rack = spec.dc;
   Node n(spec);
   n.disk = std::make_unique<Disk>(scheduler_, id, seed_, "disk/" + spec.name, disk_options_);
-  n.ctx = std::make_unique<NodeContext>(scheduler_, network_, *n.disk, object_store_, id, spec.name, spec.dc,
+  n.ctx = std::make_unique<NodeContext>(scheduler_, network_, *n.disk, object_store_, coverage_, id, spec.name, spec.dc,
                                         Prng(seed_, label.c_str()));
   network_.add_node(id, spec.dc);
   n.boot = std::move(boot);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/coverage.h"
 #include "sim/disk.h"
 #include "sim/fault_plan.h"
 #include "sim/network.h"
@@ -62,6 +63,8 @@ class Simulation {
   ObjectStore& object_store() { return object_store_; }
   Disk& disk(NodeId id) { return *nodes_.at(id).disk; }
   Trace& trace() { return trace_; }
+  // The run's coverage marks (sim/coverage.h); models hit them through NodeContext::cover.
+  Coverage& coverage() { return coverage_; }
   // The scenario's own stream (workload and fault choices), separate from every node's.
   Prng& prng() { return prng_; }
 
@@ -111,6 +114,7 @@ class Simulation {
 
   uint64_t seed_;
   Trace trace_;
+  Coverage coverage_;
   Scheduler scheduler_;
   Network network_;
   ObjectStore object_store_;

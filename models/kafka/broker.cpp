@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "models/kafka/marks.h"
 #include "models/kafka/placement.h"
 #include "sim/assert.h"
 
@@ -147,6 +148,9 @@ void Broker::apply_metadata(const MetadataResponse& md) {
 
 void Broker::become_leader(Replica& r, const PartitionState& st) {
   // A3: the new epoch starts at the current LEO; follower state starts afresh.
+  // C9 says a broker re-elected in a new epoch keeps its followers' fetch state; this model
+  // resets it like any new leader (a departure, see README "Departures").
+  if (r.leader) cover(ctx_, Mark::kSameLeaderReelected);
   ++r.fetcher_generation;  // stop following
   r.leader = false;         // not yet: produce and fetch wait until the epoch is assigned
   r.leader_epoch = st.leader_epoch;
@@ -175,6 +179,8 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
     f.last_caught_up = contains(st.isr, b) ? ctx_.now() : Instant::zero();
     r.followers[b] = f;
   }
+  if (r.log.high_watermark() < r.leso) cover(ctx_, Mark::kNewLeaderHwBelowLeso);  // E2
+  if (is_observer(st, id())) cover(ctx_, Mark::kObserverLeads);
   ctx_.trace("become-leader", {{"partition", r.partition}, {"epoch", st.leader_epoch}, {"leso", r.leso},
                                {"isr", list_text(st.isr)}});
   if (hooks_.on_become_leader) hooks_.on_become_leader(id(), r.partition, st.leader_epoch);
@@ -204,6 +210,7 @@ void Broker::become_follower(Replica& r, const PartitionState& st) {
     // truncation (Partition.truncateTo) holds. Without it, a truncation blocked on the disk
     // completes after the new fetcher has reported the old, longer LEO to the new leader,
     // which may have counted it for the ISR and the HW meanwhile (issue 9).
+    if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
     Lock role(r.role);
     if (r.fetcher_generation != gen) return;  // a newer leadership change took over meanwhile
   }  // else BUG(follower-truncation-race): the new fetcher starts at once
@@ -223,6 +230,7 @@ void Broker::truncate(Replica& r, int64_t offset) {
 
 void Broker::fetcher(PartitionId p, uint64_t generation) {
   const ReplicationConfig& cfg = config_.replication;
+  bool truncated_last = false;  // the previous response was a divergence (C7's loop)
   for (;;) {
     Replica& r = rep(p);
     if (r.fetcher_generation != generation) return;
@@ -243,18 +251,22 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
       if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange && resp.value->log_start_offset > req.fetch_offset) {
         // C8: the leader no longer has what we need; start over at its log start. Under the
         // role lock and only for the current fetcher, like the divergence truncation below.
+        cover(ctx_, Mark::kFollowerOffsetOutOfRange);
         Lock role(rr.role);
         if (rr.fetcher_generation != generation) return;
+        cover(ctx_, Mark::kFollowerFullTruncation);
         rr.log.truncate_fully_and_start_at(resp.value->log_start_offset);
         if (hooks_.on_truncate) hooks_.on_truncate(id(), p, resp.value->log_start_offset);
         continue;
       }
+      if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange) cover(ctx_, Mark::kFollowerOffsetOutOfRange);
       ctx_.trace("fetch-failed", {{"partition", p},
                                   {"error", resp.ok() ? to_string(resp.value->error) : to_string(resp.status)}});
       ctx_.sleep_for(cfg.replica_fetch_backoff);
       continue;
     }
     const FetchResponse& f = *resp.value;
+    if (!f.diverging_epoch) truncated_last = false;
     if (bugs_.on(Bug::kHwBeforeTruncation)) {
       // BUG(hw-before-truncation): the response HW is applied before the diverging epoch is
       // handled (KAFKA-14704), so the HW can cover entries about to be truncated.
@@ -275,10 +287,16 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
           target = std::min(target, own->end_offset);
         } else if (own && own->end_offset >= 0) {
           target = std::min(own->end_offset, rr.log.log_end_offset());  // we lack that epoch: go further back
+          cover(ctx_, Mark::kTruncationLacksEpoch);
         }
+        if (truncated_last) cover(ctx_, Mark::kTruncationRepeated);
+        cover(ctx_, Mark::kFollowerTruncated);
         // Under hw-before-truncation the HW may already cover entries below; truncate_to
         // clamps it, and the damage is what a consumer or checker saw in between.
+        const Instant began = ctx_.now();
         truncate(rr, std::max<int64_t>(target, rr.log.log_start_offset()));
+        if (ctx_.now() - began > Duration::millis(100)) cover(ctx_, Mark::kTruncationBlockedOnDisk);
+        truncated_last = true;
         continue;
       }
       if (!f.records.empty()) {
@@ -302,6 +320,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
       if (!back_off) {
         // C6: follower HW = min(leader HW, own LEO); it only moves forward here.
         const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
+        if (f.high_watermark > rr.log.log_end_offset()) cover(ctx_, Mark::kFollowerHwClampedToLeo);
         if (hw > rr.log.high_watermark()) set_hw(rr, hw);
       }
     }
@@ -332,12 +351,19 @@ bool Broker::maybe_increment_hw(Replica& r) {
     const bool caught_up = f.leo >= 0 && ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max &&
                            contains(r.meta.replicas, b) && broker_live(b);
     if (contains(counted, b) || (caught_up && !bugs_.on(Bug::kHwFromCommittedIsr))) {
+      const int64_t before = hw;
       hw = std::min(hw, std::max<int64_t>(f.leo, 0));
+      if (hw < before && !contains(r.isr, b)) {
+        cover(ctx_, contains(counted, b) ? Mark::kHwHeldByPendingExpansion : Mark::kHwCountsCaughtUpNonMember);
+      }
     }
   }
   // B4: the HW does not advance while the ISR is below min ISR.
   const auto min_isr = static_cast<size_t>(std::min<int64_t>(cfg.min_insync_replicas, r.meta.replicas.size()));
-  if (cfg.hw_requires_min_isr && r.isr.size() < min_isr) return false;
+  if (cfg.hw_requires_min_isr && r.isr.size() < min_isr) {
+    if (hw > r.log.high_watermark()) cover(ctx_, Mark::kHwHeldBelowMinIsr);
+    return false;
+  }
   if (hw <= r.log.high_watermark()) return false;
   set_hw(r, hw);
   return true;
@@ -348,11 +374,15 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
   auto it = replicas_.find(req.partition);
   if (it == replicas_.end()) return {Errc::kUnknownPartition, -1, kNoEpoch};
   Replica& r = *it->second;
-  if (!r.leader || !registered()) return {Errc::kNotLeader, -1, r.leader_epoch};
+  if (!r.leader || !registered()) {
+    cover(ctx_, Mark::kProduceNotLeader);
+    return {Errc::kNotLeader, -1, r.leader_epoch};
+  }
   const ReplicationConfig& cfg = config_.replication;
   const auto min_isr = static_cast<size_t>(std::min<int64_t>(cfg.min_insync_replicas, r.meta.replicas.size()));
   const bool skip_min_isr = bugs_.on(Bug::kAckBelowMinIsr);  // BUG(ack-below-min-isr): no min ISR checks
   if (req.acks == -1 && r.isr.size() < min_isr && !skip_min_isr) {
+    cover(ctx_, Mark::kProduceNotEnoughReplicas);
     return {Errc::kNotEnoughReplicas, -1, r.leader_epoch};  // B3: nothing appended
   }
   const Epoch epoch = r.leader_epoch;
@@ -370,7 +400,10 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
   maybe_increment_hw(after);
   resp.base_offset = base;
   resp.leader_epoch = epoch;
-  if (req.acks != -1) return resp;  // B2
+  if (req.acks != -1) {
+    cover(ctx_, Mark::kProduceAcksOneAnswered);
+    return resp;  // B2
+  }
   if (skip_min_isr && after.isr.size() < min_isr) {
     // BUG(ack-below-min-isr): with the ISR below min ISR the request is answered like
     // acks=1, as soon as the leader has appended.
@@ -384,11 +417,18 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     if (!cur.leader || cur.leader_epoch != epoch) return {Errc::kNotLeader, base, epoch};
     if (cur.log.high_watermark() > last) {
       const std::vector<BrokerId> maximal = maximal_isr(cur);
-      if (maximal.size() < min_isr && !skip_min_isr) return {Errc::kNotEnoughReplicasAfterAppend, base, epoch};
+      if (maximal.size() < min_isr && !skip_min_isr) {
+        cover(ctx_, Mark::kProduceNotEnoughAfterAppend);
+        return {Errc::kNotEnoughReplicasAfterAppend, base, epoch};
+      }
+      if (ctx_.now() > deadline - req.timeout) cover(ctx_, Mark::kProduceHeldForHw);
       if (hooks_.on_ack_all) hooks_.on_ack_all(id(), req.partition, last, maximal);
       return resp;
     }
-    if (ctx_.now() >= deadline) return {Errc::kRequestTimedOut, base, epoch};
+    if (ctx_.now() >= deadline) {
+      cover(ctx_, Mark::kProduceTimedOut);
+      return {Errc::kRequestTimedOut, base, epoch};
+    }
     cur.changed.wait(ctx_.scheduler(), deadline);
   }
 }
@@ -403,21 +443,25 @@ FetchResponse Broker::handle_fetch(NodeId, const FetchRequest& req) {
     resp = FetchResponse{};
     resp.leader_epoch = r.leader_epoch;
     if (!r.leader || !registered()) {
+      cover(ctx_, Mark::kFetchNotLeader);
       resp.error = Errc::kNotLeader;
       return resp;
     }
     // C2
     if (req.current_leader_epoch != kNoEpoch && req.current_leader_epoch < r.leader_epoch) {
+      cover(ctx_, Mark::kFetchFencedLeaderEpoch);
       resp.error = Errc::kFencedLeaderEpoch;
       return resp;
     }
     if (req.current_leader_epoch > r.leader_epoch) {
+      cover(ctx_, Mark::kFetchUnknownLeaderEpoch);
       resp.error = Errc::kUnknownLeaderEpoch;
       return resp;
     }
     resp.log_start_offset = r.log.log_start_offset();
     resp.high_watermark = r.log.high_watermark();
     if (req.fetch_offset < r.log.log_start_offset()) {
+      cover(ctx_, Mark::kFetchOutOfRangeBelowStart);
       resp.error = Errc::kOffsetOutOfRange;
       return resp;
     }
@@ -439,11 +483,14 @@ FetchResponse Broker::handle_fetch(NodeId, const FetchRequest& req) {
         if (next_start >= req.fetch_offset) eo.reset();
       }
       if (eo && (eo->epoch < req.last_fetched_epoch || eo->end_offset < req.fetch_offset)) {
+        cover(ctx_, Mark::kDivergingEpochAnswered);
+        if (eo->epoch < req.last_fetched_epoch) cover(ctx_, Mark::kDivergingOlderEpoch);
         resp.diverging_epoch = *eo;
         return resp;
       }
     }
     if (req.fetch_offset > r.log.log_end_offset()) {
+      cover(ctx_, Mark::kFetchOutOfRangeAboveEnd);
       resp.error = Errc::kOffsetOutOfRange;
       return resp;
     }
@@ -474,8 +521,11 @@ void Broker::update_follower(Replica& r, const FetchRequest& req) {
   if (req.fetch_offset >= leader_leo) {
     f.last_caught_up = ctx_.now();
   } else if (f.leader_leo_at_last_fetch >= 0 && req.fetch_offset >= f.leader_leo_at_last_fetch) {
+    cover(ctx_, Mark::kCaughtUpByPreviousFetch);
     f.last_caught_up = f.last_fetch;
   }
+  if (is_observer(r.meta, req.replica_id)) cover(ctx_, Mark::kObserverFetched);
+  if (req.broker_epoch != broker_epoch_of(req.replica_id)) cover(ctx_, Mark::kStaleBrokerEpochFetch);
   const int64_t previous_leo = f.leo;
   f.leo = req.fetch_offset;
   f.last_fetch = ctx_.now();
@@ -501,6 +551,7 @@ void Broker::maybe_expand_isr(Replica& r, BrokerId b) {
   bool ok = f.leo >= r.log.high_watermark() && f.fetched_in_epoch == r.leader_epoch && broker_live(b) &&
             f.broker_epoch == broker_epoch_of(b);
   if (!bugs_.on(Bug::kIsrJoinWithoutLeso)) {
+    if (ok && f.leo < r.leso) cover(ctx_, Mark::kExpansionRefusedBelowLeso);
     ok = ok && f.leo >= r.leso;
   }  // else BUG(isr-join-without-leso): KAFKA-7128, a follower joins before reaching the LESO
   if (observer && bugs_.on(Bug::kPromoteLaggingObserver)) {
@@ -518,6 +569,7 @@ void Broker::maybe_expand_isr(Replica& r, BrokerId b) {
                                                {"hw", r.log.high_watermark()}, {"leso", r.leso},
                                                {"policy", to_string(r.meta.promotion)}});
   }
+  cover(ctx_, Mark::kIsrExpansionProposed);
   propose_isr(r, std::move(isr), /*expansion=*/true);
 }
 
@@ -564,7 +616,10 @@ void Broker::maybe_shrink_isr(Replica& r) {
       keep.push_back(b);
     }
   }
-  if (removed) propose_isr(r, std::move(keep), /*expansion=*/false);
+  if (removed) {
+    cover(ctx_, Mark::kIsrShrinkProposed);
+    propose_isr(r, std::move(keep), /*expansion=*/false);
+  }
 }
 
 void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) {
@@ -602,6 +657,7 @@ void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) 
       maybe_increment_hw(cur);
       maybe_demote_observers(cur);
     } else {
+      cover(ctx_, resp.ok() ? Mark::kAlterPartitionRejected : Mark::kAlterPartitionUnanswered);
       // Rejected or lost: roll the maximal ISR back (D1) to the newest committed ISR we know,
       // from the rejection or from metadata that arrived while the request was in flight.
       if (resp.ok() && resp.value->state.partition_epoch > cur.meta.partition_epoch &&

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "models/kafka/marks.h"
 #include "sim/assert.h"
 
 namespace faultline::kafka {
@@ -77,6 +78,7 @@ void Producer::send(PartitionId p) {
       if (hooks_.on_result) hooks_.on_result(ctx_.id(), p, req.record_ids[i], config_.acks, error, offset);
     }
     if (error == Errc::kNone || !is_retriable(error)) return;
+    cover(ctx_, Mark::kProducerRetried);
     ctx_.sleep_for(config_.retry_backoff);  // B5: retry with a fresh record id
   }
 }
@@ -116,6 +118,7 @@ void Consumer::consume(PartitionId p) {
       // The leader's log diverges from what we read: move back to where they agree. Any
       // offset read again may now bind a different record, which S3 forbids for offsets
       // that were below the HW when read.
+      cover(ctx_, Mark::kConsumerDivergence);
       const int64_t to = std::min(position, f.diverging_epoch->end_offset);
       if (hooks_.on_reset) hooks_.on_reset(ctx_.id(), p, position, to);
       position = std::max<int64_t>(to, 0);

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "models/kafka/marks.h"
 #include "models/kafka/placement.h"
 #include "sim/assert.h"
 
@@ -113,6 +114,10 @@ RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBroker
   // A first registration changes no partition: a broker that never ran under this
   // controller fetched nothing, so nothing was committed that it could have lost.
   if (reincarnation) {
+    if (!req.clean_shutdown) cover(ctx_, Mark::kUncleanRestartLeftIsr);
+    for (const auto& [id, p] : partitions_) {
+      if (req.clean_shutdown && contains(p.elr, from)) cover(ctx_, Mark::kElrMemberRestartedCleanly);
+    }
     // D3: the previous incarnation is gone, whether or not its session had expired.
     // D4: after an unclean shutdown its log may have lost a tail, so it is no longer an
     // eligible leader either.
@@ -154,6 +159,7 @@ void Controller::fence_expired() {
   // Fence them all first, so that no partition elects a broker that is about to be fenced;
   // then take them out of the ISRs one at a time, in id order, as KRaft does.
   for (BrokerId b : expired) set_fenced(b, true, "fenced");
+  if (!expired.empty()) cover(ctx_, Mark::kBrokerFenced);
   for (BrokerId b : expired) remove_broker(b, /*left_elr=*/false, kWhyBrokerFenced);
 }
 
@@ -187,6 +193,7 @@ void Controller::remove_broker(BrokerId b, bool left_elr, const char* why) {
     if (isr.empty() && !elr_enabled()) {
       // D3 without ELR: the ISR never drops below its last member.
       isr = p.isr;
+      if (contains(isr, b)) cover(ctx_, Mark::kIsrFrozenAtLastMember);
     }
     PartitionState next = with_isr(p, std::move(isr));
     if (left_elr) next.elr = without(std::move(next.elr), b);
@@ -257,12 +264,15 @@ const char* Controller::elect(PartitionState& next) const {
     next.leader = any;
     return nullptr;
   }
+  note_candidates(next);
   // E1: a live ISR member, sync replicas first, then promoted observers (G2).
   if (const BrokerId b = first_live_in(next.isr); b != kNoBroker) {
+    cover(ctx_, Mark::kElectionFromIsr);
     next.leader = b;
     return nullptr;
   }
   if (const BrokerId b = first_live_observer_in(next.isr); b != kNoBroker) {
+    cover(ctx_, Mark::kElectionFromIsr);
     next.leader = b;
     return nullptr;
   }
@@ -270,6 +280,7 @@ const char* Controller::elect(PartitionState& next) const {
   // stay eligible while the ISR is below min ISR.
   if (elr_enabled()) {
     if (const BrokerId b = first_live_in(next.elr); b != kNoBroker) {
+      cover(ctx_, Mark::kElectionFromElr);
       next = with_isr(next, {b});
       next.leader = b;
       return nullptr;
@@ -297,6 +308,7 @@ const char* Controller::elect(PartitionState& next) const {
       }
     }
     if (all_reported && best != kNoBroker) {
+      cover(ctx_, Mark::kUncleanRecoveryElection);
       next = with_isr(next, {best});
       next.leader = best;
       return kWhyUncleanRecovery;
@@ -310,13 +322,33 @@ const char* Controller::elect(PartitionState& next) const {
     BrokerId b = first_live_in(next.replicas);
     if (b == kNoBroker) b = first_live_observer_in(next.observers);
     if (b != kNoBroker) {
+      cover(ctx_, Mark::kUncleanElection);
       next.isr = {b};
       next.elr.clear();
       next.leader = b;
       return kWhyUncleanElection;
     }
   }
+  cover(ctx_, Mark::kPartitionOffline);
   return nullptr;  // offline until an ISR or ELR member unfences
+}
+
+void Controller::note_candidates(const PartitionState& next) const {
+  // E1 among diverged logs: the live eligible replicas last reported different logs (last
+  // epoch, LEO) in their heartbeats, so which one wins decides what the others truncate.
+  std::optional<std::pair<Epoch, int64_t>> seen;
+  for (const std::vector<BrokerId>* set : {&next.isr, &next.elr}) {
+    for (BrokerId b : *set) {
+      auto info = log_info_.find({b, next.partition});
+      if (!live(b) || info == log_info_.end()) continue;
+      const std::pair<Epoch, int64_t> log{info->second.second.last_epoch, info->second.second.log_end_offset};
+      if (seen && *seen != log) {
+        cover(ctx_, Mark::kElectionAmongDivergedLogs);
+        return;
+      }
+      seen = log;
+    }
+  }
 }
 
 void Controller::commit(PartitionState next, const char* why) {
@@ -328,6 +360,8 @@ void Controller::commit(PartitionState next, const char* why) {
   next.partition_epoch = current.partition_epoch + 1;
   if (next.leader != current.leader) next.leader_epoch = current.leader_epoch + 1;
   check_invariants(next);
+  if (!next.elr.empty()) cover(ctx_, Mark::kElrNonEmpty);
+  if (next.isr.empty()) cover(ctx_, Mark::kIsrEmpty);
   PartitionState before = std::exchange(current, std::move(next));
   ++metadata_version_;
   const std::string isr = text(current.isr);
@@ -344,6 +378,7 @@ void Controller::commit(PartitionState next, const char* why) {
     const bool was = contains(before.isr, o);
     const bool is = contains(current.isr, o);
     if (was == is) continue;
+    cover(ctx_, is ? Mark::kObserverPromoted : Mark::kObserverDemoted);
     ctx_.trace(is ? "observer-promoted" : "observer-demoted",
                {{"partition", current.partition}, {"observer", o}, {"isr", isr}, {"why", why}});
   }
@@ -381,6 +416,8 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
   if (error != Errc::kNone) {
     // Nothing applied; the response carries the current state so the leader rolls back.
     const std::string proposed = text(req.new_isr);
+    if (std::string_view(reason) == "added-member-stale-epoch") cover(ctx_, Mark::kExpansionRefusedStaleEpoch);
+    if (std::string_view(reason) == "observer-promotion-not-wanted") cover(ctx_, Mark::kObserverPromotionRefused);
     ctx_.trace("alter-partition-rejected",
                {{"partition", req.partition}, {"from", from}, {"isr", proposed}, {"reason", reason}});
     return {.error = error, .state = it->second};

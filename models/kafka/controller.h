@@ -139,6 +139,8 @@ class Controller {
   // Elects a leader into `next` if it has none; returns kWhyUncleanElection if the
   // election was unclean, else nullptr.
   const char* elect(PartitionState& next) const;
+  // Coverage only: marks an election among live candidates whose reported logs differ.
+  void note_candidates(const PartitionState& next) const;
   // Bumps the epochs, checks the invariants, stores, traces and reports `next` (unless it
   // equals the current state).
   void commit(PartitionState next, const char* why);

@@ -1,5 +1,7 @@
 #include "models/kafka/log.h"
 
+#include "models/kafka/marks.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -365,6 +367,7 @@ void PartitionLog::roll_locked(const char* why) {
   segments_.emplace(base, new_segment(base));
   // F1: the rolled segment is flushed in the background; the recovery point follows.
   if (recovery_point_ < base) flush_requests_.send(base);
+  cover(ctx_, Mark::kSegmentRolled);
   ctx_.trace("log-roll", {{"partition", partition_}, {"segment", old_base}, {"next", base}, {"why", why}});
 }
 
@@ -480,6 +483,7 @@ void PartitionLog::advance_recovery_point(const std::vector<Synced>& synced) {
   if (rp <= recovery_point_) return;
   FL_ASSERT(rp <= log_end_offset() && "the recovery point never passes the LEO", partition_, rp, log_end_offset());
   recovery_point_ = rp;
+  cover(ctx_, Mark::kRecoveryPointAdvanced);
   ctx_.trace("log-flushed", {{"partition", partition_}, {"recovery_point", rp}});
 }
 
@@ -725,7 +729,10 @@ RecoveryReport PartitionLog::recover() {
   // Nothing is trusted without the marker; it goes before anything changes.
   if (report.clean) disk.remove(clean_shutdown_file(partition_));
   for (const std::string& file : disk.list(dir)) {
-    if (file.ends_with(".tmp")) disk.remove(file);  // an interrupted write_atomically
+    if (file.ends_with(".tmp")) {
+      disk.remove(file);  // an interrupted write_atomically
+      cover(ctx_, Mark::kTempCheckpointRemoved);
+    }
   }
   if (loaded.empty()) {
     // A fresh disk, or a crash inside truncate_fully_and_start_at between deleting the last
@@ -851,6 +858,11 @@ RecoveryReport PartitionLog::recover() {
   report.log_end_offset = leo;
   report.high_watermark = hw_;
   report.recovery_point = recovery_point_;
+  if (ctx_.incarnation() > 0) {  // a restart, not the first boot on an empty disk
+    cover(ctx_, report.clean ? Mark::kRecoveryClean : Mark::kRecoveryUnclean);
+    if (!report.clean && report.checkpointed_recovery_point > 0) cover(ctx_, Mark::kRecoveryFromCheckpoint);
+    if (report.bytes_truncated > 0) cover(ctx_, Mark::kRecoveryDroppedTail);
+  }
   check_segments();
   check_invariants(log_start_);
   ctx_.trace("log-recovered", {{"partition", partition_},
@@ -879,6 +891,7 @@ void PartitionLog::shutdown_cleanly() {
   // Last: the marker promises that everything above is durable.
   ctx_.disk().write(clean_shutdown_file(partition_), std::string());
   closed_ = true;
+  cover(ctx_, Mark::kCleanShutdownMarkerWritten);
   ctx_.trace("log-clean-shutdown", {{"partition", partition_}, {"leo", log_end_offset()}, {"hw", hw_}});
 }
 

@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "models/kafka/broker.h"
+#include "models/kafka/marks.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
 #include "models/kafka/placement.h"
@@ -179,6 +180,7 @@ class DcLossScenario final : public Scenario {
       cons->start();
       return cons;
     });
+    sim.coverage().declare(mark_catalogue());
     for (NodeId n = 0; n < sim.node_count(); ++n) sim.start(n);
 
     // The loss, as a fault plan (or the one given with --plan).

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "models/kafka/broker.h"
+#include "models/kafka/marks.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
 #include "scenarios/kafka/checker.h"
@@ -109,6 +110,7 @@ class ReplicationScenario final : public Scenario {
       cons->start();
       return cons;
     });
+    sim.coverage().declare(mark_catalogue());
     for (NodeId n = 0; n < sim.node_count(); ++n) sim.start(n);
 
     // Faults.

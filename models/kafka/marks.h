@@ -1,0 +1,102 @@
+// models/kafka/marks.h
+// The replication model's coverage marks (sim/coverage.h): states and code paths worth
+// reaching, at least one per numbered rule of semantics.md sections B-G that has a branch.
+// A mark is named "<rule>.<what>"; the rule is where its branch is specified. The sweep
+// summary reports, per mark, the fraction of runs that reached it, and names the marks no
+// run reached: a path no seed reaches is one whose bugs no seed can find.
+//
+// Hitting a mark changes nothing (no state, no randomness, no trace record), so adding one
+// never changes a trace hash. Add a mark with every model path you add.
+#pragma once
+
+#include <cstdint>
+
+#include "sim/coverage.h"
+#include "sim/node_context.h"
+
+namespace faultline::kafka {
+
+enum class Mark : uint32_t {
+  // B: produce
+  kProduceNotLeader,              // B1
+  kProduceAcksOneAnswered,        // B2
+  kProduceNotEnoughReplicas,      // B3
+  kProduceNotEnoughAfterAppend,   // B3
+  kProduceTimedOut,               // B3
+  kProduceHeldForHw,              // B3
+  kHwHeldBelowMinIsr,             // B4
+  kProducerRetried,               // B5
+  // C: fetch, HW, truncation
+  kFetchFencedLeaderEpoch,        // C2
+  kFetchUnknownLeaderEpoch,       // C2
+  kFetchNotLeader,                // C2
+  kFetchOutOfRangeBelowStart,     // C2
+  kFetchOutOfRangeAboveEnd,       // C2
+  kDivergingEpochAnswered,        // C3
+  kDivergingOlderEpoch,           // C3: the leader lacks the follower's last epoch
+  kCaughtUpByPreviousFetch,       // C4
+  kHwCountsCaughtUpNonMember,     // C5
+  kHwHeldByPendingExpansion,      // C5
+  kFollowerHwClampedToLeo,        // C6
+  kFollowerTruncated,             // C7
+  kTruncationLacksEpoch,          // C7: own cache lacks the diverging epoch
+  kTruncationRepeated,            // C7: a second divergence right after a truncation
+  kTruncationBlockedOnDisk,       // C7 with F4
+  kLeaderChangeDuringTruncation,  // C7: become_follower waited for a truncation
+  kFollowerOffsetOutOfRange,      // C8
+  kFollowerFullTruncation,        // C8
+  kFollowerLogStartRaised,        // C8: the follower follows the leader's log start up
+  kLogStartMoved,                 // C8: retention raised a log start offset
+  kSameLeaderReelected,           // C9
+  kStaleBrokerEpochFetch,         // C9
+  // D: ISR
+  kIsrShrinkProposed,             // D1
+  kAlterPartitionRejected,        // D1
+  kAlterPartitionUnanswered,      // D1
+  kIsrExpansionProposed,          // D2
+  kExpansionRefusedBelowLeso,     // D2
+  kExpansionRefusedStaleEpoch,    // D2 (controller: added member's broker epoch)
+  kBrokerFenced,                  // D3
+  kControlledShutdown,            // D3
+  kCleanShutdownMarkerWritten,    // D3 / F1
+  kUncleanRestartLeftIsr,         // D3
+  kIsrFrozenAtLastMember,         // D3 without ELR
+  kElrNonEmpty,                   // D4
+  kIsrEmpty,                      // D4
+  kElrMemberRestartedCleanly,     // D4: stays eligible across a clean restart
+  // E: election, consumers
+  kElectionFromIsr,               // E1
+  kElectionFromElr,               // E1
+  kPartitionOffline,              // E1
+  kUncleanElection,               // E1
+  kUncleanRecoveryElection,       // E1 (KIP-966 balanced recovery)
+  kElectionAmongDivergedLogs,     // E1: live candidates report different logs
+  kNewLeaderHwBelowLeso,          // E2
+  kConsumerDivergence,            // E3
+  kConsumerOutOfRange,            // E3
+  // F: disks and crashes
+  kSegmentRolled,                 // F1
+  kRecoveryPointAdvanced,         // F1
+  kRecoveryClean,                 // F3 (after a clean shutdown)
+  kRecoveryUnclean,               // F3
+  kRecoveryFromCheckpoint,        // F3: an unclean recovery starting at a checkpointed recovery point
+  kRecoveryDroppedTail,           // F3: re-validation cut a torn or lost tail
+  kRecoveryEmptyDisk,             // F3: a replaced disk
+  kTempCheckpointRemoved,         // F2
+  // G: observers
+  kObserverFetched,               // G1
+  kObserverPromoted,              // G2
+  kObserverPromotionRefused,      // G2 (controller: policy does not hold)
+  kObserverDemoted,               // G3
+  kObserverLeads,                 // G2 / E1
+  kCount,
+};
+
+inline constexpr uint32_t kKafkaMarkCatalogue = 1;
+
+// The table, in enum order; see marks.cpp.
+MarkCatalogue mark_catalogue();
+
+inline void cover(NodeContext& ctx, Mark m) { ctx.cover(kKafkaMarkCatalogue, static_cast<uint32_t>(m)); }
+
+}  // namespace faultline::kafka
