@@ -66,6 +66,14 @@ std::string run_to_json(const RunResult& r, int64_t wall_ms, const std::string& 
     out += fmt::format("{}{}:{}", first ? "" : ",", json_escape(k), v);
     first = false;
   }
+  // Every mark the scenario declared, zeros included, so a reader can tell "never reached"
+  // from "not declared".
+  out += "},\"marks\":{";
+  first = true;
+  for (const auto& [k, v] : r.marks) {
+    out += fmt::format("{}{}:{}", first ? "" : ",", json_escape(k), v);
+    first = false;
+  }
   out += fmt::format("}},\"replay\":{}}}", json_escape(replay));
   return out;
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "reports/json.h"
+
 namespace faultline {
 
 std::string describe(const RunResult& r) {
@@ -31,6 +33,25 @@ void SweepSummary::add(const RunResult& r, int64_t, std::string replay) {
       totals_[name] += value;
     }
   }
+  for (const auto& [name, count] : r.marks) {
+    Reach& reach = marks_[name];
+    ++reach.declared;
+    if (count > 0) ++reach.reached;
+  }
+}
+
+std::map<std::string, std::pair<uint64_t, uint64_t>> SweepSummary::mark_reach() const {
+  std::map<std::string, std::pair<uint64_t, uint64_t>> out;
+  for (const auto& [name, reach] : marks_) out[name] = {reach.reached, reach.declared};
+  return out;
+}
+
+std::vector<std::string> SweepSummary::never_reached() const {
+  std::vector<std::string> out;
+  for (const auto& [name, reach] : marks_) {
+    if (reach.reached == 0) out.push_back(name);
+  }
+  return out;
 }
 
 std::string distribution_text(std::vector<int64_t> values) {
@@ -69,6 +90,21 @@ std::string SweepSummary::text(int64_t sweep_wall_ms) const {
     for (const auto& [name, total] : totals_) out += fmt::format(" {} {}", name, total);
     out += '\n';
   }
+  if (!marks_.empty()) {
+    size_t width = 0;
+    for (const auto& [name, reach] : marks_) width = std::max(width, name.size());
+    out += fmt::format("coverage ({} marks, runs that reached each of the runs that declared it):\n", marks_.size());
+    for (const auto& [name, reach] : marks_) {
+      const double percent = 100.0 * static_cast<double>(reach.reached) / static_cast<double>(reach.declared);
+      // A mark reached at all never reads as 0.0%.
+      const std::string shown =
+          reach.reached > 0 && percent < 0.05 ? std::string("<0.1%") : fmt::format("{:.1f}%", percent);
+      out += fmt::format("  {:<{}}   {}/{} runs ({})\n", name, width, reach.reached, reach.declared, shown);
+    }
+    const std::vector<std::string> never = never_reached();
+    out += never.empty() ? std::string("every mark reached\n")
+                         : fmt::format("never reached ({}): {}\n", never.size(), fmt::join(never, ", "));
+  }
   if (!failures_.empty()) {
     out += fmt::format("first failing seed: {}\n", failures_.begin()->first);
     size_t shown = 0;
@@ -82,6 +118,41 @@ std::string SweepSummary::text(int64_t sweep_wall_ms) const {
   }
   out += all_passed() ? "RESULT: PASS\n" : "RESULT: FAIL\n";
   return out;
+}
+
+namespace {
+
+std::string count_map_json(const std::map<std::string, uint64_t>& counts) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [name, n] : counts) {
+    out += fmt::format("{}{}:{}", first ? "" : ",", json_escape(name), n);
+    first = false;
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::string SweepSummary::json(const std::string& scenario) const {
+  std::string out = fmt::format(
+      "{{\"scenario\":{},\"runs\":{},\"verdicts\":{{\"pass\":{},\"fail\":{},\"liveness\":{},\"crash\":{}}}",
+      json_escape(scenario), runs_, counts_[0], counts_[1], counts_[2], counts_[3]);
+  out += fmt::format(",\"by_invariant\":{},\"excused\":{},\"marks\":{{", count_map_json(by_invariant_),
+                     count_map_json(excused_));
+  bool first = true;
+  for (const auto& [name, reach] : marks_) {
+    out += fmt::format("{}{}:{{\"reached\":{},\"runs\":{}}}", first ? "" : ",", json_escape(name), reach.reached,
+                       reach.declared);
+    first = false;
+  }
+  out += "},\"never_reached\":[";
+  first = true;
+  for (const auto& name : never_reached()) {
+    out += fmt::format("{}{}", first ? "" : ",", json_escape(name));
+    first = false;
+  }
+  return out + "]}";
 }
 
 }  // namespace faultline

@@ -4,14 +4,24 @@
 // and the runs' metrics: for a metric named *_ns (a simulated duration, -1 meaning "never
 // happened in that run") its distribution over the runs that report it (median, p99, max,
 // nearest rank; a "never" sorts after every time, so it shows in the percentiles and is
-// counted, never dropped), for any other metric its total. Results are added in completion
-// order; the text lists seeds in seed order and sorts the distributions, so the summary of
-// a sweep does not depend on --jobs.
+// counted, never dropped), for any other metric its total. Then coverage: for every mark a
+// run declared (sim/coverage.h), in how many of the runs that declared it the mark was
+// reached, and the marks no run reached. A run that reports no marks (a scenario without a
+// catalogue, or a child killed before it could report) declares none and does not count.
+// Results are added in completion order; the text lists seeds in seed order, sorts the
+// distributions and lists marks by name, so the summary of a sweep does not depend on --jobs.
+//
+// json() is the same summary for machines, one JSON object without wall-clock figures:
+//   {"scenario":..,"runs":N,"verdicts":{"pass":N,"fail":N,"liveness":N,"crash":N},
+//    "by_invariant":{"S1":N,..},"excused":{..},
+//    "marks":{"C8.offset-out-of-range":{"reached":N,"runs":M},..},"never_reached":[..]}
+// Its field names are a public interface like those of reports/json.h: add, never rename.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "scenarios/scenario.h"
@@ -22,9 +32,14 @@ class SweepSummary {
  public:
   void add(const RunResult& r, int64_t wall_ms, std::string replay);
   std::string text(int64_t sweep_wall_ms) const;
+  std::string json(const std::string& scenario) const;
   bool all_passed() const { return runs_ == counts_[0]; }
   uint64_t runs() const { return runs_; }
   uint64_t count(Verdict v) const { return counts_[static_cast<int>(v)]; }
+  // Per mark name: (runs that reached it, runs that declared it).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> mark_reach() const;
+  // The declared marks no run reached, by name.
+  std::vector<std::string> never_reached() const;
 
  private:
   struct Failure {
@@ -42,6 +57,11 @@ class SweepSummary {
   std::map<uint64_t, Failure> failures_;  // by seed
   std::map<std::string, std::vector<int64_t>> durations_;  // *_ns metrics, -1 = never
   std::map<std::string, int64_t> totals_;                 // every other metric
+  struct Reach {
+    uint64_t reached = 0;   // runs with a count > 0
+    uint64_t declared = 0;  // runs that declared the mark
+  };
+  std::map<std::string, Reach> marks_;
 };
 
 // "median 10.412s, p99 31.020s, max 33.001s (500 runs)" for durations in ns (-1: never).

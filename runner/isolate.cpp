@@ -173,6 +173,11 @@ std::string encode_result(const RunResult& r) {
     w.str(k);
     w.u64(static_cast<uint64_t>(v));
   }
+  w.u64(r.marks.size());
+  for (const auto& [k, v] : r.marks) {
+    w.str(k);
+    w.u64(v);
+  }
   w.u64(kMagic);
   return std::move(w.out);
 }
@@ -216,6 +221,13 @@ bool decode_result(const std::string& bytes, RunResult* out) {
     int64_t v = 0;
     if (!rd.str(&k) || !rd.i64(&v)) return false;
     r.metrics[k] = v;
+  }
+  if (!rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k;
+    uint64_t v = 0;
+    if (!rd.str(&k) || !rd.u64(&v)) return false;
+    r.marks[k] = v;
   }
   if (!rd.u64(&magic) || magic != kMagic || !rd.done()) return false;
   *out = std::move(r);

@@ -247,7 +247,16 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   return result.verdict == Verdict::kPass ? 0 : 1;
 }
 
-int cmd_sweep(const std::string& program, const Common& c, const std::string& seeds, int jobs) {
+// Writes `text` to `path`, replacing what was there; false if the file cannot be written.
+bool write_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return false;
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && written;
+}
+
+int cmd_sweep(const std::string& program, const Common& c, const std::string& seeds, int jobs,
+              const std::string& summary_json_path) {
   const auto [first, last] = parse_seed_range(seeds);
   std::vector<RunRequest> requests;
   for (uint64_t s = first;; ++s) {
@@ -255,6 +264,11 @@ int cmd_sweep(const std::string& program, const Common& c, const std::string& se
     if (s == last) break;
   }
   check(requests.front());
+  // An unwritable summary path is bad input: found before any seed runs. Emptying the file
+  // now also means a sweep that dies leaves no earlier sweep's summary behind.
+  if (!summary_json_path.empty() && !write_file(summary_json_path, "")) {
+    throw BadInput{fmt::format("cannot open summary file '{}' for writing", summary_json_path)};
+  }
   SweepSummary summary;
   const auto start = std::chrono::steady_clock::now();
   run_isolated(requests, IsolationOptions{jobs, c.timeout_s * 1000}, [&](size_t i, const RunResult& r, int64_t ms) {
@@ -271,6 +285,10 @@ int cmd_sweep(const std::string& program, const Common& c, const std::string& se
   const std::string text = fmt::format("sweep {} seeds {}..{} (jobs {}): {}", c.scenario, first, last, jobs,
                                        summary.text(wall_ms_since(start)));
   std::fputs(text.c_str(), c.json ? stderr : stdout);
+  // Rare after the check above (the disk filled, the directory went away), and still exit 2.
+  if (!summary_json_path.empty() && !write_file(summary_json_path, summary.json(c.scenario) + "\n")) {
+    throw BadInput{fmt::format("cannot write the summary to '{}'", summary_json_path)};
+  }
   return summary.all_passed() ? 0 : 1;
 }
 
@@ -363,6 +381,9 @@ int main_impl(int argc, char** argv) {
   int jobs = 2;
   sweep->add_option("--seeds", seeds, "seed range A..B (inclusive) or a single seed")->required();
   sweep->add_option("--jobs", jobs, "runs at once")->check(CLI::Range(1, 256));
+  std::string summary_json_path;
+  sweep->add_option("--summary-json", summary_json_path,
+                    "also write the sweep summary (verdicts, invariants, coverage marks) as one JSON object to PATH");
 
   CLI::App* plan = app.add_subcommand("plan", "print the fault plan a seed's nemesis draws (edit it, run it with --plan)");
   std::string plan_seed_text;
@@ -410,7 +431,7 @@ int main_impl(int argc, char** argv) {
       if (!parse_u64(seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", seed_text)};
       return cmd_run(program, common, seed, trace_path, in_process);
     }
-    if (*sweep) return cmd_sweep(program, common, seeds, jobs);
+    if (*sweep) return cmd_sweep(program, common, seeds, jobs, summary_json_path);
     if (*shrink) {
       uint64_t seed = 0;
       if (!parse_u64(shrink_seed_text, &seed)) {

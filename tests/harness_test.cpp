@@ -116,6 +116,23 @@ TEST(Isolation, ResultsSurviveThePipeEncoding) {
   EXPECT_FALSE(decode_result(truncated, &back));
 }
 
+TEST(Isolation, CoverageMarksSurviveThePipeEncoding) {
+  RunResult r = execute(request("selftest", 3, {{"mode", "pass"}}));
+  r.marks = {{"C8.offset-out-of-range", 37}, {"C9.never", 0}, {"S1.big", UINT64_MAX}};
+  RunResult back;
+  ASSERT_TRUE(decode_result(encode_result(r), &back));
+  EXPECT_EQ(back.marks, r.marks);  // zeros included, and counts past INT64_MAX
+  EXPECT_EQ(back.marks.at("C9.never"), 0u);
+  // The marks come last before the closing magic: cutting into them fails the decode.
+  std::string bytes = encode_result(r);
+  bytes.resize(bytes.size() - 2 * sizeof(uint64_t));
+  EXPECT_FALSE(decode_result(bytes, &back));
+  // A run without marks decodes with an empty map.
+  r.marks.clear();
+  ASSERT_TRUE(decode_result(encode_result(r), &back));
+  EXPECT_TRUE(back.marks.empty());
+}
+
 TEST(Isolation, SignalsAndHangsBecomeCrashResultsAndOthersSurvive) {
   std::vector<RunRequest> reqs = {
       request("selftest", 1, {{"mode", "crash-signal"}}),

@@ -81,6 +81,20 @@ grep -qE "killed by signal 11|exited with status [1-9]" "$WORK/mixed" && pass "s
 grep -q "wall-clock timeout" "$WORK/mixed" && pass "hang reported" || fail "hang not reported"
 grep -q "RESULT: FAIL" "$WORK/mixed.err" && pass "summary says FAIL" || fail "summary missing"
 
+# 5b. sweep --summary-json writes the summary as one JSON object (ping declares no coverage
+#     marks, so "marks" is empty there, but the keys are present); every run's JSON has
+#     "marks"; an unwritable summary path is bad input, found before any seed runs.
+"$FL" sweep --scenario ping --seeds 1..6 --json --summary-json "$WORK/summary.json" > "$WORK/sj.out" 2> /dev/null; rc=$?
+if [[ $rc -eq 0 && $(wc -l < "$WORK/summary.json") -eq 1 ]] && grep -q '^{"scenario":"ping","runs":6,"verdicts":{"pass":6,' "$WORK/summary.json" &&
+   grep -q '"by_invariant":{}' "$WORK/summary.json" && grep -q '"marks":{}' "$WORK/summary.json" &&
+   grep -q '"never_reached":\[\]}$' "$WORK/summary.json"; then
+  pass "sweep --summary-json writes scenario, runs, verdicts, by_invariant, marks, never_reached"
+else
+  fail "sweep --summary-json: rc=$rc"; cat "$WORK/summary.json"
+fi
+[[ $(grep -c '"marks":{},"replay":' "$WORK/sj.out") -eq 6 ]] && pass "every run's JSON has marks" || fail "run JSON lacks marks"
+bad "unwritable summary file" sweep --scenario ping --seeds 1..2 --summary-json /nonexistent/dir/x.json
+
 # 6. list --json names scenarios, parameters and bugs with their catcher.
 "$FL" list --json > "$WORK/list"
 grep -q '{"name":"ping","description"' "$WORK/list" && pass "list --json has ping" || fail "list --json lacks ping"
