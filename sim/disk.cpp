@@ -310,6 +310,15 @@ void Disk::process_kill() {
   s_.trace().record(s_.now(), owner_, "disk-process-kill", {{"unsynced", unsynced}});
 }
 
+void Disk::replace() {
+  for (const auto& [id, f] : inodes_) {
+    FL_ASSERT(f.pending.empty() && "a disk is replaced while no fsync is in flight", label_, f.name);
+  }
+  s_.trace().record(s_.now(), owner_, "disk-replaced", {{"files", static_cast<uint64_t>(dir_.size())}});
+  dir_.clear();
+  inodes_.clear();
+}
+
 void Disk::power_loss() {
   ++power_losses_;
   uint64_t damaged = 0;

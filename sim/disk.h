@@ -129,6 +129,9 @@ class Disk {
   void process_kill();
   // Rule F3 on every file (see the contract).
   void power_loss();
+  // The disk is replaced by an empty one (after a power loss of its owner, while no call is
+  // in flight): every file is gone, durable or not.
+  void replace();
 
   // --- ground truth: for checkers and tests, never for models --------------------------
   NodeId owner() const { return owner_; }

@@ -47,43 +47,13 @@ void FaultControl::schedule(const FaultPlan& plan) {
 void FaultControl::apply(const FaultEvent& e) {
   const uint64_t serial = next_serial_++;
   ++applied_;
+  if (is_node_aimed(e.kind)) {
+    aim(e, serial);
+    return;
+  }
   const Instant until = e.duration == Duration::zero() ? Instant::max() : sim_.now() + e.duration;
   const std::string text = e.to_text();
-  bool skipped = false;
   switch (e.kind) {
-    case FaultKind::kKill:
-    case FaultKind::kPowerLoss: {
-      std::optional<NodeId> target = sim_.find_node(e.a.at(0));
-      if (!target && resolver_) target = resolver_(e.a.at(0));
-      if (!target) {
-        // A future role: strike when the watcher reports who took it.
-        auto taken = [this, e, serial](NodeId node) {
-          if (waiting_.erase(serial) == 0) return;  // expired or disarmed
-          armed_.insert(serial);
-          arm(e, serial, node);
-        };
-        if (watcher_ && watcher_(e.a.at(0), std::move(taken))) {
-          waiting_.insert(serial);
-          sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
-          if (watch_deadline_ > Duration::zero()) {
-            sim_.scheduler().after(watch_deadline_, [this, serial, text] {
-              if (waiting_.erase(serial) > 0) sim_.note("fault-expired", {{"serial", serial}, {"event", text}});
-            });
-          }
-          return;
-        }
-        skipped = true;  // a role nobody holds right now
-        break;
-      }
-      if (e.delay > Duration::zero()) {
-        armed_.insert(serial);
-        arm(e, serial, *target);
-        sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
-        return;
-      }
-      skipped = !strike(e, serial, *target);
-      break;
-    }
     case FaultKind::kPartition:
       network_rule_[serial] = sim_.network().partition(resolve(e.a), resolve(e.b), /*one_way=*/false);
       break;
@@ -99,12 +69,6 @@ void FaultControl::apply(const FaultEvent& e) {
     case FaultKind::kLinkDelay:
       network_rule_[serial] = sim_.network().add_delay(resolve(e.a), resolve(e.b), e.delay, e.jitter);
       break;
-    case FaultKind::kDiskStall:
-      sim_.disk(resolve_one(e.a.at(0))).stall(until);
-      break;
-    case FaultKind::kDiskSlow:
-      sim_.disk(resolve_one(e.a.at(0))).slow(e.factor, until);
-      break;
     case FaultKind::kS3Errors:
       sim_.object_store().errors(e.rate, e.rate2, until);
       break;
@@ -117,11 +81,48 @@ void FaultControl::apply(const FaultEvent& e) {
     case FaultKind::kS3Ambiguous:
       sim_.object_store().ambiguous_timeouts(e.rate, until);
       break;
-    case FaultKind::kCount:
-      FL_UNREACHABLE("kCount is not a fault");
+    default:
+      FL_UNREACHABLE("node-aimed kinds go through aim()");
   }
-  sim_.note(skipped ? "fault-skipped" : "fault", {{"serial", serial}, {"event", text}});
-  if (!skipped) schedule_heal(e, serial);
+  sim_.note("fault", {{"serial", serial}, {"event", text}});
+  schedule_heal(e, serial);
+}
+
+void FaultControl::aim(const FaultEvent& e, uint64_t serial) {
+  const std::string text = e.to_text();
+  std::optional<NodeId> target = sim_.find_node(e.a.at(0));
+  if (!target && resolver_) target = resolver_(e.a.at(0));
+  if (!target) {
+    // A future role: strike when the watcher reports who took it.
+    auto taken = [this, e, serial](NodeId node) {
+      if (waiting_.erase(serial) == 0) return;  // expired or disarmed
+      armed_.insert(serial);
+      arm(e, serial, node);
+    };
+    if (watcher_ && watcher_(e.a.at(0), std::move(taken))) {
+      waiting_.insert(serial);
+      sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
+      // Only a crash expires: max_down counted its window from the deadline. A disk fault
+      // waits for its moment until heal_all().
+      if (watch_deadline_ > Duration::zero() && is_crash(e.kind)) {
+        sim_.scheduler().after(watch_deadline_, [this, serial, text] {
+          if (waiting_.erase(serial) > 0) sim_.note("fault-expired", {{"serial", serial}, {"event", text}});
+        });
+      }
+      return;
+    }
+    sim_.note("fault-skipped", {{"serial", serial}, {"event", text}});  // a role nobody holds right now
+    return;
+  }
+  if (e.delay > Duration::zero()) {
+    armed_.insert(serial);
+    arm(e, serial, *target);
+    sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
+    return;
+  }
+  const bool struck = strike(e, serial, *target);
+  sim_.note(struck ? "fault" : "fault-skipped", {{"serial", serial}, {"event", text}});
+  if (struck) schedule_heal(e, serial);
 }
 
 void FaultControl::schedule_heal(const FaultEvent& e, uint64_t serial) {
@@ -145,7 +146,41 @@ void FaultControl::arm(const FaultEvent& e, uint64_t serial, NodeId node) {
 }
 
 bool FaultControl::strike(const FaultEvent& e, uint64_t serial, NodeId node) {
-  const CrashKind kind = e.kind == FaultKind::kKill ? CrashKind::kKill : CrashKind::kPowerLoss;
+  const Instant until = e.duration == Duration::zero() ? Instant::max() : sim_.now() + e.duration;
+  switch (e.kind) {
+    case FaultKind::kDiskStall:
+      sim_.disk(node).stall(until);
+      return true;
+    case FaultKind::kDiskSlow:
+      sim_.disk(node).slow(e.factor, until);
+      return true;
+    case FaultKind::kRestart:
+      if (!sim_.is_up(node)) return false;
+      if (shutdown_handler_) {
+        down_by_[node] = serial;
+        crashed_[serial] = node;
+        stopping_[serial] = node;
+        if (shutdown_handler_(node, [this, serial] {
+              // From the model's own fiber: stop the process from an event of its own.
+              sim_.scheduler().after(Duration::zero(), [this, serial] { stopped(serial); });
+            })) {
+          return true;
+        }
+        stopping_.erase(serial);
+      }
+      break;  // no graceful path: a kill
+    case FaultKind::kDiskReplace:
+      if (!sim_.is_up(node)) return false;
+      down_by_[node] = serial;
+      crashed_[serial] = node;
+      if (crash_listener_) crash_listener_(node, CrashKind::kPowerLoss);
+      sim_.crash(node, CrashKind::kPowerLoss);
+      sim_.disk(node).replace();
+      return true;
+    default:
+      break;
+  }
+  const CrashKind kind = e.kind == FaultKind::kPowerLoss ? CrashKind::kPowerLoss : CrashKind::kKill;
   if (!sim_.is_up(node)) {
     // Already down (another event holds it): this event does not restart it, but a power
     // loss still costs the host its page cache.
@@ -162,10 +197,32 @@ bool FaultControl::strike(const FaultEvent& e, uint64_t serial, NodeId node) {
   return true;
 }
 
+void FaultControl::stopped(uint64_t serial) {
+  auto it = stopping_.find(serial);
+  if (it == stopping_.end()) return;
+  const NodeId node = it->second;
+  stopping_.erase(it);
+  const bool restart_now = restart_when_stopped_.erase(serial) > 0;
+  if (!sim_.is_up(node)) return;  // another fault took it down meanwhile
+  if (crash_listener_) crash_listener_(node, CrashKind::kKill);
+  sim_.crash(node, CrashKind::kKill);
+  sim_.note("stopped", {{"serial", serial}, {"node", sim_.spec(node).name}});
+  if (!restart_now) return;
+  if (auto d = down_by_.find(node); d != down_by_.end() && d->second == serial) down_by_.erase(d);
+  sim_.restart(node);
+}
+
 void FaultControl::heal(const FaultEvent& e, uint64_t serial) {
   switch (e.kind) {
     case FaultKind::kKill:
-    case FaultKind::kPowerLoss: {
+    case FaultKind::kPowerLoss:
+    case FaultKind::kRestart:
+    case FaultKind::kDiskReplace: {
+      if (stopping_.contains(serial)) {
+        // Still shutting down: restart once it has stopped.
+        restart_when_stopped_.insert(serial);
+        break;
+      }
       auto crashed = crashed_.find(serial);
       if (crashed == crashed_.end()) return;
       const NodeId node = crashed->second;
@@ -195,6 +252,9 @@ void FaultControl::heal_all(bool restart_nodes) {
   sim_.note("heal-all", {{"restart_nodes", restart_nodes}});
   waiting_.clear();
   armed_.clear();
+  if (restart_nodes) {
+    for (const auto& [serial, node] : stopping_) restart_when_stopped_.insert(serial);
+  }
   sim_.network().heal_all();
   network_rule_.clear();
   for (NodeId id = 0; id < sim_.node_count(); ++id) sim_.disk(id).heal();

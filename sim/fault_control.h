@@ -4,9 +4,16 @@
 // end of a fault phase. Every fault applied and healed is traced ("fault" / "heal" with the
 // event's text), on top of the component's own trace records.
 //
-// Crash windows: a kill or power loss takes a node down only if it is up, and the heal of
-// that same event restarts it (a later event's heal does not restart a node another event
-// took down). A zero `for` on a crash, partition or delay means "until heal_all()".
+// Crash windows: a kill, power loss, restart or disk replacement takes a node down only if
+// it is up, and the heal of that same event restarts it (a later event's heal does not
+// restart a node another event took down). A zero `for` on a crash, partition or delay
+// means "until heal_all()".
+//
+// A restart is a controlled shutdown: the scenario's shutdown handler asks the node's
+// process to shut down cleanly and reports when it has; only then is the process stopped
+// (as a kill: everything was flushed). A window that ends while the node is still shutting
+// down restarts it as soon as it has stopped. A disk replacement is a power loss after which
+// the node's disk is empty (Disk::replace); its heal boots the node on the new disk.
 #pragma once
 
 #include <functional>
@@ -36,13 +43,20 @@ class FaultControl {
   using CrashListener = std::function<void(NodeId, CrashKind)>;
   void set_crash_listener(CrashListener listener) { crash_listener_ = std::move(listener); }
 
-  // Future roles ("next-leader:p0"): the watcher returns false if `role` is not one it knows;
-  // otherwise it keeps `taken` and calls it once, with the node, when the role is taken (it
-  // must not call it from inside the apply() that armed it). The crash then strikes the
-  // event's delay later. heal_all() disarms whatever has not struck yet.
-  // A role not taken within `deadline` of the event expires ("fault-expired"), so a plan's
-  // crash windows stay where the nemesis counted them (NemesisOptions::successor_wait);
-  // zero: no deadline.
+  // Controlled shutdown of `node` for a restart event: returns false if the node has no
+  // graceful path (the restart is then a kill); otherwise begins it and calls `stopped`
+  // once, from anywhere, when the process has shut down cleanly and may be stopped.
+  using ShutdownHandler = std::function<bool(NodeId, std::function<void()> stopped)>;
+  void set_shutdown_handler(ShutdownHandler handler) { shutdown_handler_ = std::move(handler); }
+
+  // Future roles ("next-leader:p0", "diverging:p0"): the watcher returns false if `role` is
+  // not one it knows; otherwise it keeps `taken` and calls it once, with the node, when the
+  // role is taken (it must not call it from inside the apply() that armed it). The fault
+  // (any node-aimed kind) then strikes the event's delay later. heal_all() disarms whatever has not struck yet.
+  // A crash whose role is not taken within `deadline` of the event expires
+  // ("fault-expired"), so a plan's crash windows stay where the nemesis counted them
+  // (NemesisOptions::successor_wait); zero: no deadline. Disk faults wait for their moment
+  // until heal_all().
   void set_watch_deadline(Duration deadline) { watch_deadline_ = deadline; }
   using Watcher = std::function<bool(const std::string& role, std::function<void(NodeId)> taken)>;
   void set_watcher(Watcher watcher) { watcher_ = std::move(watcher); }
@@ -69,9 +83,14 @@ class FaultControl {
   NodeSet resolve(const std::vector<std::string>& names) const;
   NodeId resolve_one(const std::string& name) const;
   void heal(const FaultEvent& event, uint64_t serial);
-  // The crash of `node` by event `serial` (its heal is scheduled by the caller); false if the
-  // node was down already.
+  // A node-aimed event: strikes its target now, after its delay, or when a future role is
+  // taken.
+  void aim(const FaultEvent& event, uint64_t serial);
+  // Event `serial` hits `node` (its heal is scheduled by the caller); false if it cannot (a
+  // crash of a node that is down already).
   bool strike(const FaultEvent& event, uint64_t serial, NodeId node);
+  // The process of restart event `serial` has shut down cleanly: stop it.
+  void stopped(uint64_t serial);
   // Strikes `node` the event's delay from now, unless heal_all() disarms it first.
   void arm(const FaultEvent& event, uint64_t serial, NodeId node);
   void schedule_heal(const FaultEvent& event, uint64_t serial);
@@ -85,6 +104,9 @@ class FaultControl {
   Resolver resolver_;
   Watcher watcher_;
   CrashListener crash_listener_;
+  ShutdownHandler shutdown_handler_;
+  std::map<uint64_t, NodeId> stopping_;          // restart events whose node is shutting down
+  std::set<uint64_t> restart_when_stopped_;      // ... whose window (or heal_all) has ended
   std::set<uint64_t> waiting_;  // crash events waiting for a future role to be taken
   std::set<uint64_t> armed_;    // crash events waiting out their delay
   Duration watch_deadline_;

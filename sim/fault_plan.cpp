@@ -29,22 +29,22 @@ const std::vector<KindInfo>& kinds() {
       {FaultKind::kIsolateDc, "isolate-dc", {"dc", "for"}},
       {FaultKind::kDropConnections, "drop-connections", {"a", "b"}},
       {FaultKind::kLinkDelay, "link-delay", {"a", "b", "delay", "jitter", "for"}},
-      {FaultKind::kDiskStall, "disk-stall", {"node", "for"}},
-      {FaultKind::kDiskSlow, "disk-slow", {"node", "factor", "for"}},
+      {FaultKind::kDiskStall, "disk-stall", {"node", "delay", "for"}},
+      {FaultKind::kDiskSlow, "disk-slow", {"node", "factor", "delay", "for"}},
       {FaultKind::kS3Errors, "s3-errors", {"slowdown", "internal", "for"}},
       {FaultKind::kS3Latency, "s3-latency", {"extra", "for"}},
       {FaultKind::kS3Outage, "s3-outage", {"for"}},
       {FaultKind::kS3Ambiguous, "s3-ambiguous", {"rate", "for"}},
+      {FaultKind::kRestart, "restart", {"node", "delay", "for"}},
+      {FaultKind::kDiskReplace, "disk-replace", {"node", "delay", "for"}},
   };
   return kKinds;
 }
 
 const KindInfo& info(FaultKind k) { return kinds().at(static_cast<size_t>(k)); }
 
-bool is_crash(FaultKind k) { return k == FaultKind::kKill || k == FaultKind::kPowerLoss; }
-
-// Keys that may be left out: the window (zero: see the header) and a crash's delay.
-bool optional_key(FaultKind k, const std::string& key) { return key == "for" || (key == "delay" && is_crash(k)); }
+// Keys that may be left out: the window (zero: see the header) and a node-aimed fault's delay.
+bool optional_key(FaultKind k, const std::string& key) { return key == "for" || (key == "delay" && is_node_aimed(k)); }
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -144,6 +144,12 @@ std::string set_value(FaultEvent& e, const std::string& key, const std::string& 
 
 const char* to_string(FaultKind k) { return info(k).name; }
 
+bool is_crash(FaultKind k) {
+  return k == FaultKind::kKill || k == FaultKind::kPowerLoss || k == FaultKind::kRestart || k == FaultKind::kDiskReplace;
+}
+
+bool is_node_aimed(FaultKind k) { return is_crash(k) || k == FaultKind::kDiskStall || k == FaultKind::kDiskSlow; }
+
 std::optional<FaultKind> fault_kind_from_string(const std::string& s) {
   for (const auto& k : kinds()) {
     if (s == k.name) return k.kind;
@@ -230,10 +236,10 @@ std::optional<uint32_t> Topology::find(const std::string& name) const {
 
 std::string validate_plan(const FaultPlan& plan, const Topology& topology) {
   for (const auto& e : plan.events) {
-    const bool crash = is_crash(e.kind);
+    const bool aimed = is_node_aimed(e.kind);
     for (const auto* names : {&e.a, &e.b}) {
       for (const auto& n : *names) {
-        const bool role = crash && std::find(topology.roles.begin(), topology.roles.end(), n) != topology.roles.end();
+        const bool role = aimed && std::find(topology.roles.begin(), topology.roles.end(), n) != topology.roles.end();
         if (!topology.find(n) && !role) return fmt::format("fault plan event '{}': unknown node '{}'", e.to_text(), n);
       }
     }

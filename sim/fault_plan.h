@@ -19,7 +19,11 @@
 //   5s drop-connections a=n1 b=n0,n2
 //   6s link-delay a=n0 b=n1 delay=50ms jitter=10ms for=2s
 //   7s disk-stall node=n1 for=2s
+//   7s disk-stall node=diverging:p0 for=4s
 //   7s disk-slow node=n1 factor=10 for=2s
+//   8s restart node=leader:p1 for=3s
+//   8s disk-replace node=n2 for=5s
+//   8s power-loss node=next-registered delay=2s for=3s
 //   9s s3-errors slowdown=1/10 internal=1/20 for=3s
 //   9s s3-latency extra=200ms for=3s
 //   9s s3-outage for=4s
@@ -49,9 +53,16 @@ enum class FaultKind {
   kS3Latency,        // extra object-store latency
   kS3Outage,         // every object-store request fails
   kS3Ambiguous,      // writes time out with unknown outcome at a rate
+  kRestart,          // controlled shutdown (D3: clean-shutdown marker), restart after the window
+  kDiskReplace,      // power loss, then the node returns with an empty disk (same id)
   kCount,
 };
 const char* to_string(FaultKind k);
+// Kinds that take a node down for their window: kill, power-loss, restart, disk-replace.
+bool is_crash(FaultKind k);
+// Kinds aimed at one node (node=): the crashes, disk-stall and disk-slow. Only these take
+// role names (Topology::roles) and a delay.
+bool is_node_aimed(FaultKind k);
 std::optional<FaultKind> fault_kind_from_string(const std::string& s);
 
 struct FaultEvent {
@@ -61,7 +72,7 @@ struct FaultEvent {
   std::vector<std::string> a;  // node, a / from, or empty
   std::vector<std::string> b;  // b / to, or empty
   std::string dc;              // isolate-dc
-  Duration delay;              // link-delay: extra; s3-latency: extra; crashes: see below
+  Duration delay;              // link-delay: extra; s3-latency: extra; node-aimed kinds: see below
   Duration jitter;             // link-delay
   uint32_t factor = 1;         // disk-slow
   Ratio rate{0, 1};            // s3-errors: slowdown; s3-ambiguous: rate
@@ -91,10 +102,12 @@ struct Topology {
   // Names a crash may target that stand for whichever node holds a role when the fault is
   // applied (e.g. "leader:p0"), resolved by the scenario (FaultControl::set_resolver), or
   // that name a future holder (e.g. "next-leader:p0": whoever is elected next), which the
-  // scenario reports when it happens (FaultControl::set_watcher). Only kill and power-loss
-  // take them: the nemesis can then aim at state, not just at nodes. A crash strikes its
-  // `delay` after its target is known: at once for a node or a current role, after the
-  // takeover for a future one ("kill the new leader 300ms into its term").
+  // scenario reports when it happens (FaultControl::set_watcher). Node-aimed kinds take them
+  // (is_node_aimed: crashes, disk stalls and slowness): the nemesis can then aim at state
+  // and at protocol moments, not just at nodes. Such a fault strikes its `delay` after its
+  // target is known: at once for a node or a current role, when the moment comes for a
+  // future one ("kill the new leader 300ms into its term", "stall the disk of the follower
+  // that is told to truncate", "lose power 2s after a broker registers again").
   std::vector<std::string> roles;
   std::vector<std::string> dcs() const;  // sorted, unique
   std::optional<uint32_t> find(const std::string& name) const;

@@ -62,10 +62,12 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     e.duration = std::clamp(prng.exponential(mean), Duration::millis(50), o.max_duration);
     switch (e.kind) {
       case FaultKind::kPowerLoss:
+      case FaultKind::kDiskReplace:
         if (power_losses >= o.max_power_losses) e.kind = FaultKind::kKill;  // stay in budget
         else ++power_losses;
         [[fallthrough]];
       case FaultKind::kKill:
+      case FaultKind::kRestart:
         if (o.crashable.empty()) continue;
         e.a = {o.crashable[prng.below(o.crashable.size())]};
         break;
@@ -118,7 +120,7 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     const size_t drawn = plan.events.size();
     for (size_t i = 0; i < drawn && plan.events.size() < o.max_faults; ++i) {  // within the budget
       const FaultEvent e = plan.events[i];  // a copy: push_back below may move the vector
-      if (e.kind != FaultKind::kKill && e.kind != FaultKind::kPowerLoss) continue;
+      if (!is_crash(e.kind)) continue;
       auto succ = std::find_if(o.successors.begin(), o.successors.end(), [&](const auto& s) { return s.first == e.a[0]; });
       if (succ == o.successors.end() || !chains.chance(Ratio{per_two, 2})) continue;
       FaultEvent next;
@@ -130,6 +132,74 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
       plan.events.push_back(std::move(next));
     }
   }
+  if (!o.disk_moments.empty() || !o.crash_moments.empty()) {
+    Prng moments = prng.fork();
+    const uint64_t drawn_per_two = moments.below(3);
+    const uint64_t per_two = std::min<uint64_t>(2, o.moment_per_two.value_or(drawn_per_two));
+    // Disk faults retargeted to a moment (crashes are not: a crash waiting for a restart that
+    // no other crash causes would never strike; see the chained crashes below).
+    for (FaultEvent& e : plan.events) {
+      const bool disk = e.kind == FaultKind::kDiskStall || e.kind == FaultKind::kDiskSlow;
+      if (!disk || o.disk_moments.empty() || !moments.chance(Ratio{per_two, 2})) continue;
+      e.a = {o.disk_moments[moments.below(o.disk_moments.size())]};
+      e.delay = Duration::zero();  // at the moment itself: the stall must catch the truncation
+    }
+    // A crash aimed at a role with successors (a leader) leaves the crashed leader with a tail
+    // nobody else has: when it comes back (the crash's window ends) it is told to truncate.
+    // Arm a disk stall on that moment then, so that the truncation blocks while leadership
+    // may move on.
+    const size_t drawn = plan.events.size();
+    for (size_t i = 0; i < drawn && !o.disk_moments.empty() && plan.events.size() < o.max_faults; ++i) {
+      const FaultEvent e = plan.events[i];
+      const bool leads = is_crash(e.kind) && std::any_of(o.successors.begin(), o.successors.end(),
+                                                          [&](const auto& s) { return s.first == e.a.at(0); });
+      if (!leads || !moments.chance(Ratio{per_two, 2})) continue;
+      FaultEvent stall;
+      stall.at = e.at;
+      stall.kind = FaultKind::kDiskStall;
+      stall.a = {o.disk_moments[moments.below(o.disk_moments.size())]};
+      stall.duration = std::clamp(moments.exponential(mean), Duration::millis(50), o.max_duration);
+      plan.events.push_back(std::move(stall));
+    }
+    const size_t with_stalls = plan.events.size();
+    for (size_t i = 0; i < with_stalls && plan.events.size() < o.max_faults; ++i) {
+      const FaultEvent e = plan.events[i];
+      if (e.kind != FaultKind::kDiskStall && e.kind != FaultKind::kDiskSlow) continue;
+      auto follow = std::find_if(o.moment_followups.begin(), o.moment_followups.end(),
+                                 [&](const auto& f) { return f.first == e.a.at(0); });
+      if (follow == o.moment_followups.end() || !moments.chance(Ratio{per_two, 2})) continue;
+      FaultEvent kill;
+      kill.at = e.at;
+      // A restart moves leadership at once (D3) where a kill waits for the session timeout.
+      const bool restarts = std::find(o.kinds.begin(), o.kinds.end(), FaultKind::kRestart) != o.kinds.end();
+      kill.kind = restarts && moments.chance(Ratio{1, 2}) ? FaultKind::kRestart : FaultKind::kKill;
+      kill.a = {follow->second};
+      kill.delay = moments.uniform(Duration::zero(), std::min(o.max_moment_delay, e.duration));
+      kill.duration = std::clamp(moments.exponential(mean), Duration::millis(50), o.max_duration);
+      plan.events.push_back(std::move(kill));
+    }
+    // A crash may be followed by another aimed at a crash moment (e.g. whoever registers next:
+    // most likely the crashed node itself, back from the crash), armed when the first crash's
+    // window ends. Power losses stay within the budget.
+    uint32_t lossy = 0;
+    for (const FaultEvent& e : plan.events) lossy += e.kind == FaultKind::kPowerLoss || e.kind == FaultKind::kDiskReplace;
+    const size_t crashes = plan.events.size();
+    for (size_t i = 0; i < crashes && !o.crash_moments.empty() && plan.events.size() < o.max_faults; ++i) {
+      const FaultEvent e = plan.events[i];
+      if (!is_crash(e.kind) || e.duration == Duration::zero() || !moments.chance(Ratio{per_two, 2})) continue;
+      FaultEvent next;
+      next.at = std::min(e.at + e.duration, o.end - Duration::millis(1));
+      next.kind = FaultKind::kKill;
+      if (lossy < o.max_power_losses && moments.chance(Ratio{1, 2})) {
+        next.kind = FaultKind::kPowerLoss;
+        ++lossy;
+      }
+      next.a = {o.crash_moments[moments.below(o.crash_moments.size())]};
+      next.delay = moments.uniform(Duration::zero(), o.max_moment_delay);
+      next.duration = std::clamp(moments.exponential(mean), Duration::millis(50), o.max_duration);
+      plan.events.push_back(std::move(next));
+    }
+  }
   plan.sort();
   if (o.max_down > 0) {
     // Replay the crash windows in time order and drop the crashes that would take more than
@@ -137,7 +207,7 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
     std::vector<FaultEvent> kept;
     std::vector<std::pair<Duration, std::string>> down;  // (up again at, node)
     for (FaultEvent& e : plan.events) {
-      if (e.kind == FaultKind::kKill || e.kind == FaultKind::kPowerLoss) {
+      if (is_crash(e.kind)) {
         std::erase_if(down, [&](const auto& d) { return d.first <= e.at; });
         // A role may stand for a different node each time: only a node name is "already down".
         const bool role = std::find(topology.roles.begin(), topology.roles.end(), e.a[0]) != topology.roles.end();
@@ -147,7 +217,10 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
         if (e.duration == Duration::zero()) e.duration = o.max_duration;  // must come back
         // A strike that waits for a takeover (a delay, a future role) lands later.
         const bool waits = std::any_of(o.successors.begin(), o.successors.end(),
-                                       [&](const auto& s) { return s.second == e.a[0]; });
+                                       [&](const auto& s) { return s.second == e.a[0]; }) ||
+                           std::find(o.crash_moments.begin(), o.crash_moments.end(), e.a[0]) != o.crash_moments.end() ||
+                           std::any_of(o.moment_followups.begin(), o.moment_followups.end(),
+                                       [&](const auto& f) { return f.second == e.a[0]; });
         const Duration lands = (waits ? o.successor_wait : Duration::zero()) + e.delay;
         if (!already) down.emplace_back(e.at + lands + e.duration + o.rejoin_grace, e.a[0]);
       }

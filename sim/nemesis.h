@@ -25,8 +25,10 @@ struct NemesisOptions {
   Duration mean_duration = Duration::seconds(2);  // mean fault window (exponential-ish)
   Duration max_duration = Duration::seconds(8);   // longest fault window
   std::vector<FaultKind> kinds;           // kinds the scenario can take (empty: none)
-  uint32_t max_power_losses = 1;          // lossy crashes allowed (the excuse budget)
-  std::vector<std::string> crashable;     // nodes that may be killed or lose power
+  // Lossy crashes allowed (the excuse budget): power losses and disk replacements, which
+  // lose even what was fsynced. Beyond it a drawn power loss or disk replacement is a kill.
+  uint32_t max_power_losses = 1;
+  std::vector<std::string> crashable;     // nodes (or roles) that may crash or restart
   // Most crashable nodes down at once (0: no limit). A scenario sets it to stay within what
   // its system tolerates (e.g. RF - 1 brokers), so that a sweep with every bug switch off
   // reports nothing; crash events that would exceed it are dropped from the plan.
@@ -51,6 +53,30 @@ struct NemesisOptions {
   // election); for max_down a chained kill counts as down from the first crash until this
   // plus its delay, its window and the rejoin grace.
   Duration successor_wait = Duration::seconds(12);
+  // Faults armed on protocol moments: future roles the scenario's watcher reports when the
+  // moment comes. A drawn disk stall or slowdown may be aimed at one of `disk_moments` (e.g.
+  // "diverging", the follower next told to truncate), striking at the moment itself; a crash
+  // of a role with successors (a leader) may bring a stall on a disk moment armed when the
+  // crash's window ends (the old leader comes back and is told to truncate); a stall on a
+  // moment may bring a kill or restart of its `moment_followups` partner; and any crash may
+  // be followed by a crash aimed at one of `crash_moments` (e.g. "next-registered", whoever
+  // registers next), armed when the first crash's window ends and striking a delay in
+  // [0, max_moment_delay] after the moment. How often: moment_per_two chances in two each,
+  // or, unset, drawn per seed (never, half the time, always). Drawn after everything else
+  // from a stream of its own, so a scenario without moments gets the same plans as before;
+  // the added faults count against max_faults. A crash whose moment does not come within
+  // successor_wait expires, which is also what max_down assumes; a disk fault waits for its
+  // moment until the heal.
+  std::vector<std::string> disk_moments;
+  std::vector<std::string> crash_moments;
+  Duration max_moment_delay = Duration::seconds(3);
+  std::optional<uint32_t> moment_per_two;
+  // (disk moment, crash moment) pairs: a disk fault aimed at the first may be joined by a
+  // kill aimed at the second, armed at the same time, so that both strike at the same
+  // moment, the kill its delay later. E.g. ("diverging", "diverging-leader"): the follower
+  // told to truncate stalls, and the leader that told it dies during the stall, so a new
+  // leader's fetcher meets the truncation in flight (issue 9's race).
+  std::vector<std::pair<std::string, std::string>> moment_followups;
 };
 
 // Every fault kind, for scenarios that support them all.

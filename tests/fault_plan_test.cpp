@@ -35,13 +35,15 @@ const char* kEveryKind = R"(# every kind once
 9s s3-latency extra=200ms for=3s
 9s s3-outage for=4s
 9s s3-ambiguous rate=1/2 for=3s
+10s restart node=n1 for=2s
+10s disk-replace node=n2 delay=1s for=3s
 )";
 
 TEST(FaultPlan, EveryKindParsesAndRoundTrips) {
   std::string error;
   auto plan = FaultPlan::parse(kEveryKind, &error);
   ASSERT_TRUE(plan) << error;
-  EXPECT_EQ(plan->events.size(), 13u);
+  EXPECT_EQ(plan->events.size(), 15u);
   std::set<FaultKind> kinds;
   for (const auto& e : plan->events) kinds.insert(e.kind);
   EXPECT_EQ(kinds.size(), static_cast<size_t>(FaultKind::kCount));
@@ -127,7 +129,17 @@ TEST(FaultPlan, CrashDelayIsOptionalAndRoundTrips) {
   EXPECT_NE(validate_plan(*plan, t), "");  // the role must be declared
   t.roles = {"next-leader:p0"};
   EXPECT_EQ(validate_plan(*plan, t), "");
-  EXPECT_FALSE(FaultPlan::parse("1s disk-stall node=n1 delay=1s for=1s", &error));  // crashes only
+  // Disk faults aim at nodes too (and at moments, with a delay); network faults do not.
+  EXPECT_TRUE(FaultPlan::parse("1s disk-stall node=n1 delay=1s for=1s", &error)) << error;
+  EXPECT_FALSE(FaultPlan::parse("1s partition a=n0 b=n1 delay=1s for=1s", &error));
+  auto stall = FaultPlan::parse("1s disk-stall node=diverging for=4s", &error);
+  ASSERT_TRUE(stall) << error;
+  EXPECT_NE(validate_plan(*stall, t), "");  // the role must be declared
+  t.roles.push_back("diverging");
+  EXPECT_EQ(validate_plan(*stall, t), "");
+  auto link = FaultPlan::parse("1s link-delay a=diverging b=n1 delay=1ms jitter=0s for=1s", &error);
+  ASSERT_TRUE(link) << error;
+  EXPECT_NE(validate_plan(*link, t), "");  // only node-aimed kinds take roles
 }
 
 // Chained crashes: a crash aimed at a role with a successor may be followed by a kill of the
