@@ -84,6 +84,13 @@ void Broker::main() {
     }
     r->log.start_background();
   }
+  logs_recovered_ = true;
+  if (!clean && ctx_.incarnation() > 0) {
+    bool empty = true;
+    for (const auto& [p, r] : replicas_) empty = empty && r->log.log_end_offset() == 0 && r->log.log_start_offset() == 0;
+    if (empty) cover(ctx_, Mark::kRecoveryEmptyDisk);
+  }
+  if (shutting_down_) return;
   register_with_controller(clean);
   ctx_.spawn("heartbeat", [this] { heartbeat_loop(); });
   ctx_.spawn("metadata", [this] { metadata_loop(); });
@@ -91,7 +98,7 @@ void Broker::main() {
 }
 
 void Broker::register_with_controller(bool clean) {
-  for (;;) {
+  while (!shutting_down_) {
     RegisterBrokerRequest req{id(), clean};
     auto resp = ctx_.call<RegisterBrokerResponse>(config_.controller, kRegisterBroker, req, config_.replication.rpc_timeout);
     if (resp.ok() && resp.value->error == Errc::kNone) {
@@ -105,7 +112,7 @@ void Broker::register_with_controller(bool clean) {
 }
 
 void Broker::heartbeat_loop() {
-  for (;;) {
+  while (!shutting_down_) {
     HeartbeatRequest req{id(), broker_epoch_, {}};
     for (const auto& [p, r] : replicas_) req.logs.push_back({p, r->log.latest_epoch(), r->log.log_end_offset()});
     ctx_.call<HeartbeatResponse>(config_.controller, kHeartbeat, req, config_.replication.broker_heartbeat_interval);
@@ -117,6 +124,7 @@ void Broker::metadata_loop() {
   for (;;) {
     auto resp = ctx_.call<MetadataResponse>(config_.controller, kMetadata, MetadataRequest{metadata_version_},
                                             config_.replication.rpc_timeout);
+    if (shutting_down_) return;
     if (resp.ok() && resp.value->version > metadata_version_) apply_metadata(*resp.value);
     ctx_.sleep_for(config_.replication.metadata_poll_interval);
   }
@@ -146,18 +154,60 @@ void Broker::apply_metadata(const MetadataResponse& md) {
   }
 }
 
+void Broker::shutdown(std::function<void()> stopped) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  ctx_.spawn("controlled-shutdown", [this, stopped = std::move(stopped)] {
+    const ReplicationConfig& cfg = config_.replication;
+    cover(ctx_, Mark::kControlledShutdown);
+    ctx_.trace("controlled-shutdown-begin", {{"broker_epoch", broker_epoch_}});
+    const Instant give_up = ctx_.now() + cfg.controlled_shutdown_timeout;
+    bool acknowledged = false;
+    while (registered() && ctx_.now() < give_up) {
+      auto resp = ctx_.call<ControlledShutdownResponse>(config_.controller, kControlledShutdown,
+                                                        ControlledShutdownRequest{id(), broker_epoch_},
+                                                        std::min(cfg.rpc_timeout, give_up - ctx_.now()));
+      if (resp.ok() && resp.value->error == Errc::kNone) {
+        acknowledged = true;
+        break;
+      }
+      ctx_.sleep_for(Duration::millis(500));
+    }
+    // Stop serving and following: produce and fetch are answered NOT_LEADER, fetchers end,
+    // no leadership begins (the metadata loop applies nothing any more).
+    for (auto& [p, r] : replicas_) {
+      r->leader = false;
+      ++r->fetcher_generation;
+      r->changed.notify_all(ctx_.scheduler());
+    }
+    while (!logs_recovered_ || appends_in_flight_ > 0) ctx_.sleep_for(Duration::millis(1));
+    for (auto& [p, r] : replicas_) {
+      Lock role(r->role);  // a follower append, truncation or leader epoch in flight
+      r->leader = false;   // a become_leader that held the lock may have set it
+      r->log.shutdown_cleanly();
+    }
+    ctx_.trace("controlled-shutdown-done", {{"acknowledged", acknowledged}});
+    stopped();
+  });
+}
+
 void Broker::become_leader(Replica& r, const PartitionState& st) {
   // A3: the new epoch starts at the current LEO; follower state starts afresh.
   // C9 says a broker re-elected in a new epoch keeps its followers' fetch state; this model
   // resets it like any new leader (a departure, see README "Departures").
   if (r.leader) cover(ctx_, Mark::kSameLeaderReelected);
-  ++r.fetcher_generation;  // stop following
+  const uint64_t gen = ++r.fetcher_generation;  // stop following
   r.leader = false;         // not yet: produce and fetch wait until the epoch is assigned
-  r.leader_epoch = st.leader_epoch;
   r.pending_isr.reset();
-  Lock role(r.role);        // wait out a follower append in flight
+  // Wait out a follower append or truncation in flight, as Kafka's makeLeader waits for
+  // leaderIsrUpdateLock; only then does the new epoch apply (a truncation completing after
+  // it would have come from a leader of another epoch, C7).
+  if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
+  Lock role(r.role);
+  if (r.fetcher_generation != gen) return;  // a newer change or a shutdown took over meanwhile
+  r.leader_epoch = st.leader_epoch;
   const int64_t leso = r.log.begin_leader_epoch(st.leader_epoch);
-  if (r.leader_epoch != st.leader_epoch) return;  // newer metadata arrived meanwhile
+  if (r.fetcher_generation != gen) return;
   r.leader = true;
   r.isr = st.isr;
   r.leso = leso;
@@ -190,12 +240,27 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
 }
 
 void Broker::become_follower(Replica& r, const PartitionState& st) {
+  // Stop leading and following at once: produce waiters and long polls see the change, and
+  // the running fetcher ends at its next step.
   r.leader = false;
-  r.leader_epoch = st.leader_epoch;
   r.pending_isr.reset();
   r.followers.clear();
-  r.changed.notify_all(ctx_.scheduler());  // produce waiters and long polls see the change
+  r.changed.notify_all(ctx_.scheduler());
   const uint64_t gen = ++r.fetcher_generation;
+  std::optional<Lock> role;
+  if (!bugs_.on(Bug::kFollowerTruncationRace)) {
+    // Wait out the old fetcher's truncation or append in flight before taking the new epoch
+    // and starting the new fetcher, as Kafka's Partition.makeFollower takes
+    // leaderIsrUpdateLock, which the fetcher thread's truncation (Partition.truncateTo)
+    // holds. Without it, a truncation blocked on the disk completes after the new fetcher
+    // has reported the old, longer LEO to the new leader, which may have counted it for the
+    // ISR and the HW meanwhile (issue 9), and the truncation point came from a leader of
+    // another epoch (C7).
+    if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
+    role.emplace(r.role);
+    if (r.fetcher_generation != gen) return;  // a newer leadership change took over meanwhile
+  }  // else BUG(follower-truncation-race): the new epoch and fetcher start at once
+  r.leader_epoch = st.leader_epoch;
   ctx_.trace("become-follower", {{"partition", r.partition}, {"epoch", st.leader_epoch}, {"leader", st.leader}});
   if (bugs_.on(Bug::kTruncateToHw) && r.log.log_end_offset() > r.log.high_watermark()) {
     // BUG(truncate-to-hw): the old follower protocol truncated to the local HW on every
@@ -204,16 +269,6 @@ void Broker::become_follower(Replica& r, const PartitionState& st) {
   }
   if (st.leader == kNoBroker) return;
   const PartitionId p = r.partition;
-  if (!bugs_.on(Bug::kFollowerTruncationRace)) {
-    // Wait out the old fetcher's truncation or append in flight before starting the new one,
-    // as Kafka's Partition.makeFollower takes leaderIsrUpdateLock, which the fetcher thread's
-    // truncation (Partition.truncateTo) holds. Without it, a truncation blocked on the disk
-    // completes after the new fetcher has reported the old, longer LEO to the new leader,
-    // which may have counted it for the ISR and the HW meanwhile (issue 9).
-    if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
-    Lock role(r.role);
-    if (r.fetcher_generation != gen) return;  // a newer leadership change took over meanwhile
-  }  // else BUG(follower-truncation-race): the new fetcher starts at once
   ctx_.spawn(fmt::format("fetcher-p{}", p), [this, p, gen] { fetcher(p, gen); });
 }
 
@@ -278,6 +333,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
       Lock role(rr.role);
       if (rr.fetcher_generation != generation) return;  // replaced while we waited
       if (f.diverging_epoch) {
+        if (hooks_.on_diverging) hooks_.on_diverging(id(), p);
         // C7: truncate to min(leader's end offset for that epoch, our own end offset for it),
         // then fetch again; repeat until no divergence. The response HW is ignored.
         const EpochEndOffset div = *f.diverging_epoch;
@@ -294,8 +350,10 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         // Under hw-before-truncation the HW may already cover entries below; truncate_to
         // clamps it, and the damage is what a consumer or checker saw in between.
         const Instant began = ctx_.now();
-        truncate(rr, std::max<int64_t>(target, rr.log.log_start_offset()));
+        const int64_t to = std::max<int64_t>(target, rr.log.log_start_offset());
+        truncate(rr, to);
         if (ctx_.now() - began > Duration::millis(100)) cover(ctx_, Mark::kTruncationBlockedOnDisk);
+        if (hooks_.on_follower_truncated) hooks_.on_follower_truncated(id(), p, to, req.current_leader_epoch);
         truncated_last = true;
         continue;
       }
@@ -386,7 +444,14 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     return {Errc::kNotEnoughReplicas, -1, r.leader_epoch};  // B3: nothing appended
   }
   const Epoch epoch = r.leader_epoch;
+  struct InFlight {
+    uint32_t& n;
+    explicit InFlight(uint32_t& count) : n(++count) {}
+    ~InFlight() { --n; }
+  };
+  std::optional<InFlight> in_flight(std::in_place, appends_in_flight_);
   const int64_t base = r.log.append_as_leader(epoch, req.record_ids);
+  in_flight.reset();
   const int64_t last = base + static_cast<int64_t>(req.record_ids.size()) - 1;
   std::vector<LogEntry> appended;
   for (size_t i = 0; i < req.record_ids.size(); ++i) {
@@ -433,7 +498,13 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
   }
 }
 
-FetchResponse Broker::handle_fetch(NodeId, const FetchRequest& req) {
+FetchResponse Broker::handle_fetch(NodeId from, const FetchRequest& req) {
+  FetchResponse resp = answer_fetch(from, req);
+  if (hooks_.on_fetch_answered) hooks_.on_fetch_answered(id(), req, resp);
+  return resp;
+}
+
+FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
   FetchResponse resp;
   auto it = replicas_.find(req.partition);
   if (it == replicas_.end()) return {Errc::kUnknownPartition, kNoEpoch, {}, 0, 0, std::nullopt};
@@ -442,20 +513,21 @@ FetchResponse Broker::handle_fetch(NodeId, const FetchRequest& req) {
     Replica& r = rep(req.partition);
     resp = FetchResponse{};
     resp.leader_epoch = r.leader_epoch;
-    if (!r.leader || !registered()) {
-      cover(ctx_, Mark::kFetchNotLeader);
-      resp.error = Errc::kNotLeader;
-      return resp;
-    }
-    // C2
+    // C2: the request's leader epoch before our own leadership, as Kafka's
+    // Partition.localLogWithEpochOrThrow does (checkCurrentLeaderEpoch, then isLeader).
     if (req.current_leader_epoch != kNoEpoch && req.current_leader_epoch < r.leader_epoch) {
       cover(ctx_, Mark::kFetchFencedLeaderEpoch);
       resp.error = Errc::kFencedLeaderEpoch;
       return resp;
     }
-    if (req.current_leader_epoch > r.leader_epoch) {
+    if (req.current_leader_epoch != kNoEpoch && req.current_leader_epoch > r.leader_epoch) {
       cover(ctx_, Mark::kFetchUnknownLeaderEpoch);
       resp.error = Errc::kUnknownLeaderEpoch;
+      return resp;
+    }
+    if (!r.leader || !registered()) {
+      cover(ctx_, Mark::kFetchNotLeader);
+      resp.error = Errc::kNotLeader;
       return resp;
     }
     resp.log_start_offset = r.log.log_start_offset();
@@ -624,6 +696,7 @@ void Broker::maybe_shrink_isr(Replica& r) {
 
 void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) {
   FL_ASSERT(!r.pending_isr && "one AlterPartition in flight per partition");
+  if (hooks_.on_isr_proposed) hooks_.on_isr_proposed(id(), r.partition, isr);
   r.pending_isr = isr;
   r.pending_is_expansion = expansion;
   AlterPartitionRequest req;

@@ -57,6 +57,18 @@ struct BrokerHooks {
   std::function<void(BrokerId, PartitionId, int64_t offset, Epoch log_epoch, Epoch fetched_epoch)> on_epoch_regression;
   // The broker registered; its process is live with `broker_epoch`.
   std::function<void(BrokerId, int64_t broker_epoch)> on_registered;
+  // A follower was answered with a diverging epoch and is about to truncate (C7).
+  std::function<void(BrokerId, PartitionId)> on_diverging;
+  // A follower finished the truncation a diverging answer asked for; the fetch (and so the
+  // answer) was made in `fetched_in` (C2 rejects any other epoch). The replica's leader
+  // epoch is read from the broker: C7 wants them equal (no truncation point from a leader of
+  // another epoch).
+  std::function<void(BrokerId, PartitionId, int64_t offset, Epoch fetched_in)> on_follower_truncated;
+  // The broker answered a fetch (follower or consumer), called as it returns: its replica's
+  // state is still the one the answer was computed from (C2, C3, C4).
+  std::function<void(BrokerId, const FetchRequest&, const FetchResponse&)> on_fetch_answered;
+  // A leader proposed `isr` through AlterPartition (D1, D2), before sending it.
+  std::function<void(BrokerId, PartitionId, const std::vector<BrokerId>& isr)> on_isr_proposed;
 };
 
 struct BrokerConfig {
@@ -100,6 +112,12 @@ class Broker {
   Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const BrokerHooks& hooks);
   // Recovers every log, registers, then spawns the broker's fibers.
   void start();
+  // D3, controlled shutdown: stops heartbeating, asks the controller to move leaderships
+  // away and take it out of the ISRs (for at most controlled_shutdown_timeout), stops
+  // serving and fetching, flushes every log and writes its clean-shutdown marker (F1), then
+  // calls `stopped`: the process may end. Later calls do nothing.
+  void shutdown(std::function<void()> stopped);
+  bool shutting_down() const { return shutting_down_; }
 
   BrokerId id() const { return ctx_.id(); }
   int64_t broker_epoch() const { return broker_epoch_; }
@@ -121,6 +139,7 @@ class Broker {
   void fetcher(PartitionId p, uint64_t generation);
   ProduceResponse handle_produce(NodeId from, const ProduceRequest& req);
   FetchResponse handle_fetch(NodeId from, const FetchRequest& req);
+  FetchResponse answer_fetch(NodeId from, const FetchRequest& req);
   void update_follower(Replica& r, const FetchRequest& req);
   void maybe_expand_isr(Replica& r, BrokerId follower);
   void maybe_shrink_isr(Replica& r);
@@ -140,6 +159,11 @@ class Broker {
   int64_t broker_epoch_ = -1;
   uint64_t metadata_version_ = 0;
   std::map<BrokerId, BrokerInfo> brokers_;  // as of the latest metadata
+  bool logs_recovered_ = false;
+  bool shutting_down_ = false;
+  // Produce handlers between their leadership check and the end of their append: a
+  // shutdown waits for them before it closes the logs.
+  uint32_t appends_in_flight_ = 0;
 };
 
 }  // namespace faultline::kafka

@@ -41,6 +41,10 @@ struct ReplicationConfig {
   // How often brokers and clients poll the controller for metadata (KRaft brokers follow
   // the metadata log continuously; a poll interval lets a broker see changes late).
   Duration metadata_poll_interval = Duration::millis(500);
+  // How long a controlled shutdown waits for the controller to move leaderships away before
+  // it shuts down anyway (flushing and writing the clean-shutdown marker all the same), as
+  // Kafka does once controlled.shutdown.max.retries are used up.
+  Duration controlled_shutdown_timeout = Duration::seconds(30);
   // request.timeout.ms of inter-broker and controller RPCs.
   Duration rpc_timeout = Duration::seconds(30);
 };

@@ -90,6 +90,8 @@ void Controller::start() {
   ctx_.serve<MetadataRequest, MetadataResponse>(kMetadata, [this](NodeId, MetadataRequest) { return on_metadata(); });
   ctx_.serve<AlterPartitionRequest, AlterPartitionResponse>(
       kAlterPartition, [this](NodeId from, AlterPartitionRequest req) { return on_alter_partition(from, req); });
+  ctx_.serve<ControlledShutdownRequest, ControlledShutdownResponse>(
+      kControlledShutdown, [this](NodeId from, ControlledShutdownRequest req) { return on_controlled_shutdown(from, req); });
   ctx_.spawn("fencer", [this] { fencer(); });
 }
 
@@ -107,6 +109,7 @@ RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBroker
   info.epoch = next_broker_epoch_++;
   info.registered = true;
   info.fenced = true;  // until its first heartbeat with this epoch
+  shutting_down_.erase(from);
   last_heartbeat_[from] = ctx_.now();
   const int64_t epoch = info.epoch;
   ctx_.trace("broker-register", {{"broker", from}, {"epoch", epoch}, {"clean_shutdown", req.clean_shutdown}});
@@ -131,6 +134,7 @@ HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& 
   if (req.broker != from || it == brokers_.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
     return {.error = Errc::kStaleBrokerEpoch, .fenced = true};
   }
+  if (shutting_down_.contains(from)) return {.error = Errc::kNone, .fenced = true};
   last_heartbeat_[from] = ctx_.now();
   for (const ReplicaLogInfo& info : req.logs) log_info_[{from, info.partition}] = {req.broker_epoch, info};
   if (it->second.fenced) {
@@ -140,6 +144,23 @@ HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& 
     elect_offline(kWhyElection);
   }
   return {.error = Errc::kNone, .fenced = false};
+}
+
+ControlledShutdownResponse Controller::on_controlled_shutdown(NodeId from, const ControlledShutdownRequest& req) {
+  auto it = brokers_.find(req.broker);
+  if (req.broker != from || it == brokers_.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
+    return {.error = Errc::kStaleBrokerEpoch};
+  }
+  // KRaft: the broker heartbeats with wantShutDown; the controller moves its leaderships
+  // away and removes it from the ISRs (ReplicationControlManager.handleBrokerInControlled-
+  // Shutdown), then tells it to shut down. Here it is fenced at once, which excludes it from
+  // elections exactly as "in controlled shutdown" does, and stays fenced until it
+  // registers again. The broker stays in the ELR where D4 puts it: its log is whole.
+  shutting_down_.insert(from);
+  ctx_.trace("controlled-shutdown", {{"broker", from}, {"epoch", req.broker_epoch}});
+  if (!it->second.fenced) set_fenced(from, true, "controlled-shutdown");
+  remove_broker(from, /*left_elr=*/false, kWhyControlledShutdown);
+  return {.error = Errc::kNone};
 }
 
 void Controller::fencer() {

@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "models/bugs.h"
@@ -90,6 +91,7 @@ inline constexpr const char* kWhyUncleanElection = "unclean-election";
 // went through an unclean shutdown; once every replica is back, the longest log leads.
 inline constexpr const char* kWhyUncleanRecovery = "unclean-recovery";
 inline constexpr const char* kWhyAlterPartition = "alter-partition";
+inline constexpr const char* kWhyControlledShutdown = "controlled-shutdown";
 // G3: a promoted observer led when the sync replicas returned; a sync ISR member takes over.
 inline constexpr const char* kWhyObserverHandOff = "observer-hand-off";
 
@@ -117,6 +119,9 @@ class Controller {
   HeartbeatResponse on_heartbeat(NodeId from, const HeartbeatRequest& req);
   MetadataResponse on_metadata() const;
   AlterPartitionResponse on_alter_partition(NodeId from, const AlterPartitionRequest& req);
+  // D3: fences the broker for good (until it registers again), moves its leaderships away
+  // and takes it out of every ISR; a clean shutdown leaves it eligible in the ELR (D4).
+  ControlledShutdownResponse on_controlled_shutdown(NodeId from, const ControlledShutdownRequest& req);
   struct AlterVerdict {
     Errc error;
     const char* reason;  // for the trace of a rejection
@@ -157,6 +162,8 @@ class Controller {
   std::map<PartitionId, PartitionState> partitions_;
   std::map<BrokerId, BrokerInfo> brokers_;
   std::map<BrokerId, Instant> last_heartbeat_;  // registered brokers only
+  // Brokers in controlled shutdown: a heartbeat still in flight does not unfence them.
+  std::set<BrokerId> shutting_down_;
   // Replica logs as the brokers last reported them, with the broker epoch they came from.
   std::map<std::pair<BrokerId, PartitionId>, std::pair<int64_t, ReplicaLogInfo>> log_info_;
   int64_t next_broker_epoch_ = 1;

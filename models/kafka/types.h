@@ -166,6 +166,16 @@ struct AlterPartitionResponse {
   PartitionState state;  // the controller's state after handling the request
 };
 
+// D3: controlled shutdown. The controller moves the broker's leaderships away, takes it out of
+// every ISR (keeping it eligible in the ELR) and keeps it fenced until it registers again.
+struct ControlledShutdownRequest {
+  BrokerId broker = kNoBroker;
+  int64_t broker_epoch = -1;
+};
+struct ControlledShutdownResponse {
+  Errc error = Errc::kNone;
+};
+
 // RPC method names.
 inline constexpr const char* kProduce = "Produce";
 inline constexpr const char* kFetch = "Fetch";
@@ -173,5 +183,6 @@ inline constexpr const char* kRegisterBroker = "RegisterBroker";
 inline constexpr const char* kHeartbeat = "Heartbeat";
 inline constexpr const char* kMetadata = "Metadata";
 inline constexpr const char* kAlterPartition = "AlterPartition";
+inline constexpr const char* kControlledShutdown = "ControlledShutdown";
 
 }  // namespace faultline::kafka

@@ -12,14 +12,36 @@ bool contains(const std::vector<BrokerId>& v, BrokerId b) { return std::find(v.b
 
 ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& config, std::vector<NodeId> brokers,
                                        NodeId controller)
-    : rc_(rc), config_(config), brokers_(std::move(brokers)), controller_(controller) {
+    : rc_(rc),
+      config_(config),
+      brokers_(std::move(brokers)),
+      controller_(controller),
+      rules_(rc, config, controller, [this](const std::string& rule, PartitionId p, const std::string& message) {
+        // A broken rule is a broken step, whatever was lost or excused around it.
+        rc_.violation(rule, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message));
+      }) {
+  broker_hooks_.on_fetch_answered = [this](NodeId b, const FetchRequest& req, const FetchResponse& resp) {
+    rules_.on_fetch_answered(b, req, resp);
+  };
+  broker_hooks_.on_follower_truncated = [this](NodeId b, PartitionId p, int64_t offset, Epoch fetched_in) {
+    rules_.on_follower_truncated(b, p, offset, fetched_in);
+  };
+  broker_hooks_.on_isr_proposed = [this](NodeId b, PartitionId p, const std::vector<BrokerId>& isr) {
+    rules_.on_isr_proposed(b, p, isr);
+  };
   broker_hooks_.on_become_leader = [this](NodeId b, PartitionId p, Epoch e) { on_become_leader(b, p, e); };
   broker_hooks_.on_hw = [this](NodeId b, PartitionId p, int64_t o, int64_t n, bool leader, Epoch e) {
     on_hw(b, p, o, n, leader, e);
+    rules_.check_bounds(b, p);
   };
-  broker_hooks_.on_truncate = [this](NodeId b, PartitionId p, int64_t offset) { on_truncate(b, p, offset); };
+  broker_hooks_.on_truncate = [this](NodeId b, PartitionId p, int64_t offset) {
+    on_truncate(b, p, offset);
+    rules_.check_bounds(b, p);
+  };
   broker_hooks_.on_append = [this](NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
     if (!entries.empty()) replica_leo_[{b, p}] = entries.back().offset + 1;
+    rules_.on_append(b, p, entries);
+    rules_.check_bounds(b, p);
   };
   broker_hooks_.on_registered = [this](NodeId b, int64_t) { on_registered(b); };
   broker_hooks_.on_ack_all = [this](NodeId b, PartitionId p, int64_t last, const std::vector<BrokerId>& isr) {
@@ -37,7 +59,10 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
                                    rc_.sim().trace().node_name(b), fetched, offset, log_epoch));
   };
   controller_hooks_.on_partition_change = [this](const PartitionState& before, const PartitionState& after,
-                                                 const char* why) { on_partition_change(before, after, why); };
+                                                 const char* why) {
+    on_partition_change(before, after, why);
+    rules_.on_partition_change(before, after, why);
+  };
   producer_hooks_.on_attempt = [this](NodeId, PartitionId p, uint64_t record_id, int acks) {
     ++attempts_;
     RecordHistory& h = history_[record_id];
@@ -47,6 +72,7 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
   };
   producer_hooks_.on_result = [this](NodeId pr, PartitionId p, uint64_t rid, int acks, Errc err, int64_t off) {
     on_result(pr, p, rid, acks, err, off);
+    rules_.on_produce_result(p, rid, err);
   };
   producer_hooks_.on_unanswered = [this](NodeId pr, PartitionId p, NodeId b, Instant sent_at) {
     // L1: with the network healed and every broker up, a broker answers every produce
@@ -58,6 +84,13 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
                               format_duration(sent_at.since_start())));
   };
   consumer_hooks_.on_read = [this](NodeId c, PartitionId p, NodeId from, const LogEntry& e) { on_read(c, p, from, e); };
+}
+
+void ReplicationChecker::report_metrics() const {
+  rc_.metric("acked", static_cast<int64_t>(acked_count_));
+  rc_.metric("consumed", static_cast<int64_t>(consumed_count_));
+  rc_.metric("produce_attempts", static_cast<int64_t>(attempts_));
+  rules_.report_counts();
 }
 
 const Broker* ReplicationChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }

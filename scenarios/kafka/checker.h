@@ -31,6 +31,7 @@
 #include "models/kafka/broker.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
+#include "scenarios/kafka/rule_checker.h"
 #include "scenarios/scenario.h"
 
 namespace faultline::kafka {
@@ -63,6 +64,10 @@ class ReplicationChecker {
   // After the heal: what has not converged yet, as (invariant, description); nullopt when
   // everything has.
   std::optional<std::pair<std::string, std::string>> unconverged() const;
+
+  // Writes the run metrics every replication scenario reports: acked, consumed,
+  // produce_attempts and the rule checkers' event counts (rule_checks_*).
+  void report_metrics() const;
 
   uint64_t acked() const { return acked_count_; }
   uint64_t consumed() const { return consumed_count_; }
@@ -134,6 +139,8 @@ class ReplicationChecker {
   std::map<std::pair<NodeId, PartitionId>, int64_t> replica_leo_;
   std::map<std::pair<NodeId, PartitionId>, std::pair<int64_t, int64_t>> lost_data_;  // (had, has)
   std::optional<Instant> healed_at_;
+  // The rule-level checks (rule_checker.h), fed by the same hooks.
+  RuleChecker rules_;
 };
 
 }  // namespace faultline::kafka

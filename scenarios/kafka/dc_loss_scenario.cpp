@@ -234,9 +234,7 @@ class DcLossScenario final : public Scenario {
                                                   return observers_->observers_behind();
                                                 });
     if (converged) observers_->verify_acked_everywhere();
-    rc.metric("acked", static_cast<int64_t>(base_->acked()));
-    rc.metric("consumed", static_cast<int64_t>(base_->consumed()));
-    rc.metric("produce_attempts", static_cast<int64_t>(base_->attempts()));
+    base_->report_metrics();
     rc.metric("faults_applied", static_cast<int64_t>(faults.applied()));
     observers_->report_metrics();
   }
@@ -319,8 +317,8 @@ ScenarioInfo dc_loss_scenario_info() {
       // observer's log is already past the true HW but not yet at the leader's LESO.
       // A returning datacenter's replicas catch up toward a leader elected while they were
       // gone, whose HW may trail its LESO: KAFKA-7128's lagging-HW expansion.
-      {{Bug::kIsrJoinWithoutLeso, {"S1", "S6"}},
-       {Bug::kPromoteLaggingObserver, {"S1", "S6", "S8"}}},
+      {{Bug::kIsrJoinWithoutLeso, {"S1", "S6", "D2"}},
+       {Bug::kPromoteLaggingObserver, {"S1", "S6", "S8", "D2"}}},
       [] { return std::make_unique<DcLossScenario>(); },
   };
 }

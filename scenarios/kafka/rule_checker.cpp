@@ -1,0 +1,212 @@
+#include "scenarios/kafka/rule_checker.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "models/kafka/placement.h"
+
+namespace faultline::kafka {
+
+namespace {
+
+bool contains(const std::vector<BrokerId>& v, BrokerId b) { return std::find(v.begin(), v.end(), b) != v.end(); }
+
+// The end offset of `requested` in a leader-epoch cache, as rule C3 (and Kafka's
+// LeaderEpochFileCache.endOffsetFor) defines it, computed here from the cache itself: the
+// largest cached epoch E' <= requested and the start of the first epoch after it (the LEO
+// for the latest epoch); (requested, first start) when requested is older than every cached
+// epoch; none when it is newer than every cached epoch or the cache is empty.
+std::optional<EpochEndOffset> end_offset_for(const std::vector<EpochStart>& cache, int64_t leo, Epoch requested) {
+  if (requested == kNoEpoch || cache.empty() || requested > cache.back().epoch) return std::nullopt;
+  if (requested == cache.back().epoch) return EpochEndOffset{requested, leo};
+  if (requested < cache.front().epoch) return EpochEndOffset{requested, cache.front().start_offset};
+  size_t i = 0;
+  while (i + 1 < cache.size() && cache[i + 1].epoch <= requested) ++i;
+  return EpochEndOffset{cache[i].epoch, cache[i + 1].start_offset};
+}
+
+std::string epoch_text(Epoch e) { return e == kNoEpoch ? std::string("none") : std::to_string(e); }
+
+}  // namespace
+
+RuleChecker::RuleChecker(RunContext& rc, const ReplicationConfig& config, NodeId controller, Report report)
+    : rc_(rc), config_(config), controller_(controller), report_(std::move(report)) {}
+
+const Broker* RuleChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
+
+void RuleChecker::report_counts() const {
+  for (const auto& [rule, n] : judged_) rc_.metric("rule_checks_" + rule, static_cast<int64_t>(n));
+}
+
+void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const FetchResponse& resp) {
+  const Broker* br = broker(b);
+  const Replica* r = br == nullptr ? nullptr : br->replica(req.partition);
+  if (r == nullptr || !r->log.recovered() || resp.error == Errc::kUnknownPartition) return;
+  const std::string& name = rc_.sim().trace().node_name(b);
+  const std::string& who = req.replica_id == kNoBroker ? std::string("a consumer") : rc_.sim().trace().node_name(req.replica_id);
+
+  // C2: the request's epoch first, then leadership, then the log start.
+  judged("C2");
+  const Epoch asked = req.current_leader_epoch;
+  Errc expected = Errc::kNone;
+  if (asked != kNoEpoch && asked < r->leader_epoch) {
+    expected = Errc::kFencedLeaderEpoch;
+  } else if (asked != kNoEpoch && asked > r->leader_epoch) {
+    expected = Errc::kUnknownLeaderEpoch;
+  } else if (!r->leader || !br->registered()) {
+    expected = Errc::kNotLeader;
+  } else if (req.fetch_offset < r->log.log_start_offset()) {
+    expected = Errc::kOffsetOutOfRange;
+  }
+  const bool past_end = resp.error == Errc::kOffsetOutOfRange && expected == Errc::kNone &&
+                        req.fetch_offset > r->log.log_end_offset();
+  if (resp.error != expected && !past_end) {
+    report_("C2", req.partition,
+            fmt::format("{} answered {}'s fetch (offset {}, leader epoch {}) with {}, but C2 demands {} (its epoch {}, "
+                        "leader {}, log start {})",
+                        name, who, req.fetch_offset, epoch_text(asked), to_string(resp.error), to_string(expected),
+                        r->leader_epoch, r->leader, r->log.log_start_offset()));
+    return;
+  }
+  if (resp.error != Errc::kNone || req.last_fetched_epoch == kNoEpoch) return;
+
+  // C3: divergence is decided on the leader's epoch cache, before anything is served.
+  judged("C3");
+  const auto end = end_offset_for(r->log.epoch_cache(), r->log.log_end_offset(), req.last_fetched_epoch);
+  if (!end) return;  // no end offset: C2's OFFSET_OUT_OF_RANGE, which this model does not answer (README)
+  const bool diverges = end->epoch < req.last_fetched_epoch || end->end_offset < req.fetch_offset;
+  if (diverges && (!resp.diverging_epoch || resp.diverging_epoch->epoch != end->epoch ||
+                   resp.diverging_epoch->end_offset != end->end_offset || !resp.records.empty())) {
+    report_("C3", req.partition,
+            fmt::format("{} answered {}'s fetch at offset {} with last epoch {} {}, but its epoch cache ends that epoch "
+                        "as ({}, {}): C3 demands that diverging epoch and no records",
+                        name, who, req.fetch_offset, req.last_fetched_epoch,
+                        resp.diverging_epoch ? fmt::format("with diverging epoch ({}, {})", resp.diverging_epoch->epoch,
+                                                           resp.diverging_epoch->end_offset)
+                                             : fmt::format("with {} records", resp.records.size()),
+                        end->epoch, end->end_offset));
+  } else if (!diverges && resp.diverging_epoch) {
+    report_("C3", req.partition,
+            fmt::format("{} told {} its log diverges at ({}, {}), but its epoch cache ends epoch {} at {} >= the fetch "
+                        "offset {}",
+                        name, who, resp.diverging_epoch->epoch, resp.diverging_epoch->end_offset, end->epoch,
+                        end->end_offset, req.fetch_offset));
+  }
+
+  // D1's witness: a follower fetching at the leader's LEO is caught up now.
+  if (req.replica_id != kNoBroker && r->leader && !resp.diverging_epoch &&
+      req.fetch_offset >= r->log.log_end_offset()) {
+    caught_up_at_[{b, req.partition, r->leader_epoch, req.replica_id}] = rc_.sim().now();
+  }
+}
+
+void RuleChecker::on_follower_truncated(NodeId follower, PartitionId p, int64_t offset, Epoch fetched_in) {
+  judged("C7");
+  const Broker* br = broker(follower);
+  const Replica* r = br == nullptr ? nullptr : br->replica(p);
+  if (r == nullptr || r->leader_epoch == fetched_in) return;
+  report_("C7", p,
+          fmt::format("{} completed a truncation to {} asked for by the leader of epoch {} while it already follows "
+                      "epoch {}: the truncation point came from a leader of another epoch",
+                      rc_.sim().trace().node_name(follower), offset, fetched_in, r->leader_epoch));
+}
+
+void RuleChecker::on_isr_proposed(NodeId leader, PartitionId p, const std::vector<BrokerId>& isr) {
+  const Broker* br = broker(leader);
+  const Replica* r = br == nullptr ? nullptr : br->replica(p);
+  if (r == nullptr || !r->leader) return;
+  for (BrokerId m : r->isr) {
+    if (contains(isr, m) || m == leader || is_observer(r->meta, m)) continue;  // G3 demotions are not D1's
+    judged("D1");
+    auto it = caught_up_at_.find({leader, p, r->leader_epoch, m});
+    if (it == caught_up_at_.end()) continue;
+    const Duration since = rc_.sim().now() - it->second;
+    if (since > config_.replica_lag_time_max) continue;
+    report_("D1", p,
+            fmt::format("{} proposed removing {} from the ISR, but {} fetched at the leader's LEO {} ago, within "
+                        "replica.lag.time.max {}",
+                        rc_.sim().trace().node_name(leader), rc_.sim().trace().node_name(m),
+                        rc_.sim().trace().node_name(m), format_duration(since),
+                        format_duration(config_.replica_lag_time_max)));
+  }
+}
+
+void RuleChecker::on_partition_change(const PartitionState& before, const PartitionState& after, const char* why) {
+  const std::string reason = why;
+  // D2: members added to the ISR hold the leader's HW and LESO at the moment they join.
+  if (reason == kWhyAlterPartition && after.leader != kNoBroker) {
+    const Broker* lb = broker(after.leader);
+    const Replica* lr = lb == nullptr ? nullptr : lb->replica(after.partition);
+    for (BrokerId m : after.isr) {
+      if (contains(before.isr, m) || lr == nullptr || !lr->leader) continue;
+      judged("D2");
+      const Broker* mb = broker(m);
+      const Replica* mr = mb == nullptr ? nullptr : mb->replica(after.partition);
+      if (mr == nullptr || !mr->log.recovered()) continue;  // down: the controller will fence it
+      const int64_t leo = mr->log.log_end_offset();
+      if (leo >= lr->log.high_watermark() && leo >= lr->leso) continue;
+      report_("D2", after.partition,
+              fmt::format("{} joined the ISR with LEO {}, below the leader {}'s {} {}", rc_.sim().trace().node_name(m),
+                          leo, rc_.sim().trace().node_name(after.leader),
+                          leo < lr->leso ? "LESO" : "HW", leo < lr->leso ? lr->leso : lr->log.high_watermark()));
+    }
+  }
+  // E1: a new leader from the ISR, or from the ELR once no ISR member is live.
+  if (after.leader != kNoBroker && after.leader_epoch != before.leader_epoch && reason != kWhyUncleanElection &&
+      reason != kWhyUncleanRecovery) {
+    judged("E1");
+    const auto ctl = rc_.sim().process<Controller>(controller_);
+    auto live = [&](BrokerId b) {
+      if (!ctl) return false;
+      auto it = ctl->brokers().find(b);
+      return it != ctl->brokers().end() && it->second.registered && !it->second.fenced;
+    };
+    const bool from_isr = contains(before.isr, after.leader);
+    const bool isr_dead = std::none_of(before.isr.begin(), before.isr.end(), live);
+    const bool from_elr = contains(before.elr, after.leader) && isr_dead;
+    if (!from_isr && !from_elr) {
+      report_("E1", after.partition,
+              fmt::format("{} was elected ({}) although it was in neither the ISR {} nor, with no live ISR member, "
+                          "the ELR {}",
+                          rc_.sim().trace().node_name(after.leader), reason, fmt::join(before.isr, ","),
+                          fmt::join(before.elr, ",")));
+    }
+  }
+}
+
+void RuleChecker::on_append(NodeId, PartitionId p, const std::vector<LogEntry>& entries) {
+  for (const LogEntry& e : entries) {
+    appended_.insert(e.record_id);
+    if (refused_.contains(e.record_id)) {
+      judged("B3");
+      report_("B3", p, fmt::format("record {:#x} was appended at offset {} after its produce was answered "
+                                   "NOT_ENOUGH_REPLICAS", e.record_id, e.offset));
+    }
+  }
+}
+
+void RuleChecker::on_produce_result(PartitionId p, uint64_t record_id, Errc error) {
+  if (error != Errc::kNotEnoughReplicas) return;
+  judged("B3");
+  refused_[record_id] = p;
+  if (appended_.contains(record_id)) {
+    report_("B3", p, fmt::format("record {:#x} was answered NOT_ENOUGH_REPLICAS but a log had appended it", record_id));
+  }
+}
+
+void RuleChecker::check_bounds(NodeId b, PartitionId p) {
+  const Broker* br = broker(b);
+  const Replica* r = br == nullptr ? nullptr : br->replica(p);
+  if (r == nullptr || !r->log.recovered()) return;
+  judged("S5");
+  const int64_t start = r->log.log_start_offset();
+  const int64_t hw = r->log.high_watermark();
+  const int64_t leo = r->log.log_end_offset();
+  if (start <= hw && hw <= leo) return;
+  report_("S5", p, fmt::format("{}: log start {}, HW {}, LEO {} are out of order", rc_.sim().trace().node_name(b), start,
+                               hw, leo));
+}
+
+}  // namespace faultline::kafka
