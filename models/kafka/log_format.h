@@ -1,0 +1,163 @@
+// models/kafka/log_format.h
+// Internal to the log (log*.cpp): the batch encoding, the checkpoint texts and the
+// leader-epoch cache operations on a plain vector (Kafka's LeaderEpochFileCache), shared by
+// the log's appends, truncations and recovery. Not for use outside models/kafka/log*.cpp.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/kafka/log.h"
+#include "sim/assert.h"
+
+namespace faultline::kafka::log_format {
+
+// --- the batch format (see the header) ----------------------------------------------------
+inline constexpr uint64_t kHeaderBytes = 4 + 8;     // body length, checksum
+inline constexpr uint64_t kBodyFixedBytes = 8 + 4 + 4;  // base offset, epoch, count
+inline constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
+inline constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+
+inline uint64_t fnv1a(std::string_view bytes, uint64_t h = kFnvOffsetBasis) {
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
+inline void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+inline void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+inline uint32_t get_u32(std::string_view in, size_t at) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  return v;
+}
+inline uint64_t get_u64(std::string_view in, size_t at) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  return v;
+}
+
+// One batch: entries [first, first + count), contiguous and of one epoch.
+template <typename Entries>
+std::string encode_batch(const Entries& entries, size_t first, size_t count) {
+  FL_ASSERT(count > 0 && first + count <= entries.size(), first, count, entries.size());
+  std::string body;
+  body.reserve(kBodyFixedBytes + 8 * count);
+  put_u64(body, static_cast<uint64_t>(entries[first].offset));
+  put_u32(body, static_cast<uint32_t>(entries[first].epoch));
+  put_u32(body, static_cast<uint32_t>(count));
+  for (size_t i = first; i < first + count; ++i) {
+    FL_ASSERT(entries[i].offset == entries[first].offset + static_cast<int64_t>(i - first) &&
+                  entries[i].epoch == entries[first].epoch && "a batch is contiguous and of one epoch",
+              entries[i].offset, entries[i].epoch, entries[first].offset, entries[first].epoch);
+    put_u64(body, entries[i].record_id);
+  }
+  std::string out;
+  out.reserve(kHeaderBytes + body.size());
+  put_u32(out, static_cast<uint32_t>(body.size()));
+  put_u64(out, fnv1a(body, fnv1a(std::string_view(out).substr(0, 4))));
+  out += body;
+  return out;
+}
+
+// --- checkpoints --------------------------------------------------------------------------
+inline constexpr const char* kCheckpointVersion = "0";
+
+inline std::string offset_checkpoint_text(int64_t value) { return fmt::format("{}\n{}\n", kCheckpointVersion, value); }
+
+inline std::string epoch_checkpoint_text(const std::vector<EpochStart>& epochs) {
+  std::string out = fmt::format("{}\n{}\n", kCheckpointVersion, epochs.size());
+  for (const EpochStart& e : epochs) out += fmt::format("{} {}\n", e.epoch, e.start_offset);
+  return out;
+}
+
+// Splits "a\nb\n" into {"a", "b"}; nullopt unless every line ends with '\n'.
+inline std::optional<std::vector<std::string_view>> lines_of(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;
+    lines.push_back(text.substr(0, nl));
+    text.remove_prefix(nl + 1);
+  }
+  return lines;
+}
+
+template <typename T>
+inline std::optional<T> parse_int(std::string_view s) {
+  T v{};
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+inline std::optional<std::vector<EpochStart>> parse_epoch_checkpoint(const std::string& bytes) {
+  auto lines = lines_of(bytes);
+  if (!lines || lines->size() < 2 || (*lines)[0] != kCheckpointVersion) return std::nullopt;
+  auto n = parse_int<size_t>((*lines)[1]);
+  if (!n || lines->size() != 2 + *n) return std::nullopt;
+  std::vector<EpochStart> out;
+  for (size_t i = 0; i < *n; ++i) {
+    std::string_view line = (*lines)[2 + i];
+    const size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) return std::nullopt;
+    auto epoch = parse_int<Epoch>(line.substr(0, sp));
+    auto start = parse_int<int64_t>(line.substr(sp + 1));
+    if (!epoch || !start) return std::nullopt;
+    out.push_back({*epoch, *start});
+  }
+  return out;
+}
+
+// --- the leader-epoch cache (Kafka's LeaderEpochFileCache) --------------------------------
+
+// assign: nothing if `epoch` is the latest and start_offset is not below its start; else
+// removes from the end every entry with epoch >= `epoch` or start >= start_offset and
+// appends the new one. Returns the lowest start offset added or removed, if anything changed.
+inline std::optional<int64_t> cache_assign(std::vector<EpochStart>& epochs, Epoch epoch, int64_t start_offset) {
+  if (!epochs.empty() && epochs.back().epoch == epoch && start_offset >= epochs.back().start_offset) {
+    return std::nullopt;
+  }
+  int64_t lowest = start_offset;
+  while (!epochs.empty() && (epochs.back().epoch >= epoch || epochs.back().start_offset >= start_offset)) {
+    lowest = std::min(lowest, epochs.back().start_offset);
+    epochs.pop_back();
+  }
+  epochs.push_back({epoch, start_offset});
+  return lowest;
+}
+
+// truncateFromEnd: removes every entry starting at or after end_offset. Returns how many.
+inline uint32_t cache_truncate_from_end(std::vector<EpochStart>& epochs, int64_t end_offset) {
+  uint32_t removed = 0;
+  while (!epochs.empty() && epochs.back().start_offset >= end_offset) {
+    epochs.pop_back();
+    ++removed;
+  }
+  return removed;
+}
+
+// truncateFromStart: entries starting at or before start_offset collapse into one, the last
+// of them, moved to start at start_offset.
+inline void cache_truncate_from_start(std::vector<EpochStart>& epochs, int64_t start_offset) {
+  size_t covered = 0;  // entries with start <= start_offset
+  while (covered < epochs.size() && epochs[covered].start_offset <= start_offset) ++covered;
+  if (covered == 0) return;
+  const Epoch last = epochs[covered - 1].epoch;
+  epochs.erase(epochs.begin(), epochs.begin() + static_cast<std::ptrdiff_t>(covered - 1));
+  epochs.front() = {last, start_offset};
+}
+
+}  // namespace faultline::kafka::log_format
