@@ -294,10 +294,15 @@ TEST(ReplicationScenarios, StalledDivergenceTruncationDoesNotRaceALeaderChange) 
   req.bugs = {"follower-truncation-race"};
   const RunResult raced = execute(req);
   ASSERT_EQ(raced.verdict, Verdict::kFail);
-  EXPECT_EQ(raced.violations.front().invariant, "S6");
-  EXPECT_NE(raced.violations.front().message.find("ISR member b2 truncated to 357 below the true HW 361"),
+  // S6 as in the issue ("ISR member b2 truncated to 357 below the true HW 361" when it was
+  // found; the offsets move with the scenario's other defaults), or C7 when the rule check
+  // sees the stale truncation complete before the new leader counted b2.
+  const Violation& v = raced.violations.front();
+  EXPECT_TRUE(v.invariant == "S6" || v.invariant == "C7") << v.invariant << ": " << v.message;
+  EXPECT_NE(v.message.find("b2"), std::string::npos) << v.message;
+  EXPECT_NE(v.message.find(v.invariant == "S6" ? "ISR member b2 truncated" : "b2 completed a truncation"),
             std::string::npos)
-      << raced.violations.front().message;
+      << v.message;
 }
 
 TEST(ReplicationScenarios, HwNotRecomputedAfterShrinkIsALivenessFinding) {

@@ -95,6 +95,7 @@ void Broker::main() {
   ctx_.spawn("heartbeat", [this] { heartbeat_loop(); });
   ctx_.spawn("metadata", [this] { metadata_loop(); });
   ctx_.spawn("isr-expiration", [this] { isr_expiration_loop(); });
+  if (config_.replication.retention_bytes >= 0) ctx_.spawn("retention", [this] { retention_loop(); });
 }
 
 void Broker::register_with_controller(bool clean) {
@@ -312,6 +313,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         cover(ctx_, Mark::kFollowerFullTruncation);
         rr.log.truncate_fully_and_start_at(resp.value->log_start_offset);
         if (hooks_.on_truncate) hooks_.on_truncate(id(), p, resp.value->log_start_offset);
+        if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
         continue;
       }
       if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange) cover(ctx_, Mark::kFollowerOffsetOutOfRange);
@@ -380,6 +382,13 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
         if (f.high_watermark > rr.log.log_end_offset()) cover(ctx_, Mark::kFollowerHwClampedToLeo);
         if (hw > rr.log.high_watermark()) set_hw(rr, hw);
+        // C8 and Kafka's follower maybeIncrementLogStartOffset: what the leader deleted goes
+        // here too, at our segment boundaries and never above our HW.
+        const int64_t start_before = rr.log.log_start_offset();
+        if (f.log_start_offset > start_before && rr.log.delete_segments_below(f.log_start_offset) > start_before) {
+          cover(ctx_, Mark::kFollowerLogStartRaised);
+          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        }
       }
     }
     if (back_off) ctx_.sleep_for(cfg.replica_fetch_backoff);
@@ -742,6 +751,35 @@ void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) 
     }
     cur.changed.notify_all(ctx_.scheduler());
   });
+}
+
+void Broker::retention_loop() {
+  while (!shutting_down_) {
+    ctx_.sleep_for(config_.replication.retention_check_interval);
+    for (auto& [p, r] : replicas_) {
+      if (shutting_down_) return;
+      enforce_retention(*r);
+    }
+  }
+}
+
+void Broker::enforce_retention(Replica& r) {
+  // Kafka's deleteRetentionSizeBreachedSegments: oldest segments first, while the log stays
+  // at or above retention.bytes without them; deletableSegments stops at the HW and never
+  // takes the active segment (delete_segments_below enforces both).
+  const auto limit = static_cast<uint64_t>(config_.replication.retention_bytes);
+  uint64_t size = static_cast<uint64_t>(r.log.log_end_offset() - r.log.log_start_offset()) * PartitionLog::kRecordAccountingBytes;
+  int64_t upto = r.log.log_start_offset();
+  for (const SegmentInfo& s : r.log.segments()) {
+    const uint64_t bytes = static_cast<uint64_t>(s.end_offset - s.base_offset) * PartitionLog::kRecordAccountingBytes;
+    if (s.active || s.end_offset > r.log.high_watermark() || size < limit + bytes) break;
+    size -= bytes;
+    upto = s.end_offset;
+  }
+  const int64_t start_before = r.log.log_start_offset();
+  if (upto > start_before && r.log.delete_segments_below(upto) > start_before && hooks_.on_log_start) {
+    hooks_.on_log_start(id(), r.partition, r.log.log_start_offset());
+  }
 }
 
 void Broker::isr_expiration_loop() {

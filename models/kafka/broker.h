@@ -67,6 +67,9 @@ struct BrokerHooks {
   // The broker answered a fetch (follower or consumer), called as it returns: its replica's
   // state is still the one the answer was computed from (C2, C3, C4).
   std::function<void(BrokerId, const FetchRequest&, const FetchResponse&)> on_fetch_answered;
+  // A replica's log start offset rose (retention, following the leader's, or a full
+  // truncation, C8).
+  std::function<void(BrokerId, PartitionId, int64_t log_start)> on_log_start;
   // A leader proposed `isr` through AlterPartition (D1, D2), before sending it.
   std::function<void(BrokerId, PartitionId, const std::vector<BrokerId>& isr)> on_isr_proposed;
 };
@@ -133,6 +136,9 @@ class Broker {
   void heartbeat_loop();
   void metadata_loop();
   void isr_expiration_loop();
+  // retention.bytes on every hosted replica (Kafka's LogManager.cleanupLogs).
+  void retention_loop();
+  void enforce_retention(Replica& r);
   void apply_metadata(const MetadataResponse& md);
   void become_leader(Replica& r, const PartitionState& st);
   void become_follower(Replica& r, const PartitionState& st);

@@ -109,6 +109,15 @@ void Consumer::consume(PartitionId p) {
     req.current_leader_epoch = st->leader_epoch;
     const NodeId leader = st->leader;
     auto resp = ctx_.call<FetchResponse>(leader, kFetch, req, Duration::seconds(5));
+    if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange && resp.value->log_start_offset > position) {
+      // Retention deleted what we had not read yet: auto.offset.reset=earliest moves us up
+      // to the log start (E3: nothing below it can be read again).
+      cover(ctx_, Mark::kConsumerOutOfRange);
+      if (hooks_.on_reset) hooks_.on_reset(ctx_.id(), p, position, resp.value->log_start_offset);
+      position = resp.value->log_start_offset;
+      last_epoch = kNoEpoch;
+      continue;
+    }
     if (!resp.ok() || resp.value->error != Errc::kNone) {
       ctx_.sleep_for(Duration::millis(200));
       continue;

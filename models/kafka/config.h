@@ -41,6 +41,12 @@ struct ReplicationConfig {
   // How often brokers and clients poll the controller for metadata (KRaft brokers follow
   // the metadata log continuously; a poll interval lets a broker see changes late).
   Duration metadata_poll_interval = Duration::millis(500);
+  // retention.bytes (-1: unlimited, Kafka's default), each record counted as 1 KiB like
+  // segment.bytes; checked every log.retention.check.interval.ms on every replica. A follower
+  // also deletes what lies below its leader's log start offset (Kafka's follower
+  // maybeIncrementLogStartOffset), at segment boundaries.
+  int64_t retention_bytes = -1;
+  Duration retention_check_interval = Duration::seconds(5);
   // How long a controlled shutdown waits for the controller to move leaderships away before
   // it shuts down anyway (flushing and writing the clean-shutdown marker all the same), as
   // Kafka does once controlled.shutdown.max.retries are used up.

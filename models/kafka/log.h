@@ -212,6 +212,14 @@ class PartitionLog {
   // C8: deletes every segment and the epoch cache; log start = LEO = HW = recovery point =
   // offset, in a new empty segment.
   void truncate_fully_and_start_at(int64_t offset);
+  // Retention (Kafka's UnifiedLog.deleteOldSegments): deletes the oldest segments that end
+  // at or below min(`below`, HW), never the active one, and raises the log start offset to
+  // the first remaining segment's base; the epoch cache loses what lies below it
+  // (truncateFromStart). Files go first, lowest first, each removal durable at once, and the
+  // log-start checkpoint after them: a crash part-way leaves a suffix of segments, whose
+  // first base recovery takes as the log start (Kafka's LogLoader takes the larger of the
+  // checkpoint and the first segment's base). Returns the log start offset. Blocking.
+  int64_t delete_segments_below(int64_t below);
   // Non-blocking. Requires log start <= hw <= LEO.
   void set_high_watermark(int64_t hw);
 

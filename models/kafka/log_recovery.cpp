@@ -144,6 +144,44 @@ void PartitionLog::truncate_fully_locked(int64_t offset) {
   checkpoint_recovery_point();
 }
 
+// --- retention -----------------------------------------------------------------------------
+
+int64_t PartitionLog::delete_segments_below(int64_t below) {
+  Lock lock(mu_);
+  require_open("delete_segments_below");
+  const int64_t limit = std::min(below, hw_);
+  std::vector<int64_t> doomed;
+  for (auto it = segments_.begin(); std::next(it) != segments_.end(); ++it) {  // never the active one
+    if (it->second.end_offset > limit) break;
+    doomed.push_back(it->first);
+  }
+  if (doomed.empty()) return log_start_;
+  const int64_t from = log_start_;
+  for (int64_t base : doomed) {
+    const std::string file = segment_file(partition_, base);
+    const bool removed = ctx_.disk().remove(file);
+    FL_ASSERT(removed && "a segment file vanished", file);
+    segments_.erase(base);
+  }
+  const int64_t start = segments_.begin()->first;
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(start - log_start_));
+  log_start_ = start;
+  recovery_point_ = std::max(recovery_point_, start);  // nothing below the log start exists
+  std::vector<EpochStart> epochs = epochs_;
+  cache_truncate_from_start(epochs, start);
+  if (epochs != epochs_) {
+    write_epoch_checkpoint(epochs);
+    epochs_ = std::move(epochs);
+  }
+  write_offset_checkpoint(log_start_offset_file(partition_), start);
+  log_start_checkpointed_ = start;
+  check_segments();
+  check_invariants(log_start_);
+  cover(ctx_, Mark::kLogStartMoved);
+  ctx_.trace("log-retention", {{"partition", partition_}, {"from", from}, {"log_start", start}});
+  return start;
+}
+
 // --- recovery and shutdown ----------------------------------------------------------------
 
 RecoveryReport PartitionLog::recover() {

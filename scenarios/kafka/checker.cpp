@@ -44,6 +44,15 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
     rules_.check_bounds(b, p);
   };
   broker_hooks_.on_registered = [this](NodeId b, int64_t) { on_registered(b); };
+  broker_hooks_.on_log_start = [this](NodeId b, PartitionId p, int64_t start) {
+    // C8 (and H6's premise): a log start offset moves only over committed data, by retention
+    // below the HW or by a full truncation to the leader's log start.
+    if (start > true_hw(p)) {
+      violation("C8", p, fmt::format("{} raised its log start offset to {} above the true HW {}: uncommitted data "
+                                     "deleted", rc_.sim().trace().node_name(b), start, true_hw(p)));
+    }
+    rules_.check_bounds(b, p);
+  };
   broker_hooks_.on_ack_all = [this](NodeId b, PartitionId p, int64_t last, const std::vector<BrokerId>& isr) {
     on_ack_all(b, p, last, isr);
   };
@@ -222,8 +231,10 @@ void ReplicationChecker::on_become_leader(NodeId b, PartitionId p, Epoch epoch) 
   const Broker* br = broker(b);
   if (br == nullptr) return;
   const Replica* r = br->replica(p);
-  // S1: every acknowledged acks=all record is at its offset in every later leader's log.
+  // S1: every acknowledged acks=all record is at its offset in every later leader's log, or
+  // below its log start offset, deleted by retention (which never passes the HW; C8 below).
   for (const Acked& a : g.acked) {
+    if (a.offset < r->log.log_start_offset()) continue;
     const auto e = r->log.entry_at(a.offset);
     if (!e || e->record_id != a.record_id) {
       violation("S1", p,
@@ -392,6 +403,7 @@ void ReplicationChecker::on_ack_all(NodeId b, PartitionId p, int64_t last, const
     // what it recovered is judged by S1 and S6, not here.
     auto f = lr->followers.find(m);
     if (m != b && (f == lr->followers.end() || f->second.broker_epoch != mb->broker_epoch())) continue;
+    if (last < mb->replica(p)->log.log_start_offset()) continue;  // committed, then deleted by retention
     const auto e = mb->replica(p)->log.entry_at(last);
     if (!e || !mine || e->record_id != mine->record_id) {
       violation("S10", p, fmt::format("{} acknowledged offset {} but ISR member {} does not have it",

@@ -293,6 +293,7 @@ void ObserverChecker::verify_acked_everywhere() {
     for (const Acked& a : watch_[p].acked) {
       for (BrokerId b : hosts) {
         const Broker* br = broker(b);
+        if (br != nullptr && a.offset < br->replica(p)->log.log_start_offset()) continue;  // retention
         const auto e = br == nullptr ? std::nullopt : br->replica(p)->log.entry_at(a.offset);
         if (!e || e->record_id != a.record_id) {
           rc_.violation("S1", InvariantKind::kSafety,

@@ -39,6 +39,8 @@ class ReplicationScenario final : public Scenario {
     cfg.unclean_leader_election = p.flag("unclean.leader.election.enable");
     cfg.elr = p.flag("elr") && !rc.bugs().on(Bug::kLastReplicaStanding);
     cfg.hw_requires_min_isr = p.flag("hw_requires_min_isr");
+    cfg.retention_bytes = p.integer("retention.bytes");
+    cfg.recovery_point_checkpoint_interval = p.duration("log.flush.offset.checkpoint.interval.ms");
     const auto brokers = static_cast<NodeId>(p.integer("brokers"));
     const auto partitions = static_cast<PartitionId>(p.integer("partitions"));
     const auto rf = static_cast<uint32_t>(std::min<int64_t>(p.integer("rf"), brokers));
@@ -246,7 +248,8 @@ class ReplicationScenario final : public Scenario {
   std::map<std::string, std::vector<std::function<void(NodeId)>>> waiting_;  // future role -> armed faults
 };
 
-std::vector<ParamSpec> replication_params(const char* duration, const char* faults, const char* power_losses = "1") {
+std::vector<ParamSpec> replication_params(const char* duration, const char* faults, const char* power_losses,
+                                          const char* retention_bytes) {
   return {
       {"brokers", ParamType::kInt, "3", "number of brokers", 1, 32, {}},
       {"partitions", ParamType::kInt, "3", "number of partitions", 1, 64, {}},
@@ -256,6 +259,12 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"unclean.leader.election.enable", ParamType::kBool, "false", "allow unclean leader election (E1)", 0, 1, {}},
       {"elr", ParamType::kBool, "true", "eligible leader replicas, KIP-966 (D4)", 0, 1, {}},
       {"hw_requires_min_isr", ParamType::kBool, "true", "the HW never advances below min ISR (B4)", 0, 1, {}},
+      {"retention.bytes", ParamType::kInt, retention_bytes,
+       "retention.bytes per partition, 1 KiB a record (-1: unlimited); small enough that log start offsets move and "
+       "a returning follower falls below its leader's (C8)", -1, INT64_MAX, {}},
+      {"log.flush.offset.checkpoint.interval.ms", ParamType::kDuration, "10s",
+       "how often the recovery point is checkpointed (Kafka: 60s; shorter here so that recovery from a checkpoint "
+       "happens within a run)", 1'000'000, INT64_MAX, {}},
       {"acks", ParamType::kInt, "-1", "producer acks: 0, 1 or -1 (all)", -1, 1, {}},
       {"produce_interval", ParamType::kDuration, "100ms", "time between produce requests of one partition", 1'000'000, INT64_MAX, {}},
       {"max.in.flight.requests.per.connection", ParamType::kInt, "5", "produce requests of one partition outstanding at once", 1, 100, {}},
@@ -274,7 +283,9 @@ ScenarioInfo broker_crash_scenario_info() {
       "broker-crash",
       "Three brokers, RF 3, min ISR 2, a producer (acks=all) and a consumer while leaders and followers are "
       "killed or lose power, rolling and overlapping; checks S1-S13 continuously and convergence after the heal.",
-      replication_params("60s", "6"),
+      // Retention keeps about ten seconds of a partition's records: a follower killed for
+      // longer comes back below its leader's log start offset.
+      replication_params("60s", "6", "1", "262144"),
       // The table's invariants first; where this model trips an earlier invariant on the
       // way to the loss (a truncated ISR member, S6; an ack a member lacks, S10), that
       // precursor is listed too, since the run stops at the first violation.
@@ -291,7 +302,7 @@ ScenarioInfo cascade_scenario_info() {
       "broker-crash with failures that cascade: crashes of a partition's leader are followed (within the fault budget "
       "and RF - 1 brokers down) by a kill of the broker that takes over, early in its term, before the other replicas have fetched from it; more crashes, "
       "process kills only by default. Elections then choose among logs that diverged in different epochs.",
-      replication_params("60s", "20", "0"),
+      replication_params("60s", "20", "0", "-1"),
       // C3 first: the rule checker sees the wrong answer itself, before a log diverges.
       {{Bug::kEpochNextOffset, {"S2", "S3", "S9", "C3"}},
        // C7 first: the stale truncation completes in a new epoch; S6 when the new leader had
@@ -307,7 +318,7 @@ ScenarioInfo partition_scenario_info() {
       "Three brokers, RF 3, min ISR 2, a producer (acks=all) and a consumer while the network isolates leaders, "
       "followers or the controller, one way or both, and flaps, with at most one power loss; checks S1-S13 and "
       "convergence after the heal.",
-      replication_params("60s", "6"),
+      replication_params("60s", "6", "1", "524288"),
       {{Bug::kAnyReplicaElection, {"S1", "S6", "E1"}},
        // S11 first: the frozen last ISR member is still in the ISR when it re-registers
        // after losing its unflushed tail, before its re-election makes the loss visible.
