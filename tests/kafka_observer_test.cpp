@@ -417,3 +417,31 @@ TEST(DcLoss, IsrJoinWithoutLesoIsCaught) {
 
 }  // namespace
 }  // namespace faultline::kafka
+
+namespace faultline::kafka {
+namespace {
+
+// Availability as an asserted bound (issue 9): with observers to promote, every partition
+// writes again within session timeout + request timeout + metadata and backoff of a DC loss;
+// without any observer (and the DC gone until the final heal) nothing can be written below
+// min ISR, and the bound is reported as an L5 finding.
+TEST(DcLoss, WritesResumeWithinTheBoundDerivedFromTheTimeouts) {
+  RunRequest with;
+  with.scenario = "dc-loss";
+  with.seed = 3;
+  with.sets = {{"returns", "no"}};
+  const RunResult ok = execute(with);
+  EXPECT_EQ(ok.verdict, Verdict::kPass) << (ok.violations.empty() ? ok.crash : ok.violations[0].message);
+  EXPECT_LE(ok.metrics.at("loss_to_every_partition_write_ns"), Duration::millis(42'600).ns());
+
+  RunRequest without = with;
+  without.sets["observers_per_dc"] = "0";
+  const RunResult stuck = execute(without);
+  ASSERT_EQ(stuck.verdict, Verdict::kLiveness);
+  EXPECT_EQ(stuck.violations.front().invariant, "L5");
+  EXPECT_NE(stuck.violations.front().message.find("above the bound 42.6s"), std::string::npos)
+      << stuck.violations.front().message;
+}
+
+}  // namespace
+}  // namespace faultline::kafka

@@ -234,6 +234,14 @@ class DcLossScenario final : public Scenario {
                                                   return observers_->observers_behind();
                                                 });
     if (converged) observers_->verify_acked_everywhere();
+    if (converged && p.choice("promotion_policy") != "none") {
+      // Fencing the lost brokers, then a request to a lost leader timing out, then metadata
+      // and a retry; 2s for the AlterPartition and the fetches that commit the write.
+      const ProducerConfig defaults;
+      observers_->check_write_availability(cfg.broker_session_timeout + p.duration("request.timeout.ms") +
+                                           Duration::seconds(1) + cfg.metadata_poll_interval + defaults.retry_backoff +
+                                           Duration::seconds(2));
+    }
     base_->report_metrics();
     rc.metric("faults_applied", static_cast<int64_t>(faults.applied()));
     observers_->report_metrics();

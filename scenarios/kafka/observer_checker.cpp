@@ -310,6 +310,24 @@ void ObserverChecker::verify_acked_everywhere() {
   }
 }
 
+void ObserverChecker::check_write_availability(Duration bound) {
+  if (!lost_at_) return;
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  if (!ctl) return;
+  const Instant now = rc_.sim().now();
+  for (const auto& [p, st] : ctl->partitions()) {
+    const auto& first = watch_[p].first_write_after_loss;
+    const Duration waited = (first ? *first : now) - *lost_at_;
+    if (waited <= bound || (!first && now - *lost_at_ <= bound)) continue;
+    rc_.violation("L5", InvariantKind::kLiveness,
+                  fmt::format("partition {}: {} acknowledged write {} after the datacenter loss, above the bound {} "
+                              "(session timeout + request timeout + metadata and backoff)",
+                              p, first ? "first" : "no", first ? format_duration(waited) : "within " + format_duration(waited),
+                              format_duration(bound)));
+    return;
+  }
+}
+
 void ObserverChecker::report_metrics() {
   const Instant now = rc_.sim().now();
   Duration longest;

@@ -62,6 +62,12 @@ class ObserverChecker {
   void verify_acked_everywhere();
   // Writes the availability figures and counters as run metrics.
   void report_metrics();
+  // Availability as an asserted bound (G4 with L5): with a promotion policy, every partition
+  // takes an acknowledged write within `bound` of the datacenter loss, derived by the
+  // scenario from the timeouts that a loss has to run out (fencing the lost brokers, a
+  // producer's request to a lost leader timing out, metadata, backoff). A liveness finding
+  // (L5) otherwise.
+  void check_write_availability(Duration bound);
 
   uint64_t promotions() const { return promotions_; }
   uint64_t demotions() const { return demotions_; }
