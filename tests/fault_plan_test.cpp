@@ -209,3 +209,84 @@ RC_GTEST_PROP(NemesisProps, PlansStayInBudgetWindowAndRoundTrip, (uint64_t seed)
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+NemesisOptions moment_options() {
+  NemesisOptions o;
+  o.kinds = {FaultKind::kKill, FaultKind::kDiskStall, FaultKind::kRestart};
+  o.max_faults = 30;  // swarm: 1..30 drawn, room left for the chained faults
+  o.crashable = {"n0", "n1", "leader:p0"};
+  o.successors = {{"leader:p0", "next-leader:p0"}};
+  o.successor_per_two = 1;
+  o.disk_moments = {"diverging"};
+  o.crash_moments = {"next-registered"};
+  o.moment_followups = {{"diverging", "diverging-leader"}};
+  o.start = Duration::seconds(1);
+  o.end = Duration::seconds(60);
+  return o;
+}
+
+Topology moment_topology() {
+  Topology t;
+  t.nodes = {{"n0", "dc1"}, {"n1", "dc1"}, {"n2", "dc2"}};
+  t.roles = {"leader:p0", "next-leader:p0", "diverging", "diverging-leader", "next-registered"};
+  return t;
+}
+
+// Issue 9: faults armed on protocol moments. Disk stalls aimed at a moment strike at it (no
+// delay); every leader-aimed crash may bring a stall armed with it; a moment stall may bring a
+// kill or restart of its partner role, no later than the stall ends; crashes may bring a
+// crash of whoever registers next. All within the budget, all valid plans.
+TEST(Nemesis, MomentsArmDiskFaultsAndChainCrashesWithinTheBudget) {
+  NemesisOptions o = moment_options();
+  o.moment_per_two = 2;
+  const Topology t = moment_topology();
+  int stalls = 0, followups = 0, after_restart = 0;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    const FaultPlan p = draw_plan(t, o, Prng(seed, "nemesis"));
+    EXPECT_LE(p.events.size(), o.max_faults);
+    EXPECT_EQ(validate_plan(p, t), "") << p.to_text();
+    for (const FaultEvent& e : p.events) {
+      if (e.kind == FaultKind::kDiskStall) {
+        EXPECT_EQ(e.a.at(0), "diverging") << "every stall retargeted with moment_per_two = 2";
+        EXPECT_EQ(e.delay, Duration::zero());
+        ++stalls;
+      }
+      if (e.a.at(0) == "diverging-leader") {
+        ++followups;
+        EXPECT_TRUE(e.kind == FaultKind::kKill || e.kind == FaultKind::kRestart);
+        // Armed with a stall on the same moment, striking while that stall lasts.
+        const bool paired = std::any_of(p.events.begin(), p.events.end(), [&](const FaultEvent& s) {
+          return s.kind == FaultKind::kDiskStall && s.at == e.at && e.delay <= s.duration;
+        });
+        EXPECT_TRUE(paired) << p.to_text();
+      }
+      if (e.a.at(0) == "next-registered") {
+        ++after_restart;
+        EXPECT_LE(e.delay, o.max_moment_delay);
+      }
+    }
+  }
+  EXPECT_GT(stalls, 20);
+  EXPECT_GT(followups, 10);
+  EXPECT_GT(after_restart, 10);
+}
+
+// A scenario that never arms moments draws exactly the plans it drew before they existed.
+TEST(Nemesis, WithoutMomentsThePlansAreUnchanged) {
+  NemesisOptions with = moment_options();
+  with.moment_per_two = 0;
+  NemesisOptions without = moment_options();
+  without.disk_moments.clear();
+  without.crash_moments.clear();
+  without.moment_followups.clear();
+  const Topology t = moment_topology();
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    EXPECT_EQ(draw_plan(t, with, Prng(seed, "nemesis")), draw_plan(t, without, Prng(seed, "nemesis"))) << seed;
+  }
+}
+
+}  // namespace
+}  // namespace faultline

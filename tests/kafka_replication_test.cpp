@@ -8,6 +8,7 @@
 
 #include "models/kafka/broker.h"
 #include "models/kafka/controller.h"
+#include "models/kafka/marks.h"
 #include "scenarios/kafka/checker.h"
 #include "scenarios/scenario.h"
 #include "sim/fault_control.h"
@@ -21,9 +22,18 @@ using namespace literals;
 // One partition on all three brokers, b0 preferred; min ISR 2; lag time 10 s.
 class TestCluster {
  public:
-  explicit TestCluster(uint64_t seed = 7) : sim_(seed), faults_(sim_) {
+  explicit TestCluster(uint64_t seed = 7, const std::function<void(ReplicationConfig&)>& tweak = {})
+      : sim_(seed), faults_(sim_) {
     config_.min_insync_replicas = 2;
     config_.replica_lag_time_max = 10_s;
+    if (tweak) tweak(config_);
+    sim_.coverage().declare(mark_catalogue());
+    faults_.set_shutdown_handler([this](NodeId node, std::function<void()> stopped) {
+      auto broker = node < 3 ? sim_.process<Broker>(node) : nullptr;
+      if (!broker) return false;
+      broker->shutdown(std::move(stopped));
+      return true;
+    });
     PartitionState st;
     st.partition = 0;
     st.replicas = {0, 1, 2};
@@ -180,6 +190,89 @@ TEST(Replication, DivergentFollowerTruncatesToTheLeadersEpochEnd) {
   EXPECT_EQ(e->record_id, 2u);
   EXPECT_EQ(t.replica(leader).log.log_end_offset(), t.replica(new_leader).log.log_end_offset());
   EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2}));
+}
+
+FaultEvent fault(const std::string& text) {
+  std::string error;
+  auto plan = FaultPlan::parse(text, &error);
+  EXPECT_TRUE(plan && plan->events.size() == 1) << error;
+  return plan->events.at(0);
+}
+
+bool in(const std::vector<BrokerId>& v, BrokerId b) { return std::find(v.begin(), v.end(), b) != v.end(); }
+
+// D3: a controlled restart moves leadership away and takes the broker out of the ISR before
+// it stops, flushes and marks every log clean; it comes back clean and rejoins.
+TEST(Replication, ControlledRestartHandsOverLeadershipAndComesBackClean) {
+  TestCluster t;
+  const NodeId leader = t.controller_view().leader;
+  for (uint64_t id = 1; id <= 3; ++id) ASSERT_EQ(t.produce(id, leader).first.error, Errc::kNone);
+  const Epoch epoch = t.controller_view().leader_epoch;
+  t.faults().apply(fault(fmt::format("0s restart node=b{} for=5s", leader)));
+  t.run_for(1_s);
+  EXPECT_NE(t.controller_view().leader, leader) << "leadership moved without waiting for a session timeout";
+  EXPECT_GT(t.controller_view().leader_epoch, epoch);
+  EXPECT_FALSE(in(t.isr(), leader));
+  EXPECT_FALSE(t.sim().is_up(leader)) << "stopped once it had flushed";
+  EXPECT_TRUE(t.sim().disk(leader).exists(PartitionLog::clean_shutdown_file(0)));
+  EXPECT_EQ(t.produce(4, t.controller_view().leader).first.error, Errc::kNone) << "the others take writes";
+  t.run_for(20_s);
+  EXPECT_TRUE(t.sim().is_up(leader));
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2}));
+  EXPECT_EQ(t.replica(leader).log.log_end_offset(), 4);
+  const auto marks = t.sim().coverage().counts();
+  EXPECT_GE(marks.at("D3.controlled-shutdown"), 1u);
+  EXPECT_GE(marks.at("D3.clean-shutdown-marker-written"), 1u);
+  EXPECT_GE(marks.at("F3.recovery-clean"), 1u);
+}
+
+// A replaced disk: the broker returns with its id and nothing on disk, registers as after an
+// unclean shutdown (D3: out of ISR and ELR), copies the log from the leader and rejoins.
+TEST(Replication, ReplacedDiskComesBackEmptyAndCatchesUp) {
+  TestCluster t;
+  const NodeId leader = t.controller_view().leader;
+  const NodeId follower = (leader + 1) % 3;
+  for (uint64_t id = 1; id <= 5; ++id) ASSERT_EQ(t.produce(id, leader).first.error, Errc::kNone);
+  t.run_for(1_s);
+  t.faults().apply(fault(fmt::format("0s disk-replace node=b{} for=2s", follower)));
+  t.run_for(100_ms);
+  EXPECT_TRUE(t.sim().disk(follower).files().empty());
+  t.run_for(20_s);
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2}));
+  EXPECT_EQ(t.replica(follower).log.log_end_offset(), 5);
+  EXPECT_EQ(t.replica(follower).log.entry_at(4)->record_id, 5u);
+  EXPECT_GE(t.sim().coverage().counts().at("F3.recovery-empty-disk"), 1u);
+}
+
+// Retention moves the leader's log start offset past a follower that was away; on its return
+// the follower is answered OFFSET_OUT_OF_RANGE, starts over at the leader's log start (C8)
+// and rejoins the ISR.
+TEST(Replication, FollowerBelowTheLeadersLogStartStartsOverThere) {
+  TestCluster t(7, [](ReplicationConfig& c) {
+    c.segment_bytes = 4 * 1024;     // 4 records a segment
+    c.retention_bytes = 8 * 1024;   // keep about 8 records
+    c.retention_check_interval = 1_s;
+  });
+  const NodeId leader = t.controller_view().leader;
+  const NodeId follower = (leader + 1) % 3;
+  for (uint64_t id = 1; id <= 4; ++id) ASSERT_EQ(t.produce(id, leader).first.error, Errc::kNone);
+  t.run_for(2_s);
+  t.sim().crash(follower, CrashKind::kKill);
+  t.run_for(12_s);  // fenced and out of the ISR: acks=all is answered by the two others
+  for (uint64_t id = 5; id <= 40; ++id) ASSERT_EQ(t.produce(id, leader).first.error, Errc::kNone);
+  t.run_for(3_s);
+  const int64_t start = t.replica(leader).log.log_start_offset();
+  ASSERT_GT(start, 8) << "retention deleted the leader's oldest segments";
+  EXPECT_LE(start, t.replica(leader).log.high_watermark());
+  t.sim().restart(follower);
+  t.run_for(20_s);
+  EXPECT_EQ(t.replica(follower).log.log_start_offset(), start);
+  EXPECT_EQ(t.replica(follower).log.log_end_offset(), 40);
+  EXPECT_EQ(t.isr(), (std::vector<BrokerId>{0, 1, 2}));
+  const auto marks = t.sim().coverage().counts();
+  EXPECT_GE(marks.at("C8.log-start-moved"), 1u);
+  EXPECT_GE(marks.at("C2.offset-out-of-range-below-start"), 1u);
+  EXPECT_GE(marks.at("C8.follower-full-truncation"), 1u);
 }
 
 // --- whole scenarios -------------------------------------------------------------------
