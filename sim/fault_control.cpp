@@ -47,7 +47,7 @@ void FaultControl::schedule(const FaultPlan& plan) {
 void FaultControl::apply(const FaultEvent& e) {
   const uint64_t serial = next_serial_++;
   ++applied_;
-  if (is_node_aimed(e.kind)) {
+  if (is_node_aimed(e.kind) || (e.kind == FaultKind::kLinkDelay && e.a.size() == 1 && !sim_.find_node(e.a[0]))) {
     aim(e, serial);
     return;
   }
@@ -114,7 +114,7 @@ void FaultControl::aim(const FaultEvent& e, uint64_t serial) {
     sim_.note("fault-skipped", {{"serial", serial}, {"event", text}});  // a role nobody holds right now
     return;
   }
-  if (e.delay > Duration::zero()) {
+  if (arming_delay(e) > Duration::zero()) {
     armed_.insert(serial);
     arm(e, serial, *target);
     sim_.note("fault-armed", {{"serial", serial}, {"event", text}});
@@ -136,7 +136,7 @@ void FaultControl::schedule_heal(const FaultEvent& e, uint64_t serial) {
 void FaultControl::arm(const FaultEvent& e, uint64_t serial, NodeId node) {
   // Always through the scheduler, also for a zero delay: the watcher may call us from inside
   // the model (a controller electing the node), which must not be crashed under its feet.
-  sim_.scheduler().after(e.delay, [this, e, serial, node] {
+  sim_.scheduler().after(arming_delay(e), [this, e, serial, node] {
     if (armed_.erase(serial) == 0) return;  // disarmed by heal_all()
     const bool struck = strike(e, serial, node);
     sim_.note(struck ? "fault" : "fault-skipped",
@@ -154,6 +154,13 @@ bool FaultControl::strike(const FaultEvent& e, uint64_t serial, NodeId node) {
     case FaultKind::kDiskSlow:
       sim_.disk(node).slow(e.factor, until);
       return true;
+    case FaultKind::kLinkDelay: {
+      // a= named a role: delay the links between its holder and the others of b=.
+      NodeSet others = resolve(e.b);
+      others.remove(node);
+      network_rule_[serial] = sim_.network().add_delay(NodeSet{node}, others, e.delay, e.jitter);
+      return true;
+    }
     case FaultKind::kRestart:
       if (!sim_.is_up(node)) return false;
       if (shutdown_handler_) {

@@ -150,6 +150,10 @@ bool is_crash(FaultKind k) {
 
 bool is_node_aimed(FaultKind k) { return is_crash(k) || k == FaultKind::kDiskStall || k == FaultKind::kDiskSlow; }
 
+bool takes_role(FaultKind k) { return is_node_aimed(k) || k == FaultKind::kLinkDelay; }
+
+Duration arming_delay(const FaultEvent& e) { return is_node_aimed(e.kind) ? e.delay : Duration::zero(); }
+
 std::optional<FaultKind> fault_kind_from_string(const std::string& s) {
   for (const auto& k : kinds()) {
     if (s == k.name) return k.kind;
@@ -236,8 +240,9 @@ std::optional<uint32_t> Topology::find(const std::string& name) const {
 
 std::string validate_plan(const FaultPlan& plan, const Topology& topology) {
   for (const auto& e : plan.events) {
-    const bool aimed = is_node_aimed(e.kind);
     for (const auto* names : {&e.a, &e.b}) {
+      // A role stands alone in the first set of a kind that takes one.
+      const bool aimed = takes_role(e.kind) && names == &e.a && e.a.size() == 1;
       for (const auto& n : *names) {
         const bool role = aimed && std::find(topology.roles.begin(), topology.roles.end(), n) != topology.roles.end();
         if (!topology.find(n) && !role) return fmt::format("fault plan event '{}': unknown node '{}'", e.to_text(), n);

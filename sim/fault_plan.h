@@ -63,6 +63,12 @@ bool is_crash(FaultKind k);
 // Kinds aimed at one node (node=): the crashes, disk-stall and disk-slow. Only these take
 // role names (Topology::roles) and a delay.
 bool is_node_aimed(FaultKind k);
+// Kinds whose first node set may be one role: the node-aimed kinds, and link-delay, whose
+// `a=` may name a role ("delay everything to and from the new leader of p0"); its `b=` then
+// loses the role's holder when the fault strikes. A link delay's `delay` is its latency, so
+// it strikes as soon as its target is known.
+bool takes_role(FaultKind k);
+
 std::optional<FaultKind> fault_kind_from_string(const std::string& s);
 
 struct FaultEvent {
@@ -81,6 +87,9 @@ struct FaultEvent {
   std::string to_text() const;
   bool operator==(const FaultEvent& o) const;
 };
+
+// How long after its target is known a fault strikes: the node-aimed kinds' `delay`, else 0.
+Duration arming_delay(const FaultEvent& e);
 
 struct FaultPlan {
   std::vector<FaultEvent> events;  // in order of `at` (stable for equal times)

@@ -132,7 +132,7 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
       plan.events.push_back(std::move(next));
     }
   }
-  if (!o.disk_moments.empty() || !o.crash_moments.empty()) {
+  if (!o.disk_moments.empty() || !o.crash_moments.empty() || !o.delay_moments.empty()) {
     Prng moments = prng.fork();
     const uint64_t drawn_per_two = moments.below(3);
     const uint64_t per_two = std::min<uint64_t>(2, o.moment_per_two.value_or(drawn_per_two));
@@ -143,6 +143,12 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
       if (!disk || o.disk_moments.empty() || !moments.chance(Ratio{per_two, 2})) continue;
       e.a = {o.disk_moments[moments.below(o.disk_moments.size())]};
       e.delay = Duration::zero();  // at the moment itself: the stall must catch the truncation
+    }
+    // Link delays retargeted to a role: the new leader's links slow down as its term begins.
+    for (FaultEvent& e : plan.events) {
+      if (e.kind != FaultKind::kLinkDelay || o.delay_moments.empty() || !moments.chance(Ratio{per_two, 2})) continue;
+      e.a = {o.delay_moments[moments.below(o.delay_moments.size())]};
+      e.b = all;
     }
     // A crash aimed at a role with successors (a leader) leaves the crashed leader with a tail
     // nobody else has: when it comes back (the crash's window ends) it is told to truncate.

@@ -67,6 +67,9 @@ struct NemesisOptions {
   // the added faults count against max_faults. A crash whose moment does not come within
   // successor_wait expires, which is also what max_down assumes; a disk fault waits for its
   // moment until the heal.
+  // Roles a drawn link delay may be aimed at (its a=, e.g. "next-leader:p0": delay
+  // everything to and from whoever takes over, around the election), with b= every node.
+  std::vector<std::string> delay_moments;
   std::vector<std::string> disk_moments;
   std::vector<std::string> crash_moments;
   Duration max_moment_delay = Duration::seconds(3);

@@ -79,6 +79,7 @@ class NodeSet {
     for (NodeId id : ids) add(id);
   }
   void add(NodeId id);
+  void remove(NodeId id) { bits_ &= id < 64 ? ~(uint64_t{1} << id) : ~uint64_t{0}; }
   bool contains(NodeId id) const { return id < 64 && ((bits_ >> id) & 1u) != 0; }
   bool empty() const { return bits_ == 0; }
   uint64_t bits() const { return bits_; }

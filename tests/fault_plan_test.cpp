@@ -137,9 +137,16 @@ TEST(FaultPlan, CrashDelayIsOptionalAndRoundTrips) {
   EXPECT_NE(validate_plan(*stall, t), "");  // the role must be declared
   t.roles.push_back("diverging");
   EXPECT_EQ(validate_plan(*stall, t), "");
+  // A link delay's a= may be one role (delay the links of whoever holds it); b= may not.
   auto link = FaultPlan::parse("1s link-delay a=diverging b=n1 delay=1ms jitter=0s for=1s", &error);
   ASSERT_TRUE(link) << error;
-  EXPECT_NE(validate_plan(*link, t), "");  // only node-aimed kinds take roles
+  EXPECT_EQ(validate_plan(*link, t), "");
+  auto backwards = FaultPlan::parse("1s link-delay a=n1 b=diverging delay=1ms jitter=0s for=1s", &error);
+  ASSERT_TRUE(backwards) << error;
+  EXPECT_NE(validate_plan(*backwards, t), "");
+  auto partition = FaultPlan::parse("1s partition a=diverging b=n1 for=1s", &error);
+  ASSERT_TRUE(partition) << error;
+  EXPECT_NE(validate_plan(*partition, t), "");  // only node-aimed kinds and link-delay take roles
 }
 
 // Chained crashes: a crash aimed at a role with a successor may be followed by a kill of the

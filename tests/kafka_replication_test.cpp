@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <regex>
 
 #include <algorithm>
 
@@ -464,6 +465,42 @@ TEST(ReplicationChecker, ADurableRecoveryPointAboveTheDurableDataIsS12) {
           << rc.violations()[0].message;
     }
   }
+}
+
+}  // namespace
+}  // namespace faultline::kafka
+
+namespace faultline::kafka {
+namespace {
+
+std::string traced(RunRequest req) {
+  std::FILE* sink = std::tmpfile();
+  req.trace_sink = sink;
+  execute(req);
+  std::rewind(sink);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, sink)) > 0;) out.append(buf, n);
+  std::fclose(sink);
+  return out;
+}
+
+// Faults armed on protocol moments strike at the moment, on whoever it picks: a link delay
+// around the election that follows a leader's crash, and a power loss 1s after the crashed
+// broker registers again.
+TEST(ReplicationScenarios, FaultsArmedOnMomentsStrikeWhenTheMomentComes) {
+  RunRequest req;
+  req.scenario = "partition";
+  req.seed = 1;
+  req.plan_text =
+      "5s link-delay a=next-leader:p0 b=b0,b1,b2 delay=50ms jitter=0s for=5s\n"
+      "10s kill node=leader:p0 for=2s\n"
+      "11s power-loss node=next-registered delay=1s for=2s\n";
+  const std::string trace = traced(req);
+  const std::regex delay(R"(\n +1[0-9]\.[0-9]+ world +fault serial=1 event=5s link-delay a=next-leader:p0 .* node=b[0-2]\n)");
+  EXPECT_TRUE(std::regex_search(trace, delay)) << "the link delay struck the new leader of p0, after the crash";
+  const std::regex loss(R"(\n +1[2-9]\.[0-9]+ world +fault serial=3 event=11s power-loss node=next-registered delay=1s for=2s node=b[0-2]\n)");
+  EXPECT_TRUE(std::regex_search(trace, loss)) << "the power loss struck a broker 1s after it registered again";
 }
 
 }  // namespace

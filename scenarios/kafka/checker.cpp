@@ -480,6 +480,19 @@ void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, in
   h.answered_at = rc_.sim().now();
   h.answer = error;
   h.offset = offset;
+  // Availability (L2 as a bound): once every fault has healed, and the sync replicas have had
+  // a fetch whose answer a partition dropped time out (this network loses what a partition
+  // drops; TCP would retransmit it), a session timeout to register again, a lag time to
+  // catch up and rejoin, and 5s for metadata and AlterPartition, the ISR is at min ISR
+  // again: NOT_ENOUGH_REPLICAS then means a healthy cluster refused a write.
+  const Duration settle = config_.replica_fetch_wait_max + config_.rpc_timeout + config_.broker_session_timeout +
+                          config_.replica_lag_time_max + Duration::seconds(5);
+  if (error == Errc::kNotEnoughReplicas && healed_at_ && h.sent_at > *healed_at_ + settle) {
+    rc_.violation("L2", InvariantKind::kLiveness,
+                  fmt::format("partition {}: a produce sent {} after the heal (every broker up and healthy for longer "
+                              "than session timeout + lag time + 5s) was answered NOT_ENOUGH_REPLICAS",
+                              p, format_duration(h.sent_at - *healed_at_)));
+  }
   if (error != Errc::kNone || acks != -1) return;
   PartitionGhost& g = ghosts_[p];
   ++acked_count_;

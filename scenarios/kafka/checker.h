@@ -16,7 +16,8 @@
 // than its last), S10 (at every acks=all success), S11 (a replica that came back from a crash
 // with less than it had is not leader, ISR or ELR until the leader re-admits it, D2), S13
 // (consumers are served below the HW), L1 (every produce request sent after the heal is
-// answered) and L3 (the HW catches up after an answered shrink).
+// answered), L2 as a bound (no NOT_ENOUGH_REPLICAS once the healed cluster has had time to
+// refill its ISRs) and L3 (the HW catches up after an answered shrink).
 // S12 (durable metadata never runs ahead of durable data) is checked on the disk of every
 // broker that loses power, as recovery will read it; the log also asserts it in memory.
 // S5 is asserted inside the log itself.

@@ -176,6 +176,7 @@ class ReplicationScenario final : public Scenario {
       topology.roles.push_back(fmt::format("leader:p{}", i));
       nemesis.crashable.push_back(topology.roles.back());
       topology.roles.push_back(fmt::format("next-leader:p{}", i));
+      nemesis.delay_moments.push_back(topology.roles.back());  // partition: slow links around an election
       topology.roles.push_back(fmt::format("diverging:p{}", i));
     }
     // "diverging": the next follower of any partition told to truncate.
