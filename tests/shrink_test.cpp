@@ -85,3 +85,33 @@ TEST(Shrink, StopsAtItsBudgetWithTheBestPlanSoFar) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// Issue 9's race, as the default cascade sweep finds it (seed 31, follower-truncation-race):
+// the shrunk plan keeps the moment-armed disk stall that makes the truncation block, and
+// still fails with C7.
+TEST(Shrink, KeepsTheStallArmedOnTheTruncationMoment) {
+  RunRequest req;
+  req.scenario = "cascade";
+  req.seed = 31;
+  req.bugs = {"follower-truncation-race"};
+  const RunResult original = execute(req);
+  ASSERT_EQ(original.verdict, Verdict::kFail);
+  ASSERT_EQ(original.violations.front().invariant, "C7");
+  const FaultPlan drawn = parse(original.fault_plan);
+  const ShrinkResult s = shrink_plan(req, drawn, original, ShrinkOptions{},
+                                     [](const RunRequest& r) { return execute(r); });
+  EXPECT_LT(s.plan.events.size(), drawn.events.size());
+  EXPECT_LE(s.plan.events.size(), 5u) << s.plan.to_text();
+  EXPECT_NE(s.plan.to_text().find("disk-stall node=diverging"), std::string::npos) << s.plan.to_text();
+  RunRequest replay = req;
+  replay.plan_text = s.plan.to_text();
+  const RunResult again = execute(replay);
+  ASSERT_EQ(again.verdict, Verdict::kFail);
+  EXPECT_EQ(again.violations.front().invariant, "C7");
+}
+
+}  // namespace
+}  // namespace faultline

@@ -459,8 +459,10 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     ~InFlight() { --n; }
   };
   std::optional<InFlight> in_flight(std::in_place, appends_in_flight_);
+  const Instant append_began = ctx_.now();
   const int64_t base = r.log.append_as_leader(epoch, req.record_ids);
   in_flight.reset();
+  if (ctx_.now() - append_began > Duration::millis(100)) cover(ctx_, Mark::kAppendBlockedOnDisk);
   const int64_t last = base + static_cast<int64_t>(req.record_ids.size()) - 1;
   std::vector<LogEntry> appended;
   for (size_t i = 0; i < req.record_ids.size(); ++i) {

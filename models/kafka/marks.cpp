@@ -67,6 +67,7 @@ constexpr MarkSpec kMarks[] = {
     {"F3.recovery-from-checkpoint", "an unclean recovery trusted a checkpointed recovery point above zero"},
     {"F3.recovery-dropped-tail", "recovery cut a torn or missing tail"},
     {"F3.recovery-empty-disk", "a broker came back with an empty disk (a replaced disk)"},
+    {"F4.append-blocked-on-disk", "a leader's append waited out a stalled or slow disk"},
     {"F2.temp-checkpoint-removed", "recovery removed a .tmp left by an interrupted checkpoint write"},
     {"G1.observer-fetched", "an observer fetched from its leader"},
     {"G2.observer-promoted", "an observer was promoted into the ISR"},

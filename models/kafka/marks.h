@@ -82,6 +82,7 @@ enum class Mark : uint32_t {
   kRecoveryFromCheckpoint,        // F3: an unclean recovery starting at a checkpointed recovery point
   kRecoveryDroppedTail,           // F3: re-validation cut a torn or lost tail
   kRecoveryEmptyDisk,             // F3: a replaced disk
+  kAppendBlockedOnDisk,           // F4: a leader append waited out a stalled or slow disk
   kTempCheckpointRemoved,         // F2
   // G: observers
   kObserverFetched,               // G1
