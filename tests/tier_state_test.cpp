@@ -1,0 +1,107 @@
+// The tier-state machine of H3 (models/kafka/tier/tier_state.h): each rule pinned by a
+// situation, then a property over random event sequences: invariants hold, repeats are
+// no-ops, and replaying the applied events materialises the same state.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include "models/kafka/tier/tier_state.h"
+
+namespace faultline::kafka {
+namespace {
+
+using Kind = TierEvent::Kind;
+using Outcome = TierState::Outcome;
+
+TierEvent init(int32_t epoch) { return {Kind::kInitLeader, epoch, "", 0, 0, {}}; }
+TierEvent initiate(int32_t epoch, const std::string& id, int64_t base, int64_t end) {
+  return {Kind::kUploadInitiate, epoch, id, base, end, {{epoch, base}}};
+}
+TierEvent step(Kind k, int32_t epoch, const std::string& id) { return {k, epoch, id, 0, 0, {}}; }
+
+TEST(TierState, UploadsMoveTheTierEndOnlyWhenComplete) {
+  TierState t;
+  ASSERT_TRUE(t.apply(init(1)).changed());
+  ASSERT_TRUE(t.apply(initiate(1, "a", 0, 10)).changed());
+  EXPECT_EQ(t.tier_end_offset(), 0) << "H2: not before UploadComplete";
+  EXPECT_EQ(t.apply(initiate(1, "b", 10, 20)).reason, std::string("upload-in-progress"));
+  ASSERT_TRUE(t.apply(step(Kind::kUploadComplete, 1, "a")).changed());
+  EXPECT_EQ(t.tier_end_offset(), 10);
+  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 1, "a")).outcome, Outcome::kRepeated);
+  EXPECT_EQ(t.apply(initiate(1, "c", 5, 15)).reason, std::string("overlaps-archived"));
+  ASSERT_TRUE(t.apply(initiate(1, "b", 10, 20)).changed());
+  EXPECT_EQ(t.apply(initiate(1, "b", 10, 20)).outcome, Outcome::kRepeated);
+  EXPECT_EQ(t.apply(initiate(1, "b", 10, 21)).reason, std::string("segment-id-reused"));
+}
+
+TEST(TierState, ANewLeaderFencesTheUploadInProgressAndOlderEpochs) {
+  TierState t;
+  t.apply(init(1));
+  t.apply(initiate(1, "a", 0, 10));
+  ASSERT_TRUE(t.apply(init(2)).changed());
+  EXPECT_EQ(t.find("a")->state, TierSegmentState::kDeleteInitiate) << "H3: fenced, left for GC";
+  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 1, "a")).outcome, Outcome::kFenced) << "S20";
+  EXPECT_EQ(t.apply(init(1)).outcome, Outcome::kFenced);
+  EXPECT_EQ(t.apply(init(2)).outcome, Outcome::kRepeated);
+  EXPECT_EQ(t.apply(initiate(3, "x", 0, 1)).reason, std::string("tier-epoch-not-initialised"));
+  EXPECT_EQ(t.tier_end_offset(), 0);
+  ASSERT_TRUE(t.apply(initiate(2, "b", 0, 10)).changed()) << "the new leader uploads the range again";
+  ASSERT_TRUE(t.apply(step(Kind::kUploadComplete, 2, "b")).changed());
+  EXPECT_EQ(t.tier_end_offset(), 10);
+}
+
+TEST(TierState, DeletionGoesThroughDeleteInitiate) {
+  TierState t;
+  t.apply(init(1));
+  t.apply(initiate(1, "a", 0, 10));
+  EXPECT_EQ(t.apply(step(Kind::kDeleteComplete, 1, "a")).reason, std::string("not-deleting"));
+  t.apply(step(Kind::kUploadComplete, 1, "a"));
+  ASSERT_TRUE(t.apply(step(Kind::kDeleteInitiate, 1, "a")).changed());
+  EXPECT_TRUE(t.complete().empty());
+  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 1, "a")).reason, std::string("not-in-progress"));
+  ASSERT_TRUE(t.apply(step(Kind::kDeleteComplete, 1, "a")).changed());
+  EXPECT_EQ(t.apply(step(Kind::kDeleteInitiate, 1, "a")).reason, std::string("already-deleted"));
+  EXPECT_EQ(t.tier_end_offset(), 10) << "the tier end offset never goes back";
+}
+
+// Random sequences of events, most of them plausible, some stale or out of order.
+RC_GTEST_PROP(TierStateProps, InvariantsHoldRepeatsAreNoOpsAndReplayMaterialisesTheSameState, ()) {
+  TierState t;
+  const auto n = *rc::gen::inRange<size_t>(1, 60);
+  std::vector<std::string> ids;
+  int32_t epoch = 0;
+  int64_t next_base = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int choice = *rc::gen::inRange(0, 6);
+    const int32_t e = std::max(0, epoch - *rc::gen::inRange(0, 2));  // sometimes a stale epoch
+    TierEvent ev;
+    if (choice == 0) {
+      ev = init(epoch + *rc::gen::inRange(0, 2));
+    } else if (choice == 1 || ids.empty()) {
+      const std::string id = "s" + std::to_string(i);
+      const int64_t base = next_base - *rc::gen::inRange<int64_t>(0, 3);
+      ev = initiate(e, id, base, base + *rc::gen::inRange<int64_t>(0, 8));
+      ids.push_back(id);
+    } else {
+      const auto kind = static_cast<Kind>(*rc::gen::inRange(2, 5));
+      ev = step(kind, e, ids[*rc::gen::inRange<size_t>(0, ids.size())]);
+    }
+    const TierState::Result r = t.apply(ev);  // asserts the invariants on every change
+    if (ev.kind == Kind::kInitLeader && r.changed()) epoch = ev.tier_epoch;
+    if (r.changed() && ev.kind == Kind::kUploadComplete) next_base = t.tier_end_offset();
+    if (r.changed() && ev.kind != Kind::kInitLeader) {
+      // Idempotent repeats: the same event again changes nothing.
+      const TierState before = t;
+      RC_ASSERT(t.apply(ev).outcome == Outcome::kRepeated);
+      RC_ASSERT(t.segments() == before.segments());
+    }
+    if (r.outcome == Outcome::kFenced) RC_ASSERT(ev.tier_epoch < t.tier_epoch());
+  }
+  TierState replayed;
+  for (const TierEvent& ev : t.log()) RC_ASSERT(replayed.apply(ev).changed());
+  RC_ASSERT(replayed.segments() == t.segments());
+  RC_ASSERT(replayed.tier_epoch() == t.tier_epoch());
+  RC_ASSERT(replayed.tier_end_offset() == t.tier_end_offset());
+}
+
+}  // namespace
+}  // namespace faultline::kafka
