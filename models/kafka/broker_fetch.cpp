@@ -1,0 +1,251 @@
+// The broker's fetch path: the follower's fetcher with divergence and truncation (C6-C8),
+// and the leader's answers to followers and consumers (C1-C4).
+#include "models/kafka/broker.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "models/kafka/marks.h"
+#include "models/kafka/placement.h"
+#include "sim/assert.h"
+
+namespace faultline::kafka {
+
+
+void Broker::truncate(Replica& r, int64_t offset) {
+  const int64_t hw_before = r.log.high_watermark();
+  // Also at or past the LEO: the log then trims a dangling epoch-cache entry (C7 needs it).
+  if (!r.log.truncate_to(offset).truncated) return;
+  ctx_.trace("truncate", {{"partition", r.partition}, {"offset", offset}});
+  if (hooks_.on_truncate) hooks_.on_truncate(id(), r.partition, offset);
+  if (r.log.high_watermark() != hw_before && hooks_.on_hw) {
+    hooks_.on_hw(id(), r.partition, hw_before, r.log.high_watermark(), r.leader, r.leader_epoch);
+  }
+}
+
+void Broker::fetcher(PartitionId p, uint64_t generation) {
+  const ReplicationConfig& cfg = config_.replication;
+  bool truncated_last = false;  // the previous response was a divergence (C7's loop)
+  for (;;) {
+    Replica& r = rep(p);
+    if (r.fetcher_generation != generation) return;
+    FetchRequest req;
+    req.partition = p;
+    req.replica_id = id();
+    req.fetch_offset = r.log.log_end_offset();
+    req.last_fetched_epoch = r.log.latest_epoch();
+    if (bugs_.on(Bug::kTruncateToHw)) req.last_fetched_epoch = kNoEpoch;  // BUG(truncate-to-hw): no epochs
+    req.current_leader_epoch = r.leader_epoch;
+    req.broker_epoch = broker_epoch_;
+    req.max_wait = cfg.replica_fetch_wait_max;
+    const BrokerId leader = r.meta.leader;
+    auto resp = ctx_.call<FetchResponse>(leader, kFetch, req, cfg.replica_fetch_wait_max + cfg.rpc_timeout);
+    Replica& rr = rep(p);
+    if (rr.fetcher_generation != generation) return;
+    if (!resp.ok() || resp.value->error != Errc::kNone) {
+      if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange && resp.value->log_start_offset > req.fetch_offset) {
+        // C8: the leader no longer has what we need; start over at its log start. Under the
+        // role lock and only for the current fetcher, like the divergence truncation below.
+        cover(ctx_, Mark::kFollowerOffsetOutOfRange);
+        Lock role(rr.role);
+        if (rr.fetcher_generation != generation) return;
+        cover(ctx_, Mark::kFollowerFullTruncation);
+        rr.log.truncate_fully_and_start_at(resp.value->log_start_offset);
+        if (hooks_.on_truncate) hooks_.on_truncate(id(), p, resp.value->log_start_offset);
+        if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        continue;
+      }
+      if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange) cover(ctx_, Mark::kFollowerOffsetOutOfRange);
+      ctx_.trace("fetch-failed", {{"partition", p},
+                                  {"error", resp.ok() ? to_string(resp.value->error) : to_string(resp.status)}});
+      ctx_.sleep_for(cfg.replica_fetch_backoff);
+      continue;
+    }
+    const FetchResponse& f = *resp.value;
+    if (!f.diverging_epoch) truncated_last = false;
+    if (bugs_.on(Bug::kHwBeforeTruncation)) {
+      // BUG(hw-before-truncation): the response HW is applied before the diverging epoch is
+      // handled (KAFKA-14704), so the HW can cover entries about to be truncated.
+      const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
+      if (hw > rr.log.high_watermark()) set_hw(rr, hw);
+    }
+    bool back_off = false;  // S9 below: wait outside the role lock, or leadership waits too
+    {
+      Lock role(rr.role);
+      if (rr.fetcher_generation != generation) return;  // replaced while we waited
+      if (f.diverging_epoch) {
+        if (hooks_.on_diverging) hooks_.on_diverging(id(), p);
+        // C7: truncate to min(leader's end offset for that epoch, our own end offset for it),
+        // then fetch again; repeat until no divergence. The response HW is ignored.
+        const EpochEndOffset div = *f.diverging_epoch;
+        int64_t target = std::min(div.end_offset, rr.log.log_end_offset());
+        const auto own = rr.log.end_offset_for_epoch(div.epoch);
+        if (own && own->epoch == div.epoch) {
+          target = std::min(target, own->end_offset);
+        } else if (own && own->end_offset >= 0) {
+          target = std::min(own->end_offset, rr.log.log_end_offset());  // we lack that epoch: go further back
+          cover(ctx_, Mark::kTruncationLacksEpoch);
+        }
+        if (truncated_last) cover(ctx_, Mark::kTruncationRepeated);
+        cover(ctx_, Mark::kFollowerTruncated);
+        // Under hw-before-truncation the HW may already cover entries below; truncate_to
+        // clamps it, and the damage is what a consumer or checker saw in between.
+        const Instant began = ctx_.now();
+        const int64_t to = std::max<int64_t>(target, rr.log.log_start_offset());
+        truncate(rr, to);
+        if (ctx_.now() - began > Duration::millis(100)) cover(ctx_, Mark::kTruncationBlockedOnDisk);
+        if (hooks_.on_follower_truncated) hooks_.on_follower_truncated(id(), p, to, req.current_leader_epoch);
+        truncated_last = true;
+        continue;
+      }
+      if (!f.records.empty()) {
+        if (f.records.front().offset != rr.log.log_end_offset()) continue;  // raced with a truncation
+        // The epoch of our last record (the cache may also hold a newer epoch without records,
+        // from a term as leader in which nothing was appended; the log drops that entry).
+        const auto last = rr.log.entry_at(rr.log.log_end_offset() - 1);
+        if (last && f.records.front().epoch < last->epoch) {
+          // S9: only a leader that answered C3 wrongly sends this (see BrokerHooks).
+          ctx_.trace("epoch-regression", {{"partition", p}, {"offset", f.records.front().offset},
+                                          {"log_epoch", last->epoch}, {"fetched_epoch", f.records.front().epoch}});
+          if (hooks_.on_epoch_regression) {
+            hooks_.on_epoch_regression(id(), p, f.records.front().offset, last->epoch, f.records.front().epoch);
+          }
+          back_off = true;
+        } else {
+          rr.log.append_as_follower(f.records);
+          if (hooks_.on_append) hooks_.on_append(id(), p, f.records);
+        }
+      }
+      if (!back_off) {
+        // C6: follower HW = min(leader HW, own LEO); it only moves forward here.
+        const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
+        if (f.high_watermark > rr.log.log_end_offset()) cover(ctx_, Mark::kFollowerHwClampedToLeo);
+        if (hw > rr.log.high_watermark()) set_hw(rr, hw);
+        // C8 and Kafka's follower maybeIncrementLogStartOffset: what the leader deleted goes
+        // here too, at our segment boundaries and never above our HW.
+        const int64_t start_before = rr.log.log_start_offset();
+        if (f.log_start_offset > start_before && rr.log.delete_segments_below(f.log_start_offset) > start_before) {
+          cover(ctx_, Mark::kFollowerLogStartRaised);
+          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        }
+      }
+    }
+    if (back_off) ctx_.sleep_for(cfg.replica_fetch_backoff);
+  }
+}
+
+FetchResponse Broker::handle_fetch(NodeId from, const FetchRequest& req) {
+  FetchResponse resp = answer_fetch(from, req);
+  if (hooks_.on_fetch_answered) hooks_.on_fetch_answered(id(), req, resp);
+  return resp;
+}
+
+FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
+  FetchResponse resp;
+  auto it = replicas_.find(req.partition);
+  if (it == replicas_.end()) return {Errc::kUnknownPartition, kNoEpoch, {}, 0, 0, std::nullopt};
+  const Instant deadline = ctx_.now() + req.max_wait;
+  for (;;) {
+    Replica& r = rep(req.partition);
+    resp = FetchResponse{};
+    resp.leader_epoch = r.leader_epoch;
+    // C2: the request's leader epoch before our own leadership, as Kafka's
+    // Partition.localLogWithEpochOrThrow does (checkCurrentLeaderEpoch, then isLeader).
+    if (req.current_leader_epoch != kNoEpoch && req.current_leader_epoch < r.leader_epoch) {
+      cover(ctx_, Mark::kFetchFencedLeaderEpoch);
+      resp.error = Errc::kFencedLeaderEpoch;
+      return resp;
+    }
+    if (req.current_leader_epoch != kNoEpoch && req.current_leader_epoch > r.leader_epoch) {
+      cover(ctx_, Mark::kFetchUnknownLeaderEpoch);
+      resp.error = Errc::kUnknownLeaderEpoch;
+      return resp;
+    }
+    if (!r.leader || !registered()) {
+      cover(ctx_, Mark::kFetchNotLeader);
+      resp.error = Errc::kNotLeader;
+      return resp;
+    }
+    resp.log_start_offset = r.log.log_start_offset();
+    resp.high_watermark = r.log.high_watermark();
+    if (req.fetch_offset < r.log.log_start_offset()) {
+      cover(ctx_, Mark::kFetchOutOfRangeBelowStart);
+      resp.error = Errc::kOffsetOutOfRange;
+      return resp;
+    }
+    // C3: divergence, before anything else changes.
+    if (req.last_fetched_epoch != kNoEpoch) {
+      auto eo = r.log.end_offset_for_epoch(req.last_fetched_epoch);
+      if (bugs_.on(Bug::kEpochNextOffset) && eo && eo->epoch < req.last_fetched_epoch) {
+        // BUG(epoch-next-offset): a leader lacking the requested epoch answered with the
+        // requested epoch and the start offset of the next epoch it has (KAFKA-6361), so the
+        // follower truncates once, believes it matched, and keeps a divergent prefix.
+        int64_t next_start = r.log.log_end_offset();
+        for (const auto& [e, start] : r.log.epoch_cache()) {
+          if (e > req.last_fetched_epoch) {
+            next_start = start;
+            break;
+          }
+        }
+        eo = EpochEndOffset{req.last_fetched_epoch, next_start};
+        if (next_start >= req.fetch_offset) eo.reset();
+      }
+      if (eo && (eo->epoch < req.last_fetched_epoch || eo->end_offset < req.fetch_offset)) {
+        cover(ctx_, Mark::kDivergingEpochAnswered);
+        if (eo->epoch < req.last_fetched_epoch) cover(ctx_, Mark::kDivergingOlderEpoch);
+        resp.diverging_epoch = *eo;
+        return resp;
+      }
+    }
+    if (req.fetch_offset > r.log.log_end_offset()) {
+      cover(ctx_, Mark::kFetchOutOfRangeAboveEnd);
+      resp.error = Errc::kOffsetOutOfRange;
+      return resp;
+    }
+    // As Kafka's Partition.fetchRecords: the response carries the HW as read with the records,
+    // before this fetch updates the follower's state (which may advance the HW); the follower
+    // learns that advance from its next fetch, so a follower's HW trails the leader's.
+    const bool consumer = req.replica_id == kNoBroker;
+    if (!consumer) update_follower(r, req);
+    const int64_t upto = consumer ? r.log.high_watermark() : r.log.log_end_offset();  // E3, S13
+    resp.records = r.log.read(req.fetch_offset, req.max_records, upto);
+    if (!resp.records.empty() || ctx_.now() >= deadline) {
+      if (consumer && hooks_.on_consumer_read && !resp.records.empty()) {
+        hooks_.on_consumer_read(id(), req.partition, resp.records.back().offset + 1, r.log.high_watermark());
+      }
+      return resp;
+    }
+    // Long poll: nothing new; wait for an append, an HW move or a leadership change.
+    r.changed.wait(ctx_.scheduler(), deadline);
+  }
+}
+
+void Broker::update_follower(Replica& r, const FetchRequest& req) {
+  // C4
+  auto it = r.followers.find(req.replica_id);
+  if (it == r.followers.end()) return;  // not a replica of this partition
+  FollowerState& f = it->second;
+  const int64_t leader_leo = r.log.log_end_offset();
+  if (req.fetch_offset >= leader_leo) {
+    f.last_caught_up = ctx_.now();
+  } else if (f.leader_leo_at_last_fetch >= 0 && req.fetch_offset >= f.leader_leo_at_last_fetch) {
+    cover(ctx_, Mark::kCaughtUpByPreviousFetch);
+    f.last_caught_up = f.last_fetch;
+  }
+  if (is_observer(r.meta, req.replica_id)) cover(ctx_, Mark::kObserverFetched);
+  if (req.broker_epoch != broker_epoch_of(req.replica_id)) cover(ctx_, Mark::kStaleBrokerEpochFetch);
+  const int64_t previous_leo = f.leo;
+  f.leo = req.fetch_offset;
+  f.last_fetch = ctx_.now();
+  f.leader_leo_at_last_fetch = leader_leo;
+  f.broker_epoch = req.broker_epoch;
+  f.fetched_in_epoch = r.leader_epoch;
+  maybe_expand_isr(r, req.replica_id);
+  // As Kafka's updateFollowerFetchState: the HW is recomputed when the follower's LEO
+  // moved, not on every long poll of a caught-up follower. Other moments that can move it
+  // (appends, ISR changes) recompute it themselves.
+  if (f.leo != previous_leo) maybe_increment_hw(r);
+}
+
+}  // namespace faultline::kafka
