@@ -33,6 +33,7 @@ constexpr BugInfo kCatalogue[] = {
      "a leader change starts a new fetcher while the old one's divergence truncation is blocked on the disk; "
      "the stale truncation then cuts a log the new leader already counted in the ISR",
      "Faultline issue 9 (this model's own race; Kafka serialises makeFollower with truncation)"},
+    {Bug::kTierAboveHw, "tier-above-hw", "the archiver uploads rolled segments that reach above the HW", "synthetic"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

@@ -33,6 +33,8 @@ enum class Bug : uint32_t {
   kPromoteLaggingObserver,
   // Not in semantics.md's table (proposed there): a real race this model had (issue 9).
   kFollowerTruncationRace,
+  // Tiered storage (semantics.md's table).
+  kTierAboveHw,
   kCount,
 };
 

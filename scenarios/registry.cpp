@@ -11,6 +11,7 @@ std::span<const ScenarioInfo> all_scenarios() {
       cascade_scenario_info(),
       partition_scenario_info(),
       dc_loss_scenario_info(),
+      s3_outage_scenario_info(),
       ping_scenario_info(),
       selftest_scenario_info(),
   };

@@ -25,7 +25,11 @@ Replica::Replica(NodeContext& ctx, PartitionId p, const ReplicationConfig& confi
     : partition(p), log(ctx, p, LogConfig::from(config)), changed("partition-changed"), role(ctx.scheduler(), "replica-role") {}
 
 Broker::Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const BrokerHooks& hooks)
-    : ctx_(ctx), config_(std::move(config)), bugs_(bugs), hooks_(hooks) {
+    : ctx_(ctx),
+      config_(std::move(config)),
+      bugs_(bugs),
+      hooks_(hooks),
+      archiver_(ctx, config_.controller, config_.replication, bugs) {
   for (PartitionId p : config_.partitions) {
     replicas_[p] = std::make_unique<Replica>(ctx_, p, config_.replication);
   }
@@ -241,6 +245,16 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
   maybe_increment_hw(r);
   maybe_demote_observers(r);  // G3: e.g. after taking over from a promoted observer
   r.changed.notify_all(ctx_.scheduler());
+  if (config_.replication.tiered) {
+    const PartitionId p = r.partition;
+    const Epoch epoch = st.leader_epoch;
+    ctx_.spawn(fmt::format("archiver-p{}", p), [this, p, epoch, gen] {
+      archiver_.run(p, epoch, broker_epoch_, rep(p).log, [this, p, gen] {
+        const Replica& cur = rep(p);
+        return cur.leader && cur.fetcher_generation == gen && !shutting_down_;
+      });
+    });
+  }
 }
 
 void Broker::become_follower(Replica& r, const PartitionState& st) {

@@ -29,6 +29,7 @@
 #include "models/bugs.h"
 #include "models/kafka/config.h"
 #include "models/kafka/log.h"
+#include "models/kafka/tier/archiver.h"
 #include "models/kafka/types.h"
 #include "sim/node_context.h"
 #include "sim/sync.h"
@@ -165,6 +166,7 @@ class Broker {
   int64_t broker_epoch_ = -1;
   uint64_t metadata_version_ = 0;
   std::map<BrokerId, BrokerInfo> brokers_;  // as of the latest metadata
+  Archiver archiver_;  // H1, H2: runs per partition while this broker leads it (tiered only)
   bool logs_recovered_ = false;
   bool shutting_down_ = false;
   // Produce handlers between their leadership check and the end of their append: a

@@ -47,6 +47,12 @@ struct ReplicationConfig {
   // maybeIncrementLogStartOffset), at segment boundaries.
   int64_t retention_bytes = -1;
   Duration retention_check_interval = Duration::seconds(5);
+  // Tiered storage (H1-H7): the leader of every partition archives its rolled, committed and
+  // fsynced segments to the object store, one upload at a time, looking every
+  // archive_interval; PUT retries back off exponentially up to tier_put_backoff_max.
+  bool tiered = false;
+  Duration archive_interval = Duration::seconds(1);
+  Duration tier_put_backoff_max = Duration::seconds(5);
   // How long a controlled shutdown waits for the controller to move leaderships away before
   // it shuts down anyway (flushing and writing the clean-shutdown marker all the same), as
   // Kafka does once controlled.shutdown.max.retries are used up.

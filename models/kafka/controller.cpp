@@ -90,6 +90,10 @@ void Controller::start() {
   ctx_.serve<MetadataRequest, MetadataResponse>(kMetadata, [this](NodeId, MetadataRequest) { return on_metadata(); });
   ctx_.serve<AlterPartitionRequest, AlterPartitionResponse>(
       kAlterPartition, [this](NodeId from, AlterPartitionRequest req) { return on_alter_partition(from, req); });
+  ctx_.serve<TierAppendRequest, TierAppendResponse>(
+      kTierAppend, [this](NodeId from, TierAppendRequest req) { return on_tier_append(from, req); });
+  ctx_.serve<TierDescribeRequest, TierDescribeResponse>(
+      kTierDescribe, [this](NodeId, TierDescribeRequest req) { return on_tier_describe(req); });
   ctx_.serve<ControlledShutdownRequest, ControlledShutdownResponse>(
       kControlledShutdown, [this](NodeId from, ControlledShutdownRequest req) { return on_controlled_shutdown(from, req); });
   ctx_.spawn("fencer", [this] { fencer(); });

@@ -49,6 +49,7 @@
 
 #include "models/bugs.h"
 #include "models/kafka/config.h"
+#include "models/kafka/tier/tier_rpc.h"
 #include "models/kafka/types.h"
 #include "sim/node_context.h"
 
@@ -79,6 +80,9 @@ struct ControllerHooks {
       on_partition_change;
   // `why`: "registered", "fenced" (session expired) or "unfenced" (first heartbeat).
   std::function<void(const BrokerInfo&, const char* why)> on_broker_change;
+  // A tier event reached the partition's tier-state log (H3): its outcome, and the state
+  // after it (unchanged unless applied).
+  std::function<void(PartitionId, const TierEvent&, const TierState::Result&, const TierState& after)> on_tier_event;
 };
 
 // The causes of partition changes, as passed to on_partition_change and traced.
@@ -109,6 +113,8 @@ class Controller {
   const std::map<PartitionId, PartitionState>& partitions() const { return partitions_; }
   // Every broker that holds a replica or observer, plus any other that registered.
   const std::map<BrokerId, BrokerInfo>& brokers() const { return brokers_; }
+  // Every partition's tier-state log (H3), materialised.
+  const std::map<PartitionId, TierState>& tiers() const { return tiers_; }
   // Bumped on every partition or broker change.
   uint64_t metadata_version() const { return metadata_version_; }
   // Whether ELR is in effect (replication.elr, unless last-replica-standing turns it off).
@@ -122,6 +128,10 @@ class Controller {
   // D3: fences the broker for good (until it registers again), moves its leaderships away
   // and takes it out of every ISR; a clean shutdown leaves it eligible in the ELR (D4).
   ControlledShutdownResponse on_controlled_shutdown(NodeId from, const ControlledShutdownRequest& req);
+  // H3: appends a tier event from a registered broker to the partition's tier-state log
+  // (controller_tier.cpp). Fencing is the tier epoch's: a leader of an older epoch is fenced.
+  TierAppendResponse on_tier_append(NodeId from, const TierAppendRequest& req);
+  TierDescribeResponse on_tier_describe(const TierDescribeRequest& req) const;
   struct AlterVerdict {
     Errc error;
     const char* reason;  // for the trace of a rejection
@@ -164,6 +174,7 @@ class Controller {
   std::map<BrokerId, Instant> last_heartbeat_;  // registered brokers only
   // Brokers in controlled shutdown: a heartbeat still in flight does not unfence them.
   std::set<BrokerId> shutting_down_;
+  std::map<PartitionId, TierState> tiers_;
   // Replica logs as the brokers last reported them, with the broker epoch they came from.
   std::map<std::pair<BrokerId, PartitionId>, std::pair<int64_t, ReplicaLogInfo>> log_info_;
   int64_t next_broker_epoch_ = 1;

@@ -95,6 +95,14 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
   consumer_hooks_.on_read = [this](NodeId c, PartitionId p, NodeId from, const LogEntry& e) { on_read(c, p, from, e); };
 }
 
+std::optional<uint64_t> ReplicationChecker::committed(PartitionId p, int64_t o) const {
+  auto g = ghosts_.find(p);
+  if (g == ghosts_.end()) return std::nullopt;
+  auto c = g->second.committed.find(o);
+  if (c == g->second.committed.end()) return std::nullopt;
+  return c->second;
+}
+
 void ReplicationChecker::report_metrics() const {
   rc_.metric("acked", static_cast<int64_t>(acked_count_));
   rc_.metric("consumed", static_cast<int64_t>(consumed_count_));

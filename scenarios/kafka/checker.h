@@ -61,6 +61,10 @@ class ReplicationChecker {
   // Non-empty when a loss in `p` would be excused (unclean election, lossy crashes beyond
   // the budget): what excuses it.
   std::string excuse(PartitionId p) const { return excuse_for(p); }
+  // The record committed at offset `o` of `p` (what a leader's HW passed), if any yet.
+  std::optional<uint64_t> committed(PartitionId p, int64_t o) const;
+  // The true HW of `p`: one past the highest offset committed.
+  int64_t true_high_watermark(PartitionId p) const { return true_hw(p); }
 
   // After the heal: what has not converged yet, as (invariant, description); nullopt when
   // everything has.

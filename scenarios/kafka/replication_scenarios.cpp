@@ -14,7 +14,9 @@
 #include "models/kafka/marks.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
+#include "models/kafka/tier/tier_marks.h"
 #include "scenarios/kafka/checker.h"
+#include "scenarios/kafka/tier_checker.h"
 #include "scenarios/registry.h"
 #include "sim/fault_control.h"
 
@@ -24,7 +26,7 @@ namespace {
 
 using namespace kafka;
 
-enum class Flavor { kBrokerCrash, kCascade, kPartition };
+enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage };
 
 class ReplicationScenario final : public Scenario {
  public:
@@ -41,6 +43,8 @@ class ReplicationScenario final : public Scenario {
     cfg.hw_requires_min_isr = p.flag("hw_requires_min_isr");
     cfg.retention_bytes = p.integer("retention.bytes");
     cfg.recovery_point_checkpoint_interval = p.duration("log.flush.offset.checkpoint.interval.ms");
+    cfg.tiered = p.flag("tiered");
+    cfg.segment_bytes = static_cast<uint64_t>(p.integer("segment.bytes"));
     const auto brokers = static_cast<NodeId>(p.integer("brokers"));
     const auto partitions = static_cast<PartitionId>(p.integer("partitions"));
     const auto rf = static_cast<uint32_t>(std::min<int64_t>(p.integer("rf"), brokers));
@@ -97,13 +101,21 @@ class ReplicationScenario final : public Scenario {
         return broker;
       });
     }
+    // The controller's hooks: the replication checker's, and the tier checker's (H3).
+    controller_hooks_ = checker_->controller_hooks();
+    if (cfg.tiered) {
+      tier_checker_ = std::make_unique<TierChecker>(rc, *checker_);
+      controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
+                                               const TierState& after) { tier_checker_->on_tier_event(part, e, r, after); };
+      sim.coverage().declare(tier_mark_catalogue());
+    }
     ControllerConfig cc;
     cc.replication = cfg;
     cc.initial = placement;
     cc.bug_any_replica_election = rc.bugs().on(Bug::kAnyReplicaElection);
     cc.bug_last_replica_standing = rc.bugs().on(Bug::kLastReplicaStanding);
     sim.add_node({"ctl", "dc3"}, [this, cc, &rc](NodeContext& ctx) {
-      auto ctl = std::make_shared<Controller>(ctx, cc, rc.bugs(), checker_->controller_hooks());
+      auto ctl = std::make_shared<Controller>(ctx, cc, rc.bugs(), controller_hooks_);
       ctl->start();
       return ctl;
     });
@@ -142,7 +154,14 @@ class ReplicationScenario final : public Scenario {
     // Stay within what the cluster tolerates: at most RF - 1 brokers down at once.
     nemesis.max_down = std::max<uint32_t>(1, rf - 1);
     nemesis.rejoin_grace = cfg.replica_lag_time_max + Duration::seconds(5);
-    if (flavor_ == Flavor::kBrokerCrash || flavor_ == Flavor::kCascade) {
+    if (flavor_ == Flavor::kS3Outage) {
+      // The object store fails in every way S3 does (I2) while leaders archive, and leaders
+      // die mid-upload (crashes aimed at leader:pN strike whoever is uploading); disk stalls
+      // hold flushes, so the recovery point (H1) lags.
+      nemesis.kinds = {FaultKind::kS3Errors, FaultKind::kS3Latency, FaultKind::kS3Outage, FaultKind::kS3Ambiguous,
+                       FaultKind::kKill,     FaultKind::kPowerLoss, FaultKind::kDiskStall};
+      nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
+    } else if (flavor_ == Flavor::kBrokerCrash || flavor_ == Flavor::kCascade) {
       // Restarts are controlled shutdowns (D3); a disk replacement is a lossy crash within
       // the power-loss budget (cascade has none, so it draws none).
       // (cascade keeps to kills: a restart hands leadership over cleanly, which is not the
@@ -230,6 +249,7 @@ class ReplicationScenario final : public Scenario {
                          [&] { return checker_->unconverged(); });
     checker_->report_metrics();
     rc.metric("faults_applied", static_cast<int64_t>(faults.applied()));
+    if (tier_checker_) tier_checker_->report_metrics(sim.process<Controller>(ctl_id).get());
   }
 
  private:
@@ -245,12 +265,15 @@ class ReplicationScenario final : public Scenario {
 
   Flavor flavor_;
   std::unique_ptr<ReplicationChecker> checker_;
+  std::unique_ptr<TierChecker> tier_checker_;
+  ControllerHooks controller_hooks_;
   BrokerHooks broker_hooks_;
   std::map<std::string, std::vector<std::function<void(NodeId)>>> waiting_;  // future role -> armed faults
 };
 
 std::vector<ParamSpec> replication_params(const char* duration, const char* faults, const char* power_losses,
-                                          const char* retention_bytes) {
+                                          const char* retention_bytes, const char* tiered = "false",
+                                          const char* segment_bytes = "65536") {
   return {
       {"brokers", ParamType::kInt, "3", "number of brokers", 1, 32, {}},
       {"partitions", ParamType::kInt, "3", "number of partitions", 1, 64, {}},
@@ -263,6 +286,9 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"retention.bytes", ParamType::kInt, retention_bytes,
        "retention.bytes per partition, 1 KiB a record (-1: unlimited); small enough that log start offsets move and "
        "a returning follower falls below its leader's (C8)", -1, INT64_MAX, {}},
+      {"tiered", ParamType::kBool, tiered, "tiered storage: leaders archive rolled, committed segments to the object store (H)",
+       0, 1, {}},
+      {"segment.bytes", ParamType::kInt, segment_bytes, "segment.bytes, 1 KiB a record", 1024, INT64_MAX, {}},
       {"log.flush.offset.checkpoint.interval.ms", ParamType::kDuration, "10s",
        "how often the recovery point is checkpointed (Kafka: 60s; shorter here so that recovery from a checkpoint "
        "happens within a run)", 1'000'000, INT64_MAX, {}},
@@ -310,6 +336,18 @@ ScenarioInfo cascade_scenario_info() {
        // counted the longer log for the HW first.
        {Bug::kFollowerTruncationRace, {"C7", "S6", "S1"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kCascade); },
+  };
+}
+
+ScenarioInfo s3_outage_scenario_info() {
+  return ScenarioInfo{
+      "s3-outage",
+      "broker-crash with tiered storage (H): leaders archive 16-record segments to the object store while it answers "
+      "503 and 500, slows down, goes away for seconds and times out ambiguously (I2), and leaders are killed or lose "
+      "power mid-upload; checks S1-S13, S15, S19, S20 on every tier event and convergence after the heal.",
+      replication_params("60s", "8", "1", "-1", "true", "16384"),
+      {{Bug::kTierAboveHw, {"S15"}}},
+      [] { return std::make_unique<ReplicationScenario>(Flavor::kS3Outage); },
   };
 }
 

@@ -1,0 +1,106 @@
+#include "models/kafka/tier/archiver.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "models/kafka/tier/tier_marks.h"
+#include "models/kafka/tier/tier_object.h"
+
+namespace faultline::kafka {
+
+namespace {
+
+// The leader-epoch cache's slice for [base, end): the epoch in force at base, starting there,
+// and every later epoch that starts before end.
+std::vector<EpochStart> epoch_slice(const std::vector<EpochStart>& cache, int64_t base, int64_t end) {
+  std::vector<EpochStart> out;
+  for (const EpochStart& e : cache) {
+    if (e.start_offset >= end) break;
+    if (e.start_offset <= base) {
+      out = {{e.epoch, base}};
+    } else {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<TierAppendResponse> Archiver::append(PartitionId p, int64_t broker_epoch, const TierEvent& e,
+                                                   const std::function<bool()>& leads) {
+  while (leads()) {
+    auto r = ctx_.call<TierAppendResponse>(controller_, kTierAppend, TierAppendRequest{ctx_.id(), broker_epoch, p, e},
+                                           config_.rpc_timeout);
+    if (r.ok() && r.value->error == Errc::kNone) return *r.value;
+    if (r.ok()) return std::nullopt;  // a previous incarnation: nothing of ours to archive
+    ctx_.sleep_for(Duration::seconds(1));
+  }
+  return std::nullopt;
+}
+
+bool Archiver::put(const std::string& key, const std::string& bytes, const std::function<bool()>& leads) {
+  Duration backoff = Duration::millis(100);
+  for (;;) {
+    if (!leads()) return false;
+    const ObjectStatus status = ctx_.objects().put(key, bytes);
+    if (status == ObjectStatus::kOk) return true;
+    // 503/500: nothing was applied. A timeout: it may have been, now or later; the same
+    // bytes again under the same key are harmless either way.
+    cover(ctx_, status == ObjectStatus::kTimeout ? TierMark::kAmbiguousPut : TierMark::kPutRetried);
+    ctx_.sleep_for(backoff);
+    backoff = std::min(backoff * 2, config_.tier_put_backoff_max);
+  }
+}
+
+void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
+                   const std::function<bool()>& leads) {
+  using Kind = TierEvent::Kind;
+  using Outcome = TierState::Outcome;
+  const auto opened = append(p, broker_epoch, TierEvent{Kind::kInitLeader, epoch, "", 0, 0, {}}, leads);
+  if (!opened || opened->outcome == Outcome::kFenced || opened->outcome == Outcome::kRejected) return;
+  int64_t tier_end = opened->tier_end_offset;
+  if (tier_end > 0) cover(ctx_, TierMark::kResumedFromTierState);
+  uint64_t uploads = 0;
+  while (leads()) {
+    ctx_.sleep_for(config_.archive_interval);
+    if (!leads()) return;
+    // H1: the rolled segment holding the tier end offset, if it lies entirely below
+    // min(HW, recovery point): committed and fsynced.
+    int64_t limit = std::min(log.high_watermark(), log.recovery_point());
+    // BUG(tier-above-hw): any rolled segment was tierable, committed or not.
+    if (bugs_.on(Bug::kTierAboveHw)) limit = log.log_end_offset();
+    std::optional<SegmentInfo> next;
+    for (const SegmentInfo& s : log.segments()) {
+      if (s.active || s.base_offset > tier_end) break;  // nothing rolled there, or not local
+      if (s.end_offset <= tier_end) continue;
+      if (s.end_offset <= limit) next = s;
+      break;
+    }
+    if (!next) continue;
+    const int64_t base = tier_end;
+    const std::vector<LogEntry> entries = log.read(base, static_cast<uint32_t>(next->end_offset - base), next->end_offset);
+    if (entries.size() != static_cast<size_t>(next->end_offset - base)) continue;
+    const std::vector<EpochStart> epochs = epoch_slice(log.epoch_cache(), base, next->end_offset);
+    const std::string id = fmt::format("{:020}-e{}-b{}-{}", base, epoch, broker_epoch, uploads++);
+    const auto initiated =
+        append(p, broker_epoch, TierEvent{Kind::kUploadInitiate, epoch, id, base, next->end_offset, epochs}, leads);
+    if (!initiated || initiated->outcome == Outcome::kFenced) return;
+    if (initiated->outcome == Outcome::kRejected) {
+      tier_end = initiated->tier_end_offset;  // someone else's view was newer: start from it
+      continue;
+    }
+    ctx_.trace("tier-upload", {{"partition", p}, {"id", id}, {"base", base}, {"end", next->end_offset}});
+    if (!put(tier_object::data_key(p, id), tier_object::encode_entries(entries), leads) ||
+        !put(tier_object::epochs_key(p, id), tier_object::encode_epochs(epochs), leads)) {
+      cover(ctx_, TierMark::kUploadAbandoned);
+      return;  // leadership moved: the next leader's InitLeader fences this upload
+    }
+    const auto completed = append(p, broker_epoch, TierEvent{Kind::kUploadComplete, epoch, id, 0, 0, {}}, leads);
+    if (!completed || completed->outcome == Outcome::kFenced) return;
+    tier_end = completed->tier_end_offset;
+  }
+}
+
+}  // namespace faultline::kafka

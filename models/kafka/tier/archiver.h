@@ -1,0 +1,46 @@
+// models/kafka/tier/archiver.h
+// The tiered-storage archiver of one partition's leader (semantics.md H1, H2): it opens its
+// tier epoch (InitLeader, H3), then, segment after segment, uploads what is tierable: a
+// rolled segment lying entirely below min(HW, recovery point) (committed and fsynced), from
+// the tier end offset on. Each upload is UploadInitiate in the tier-state log, a PUT of the
+// data object and of the epoch-cache slice (tier_object.h), then UploadComplete; only that
+// moves the tier end offset (H2). PUTs that fail with 503/500 are retried with exponential
+// backoff; a timeout is ambiguous (the object may exist or not) and is retried the same way,
+// which is safe because a segment id names one upload and its bytes never change. When
+// leadership moves the archiver stops where it is: its upload stays in Initiate until the
+// next leader's InitLeader fences it (GC deletes its objects). A new leader starts from the
+// tier state the controller holds, never from memory.
+#pragma once
+
+#include <functional>
+
+#include "models/bugs.h"
+#include "models/kafka/config.h"
+#include "models/kafka/log.h"
+#include "models/kafka/tier/tier_rpc.h"
+#include "sim/node_context.h"
+
+namespace faultline::kafka {
+
+class Archiver {
+ public:
+  Archiver(NodeContext& ctx, NodeId controller, const ReplicationConfig& config, const BugSet& bugs)
+      : ctx_(ctx), controller_(controller), config_(config), bugs_(bugs) {}
+
+  // Archives partition `p` as the leader of `epoch` while `leads()` holds; returns when it
+  // no longer does (or the controller fences this epoch). Blocking: run it in a fiber.
+  void run(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
+           const std::function<bool()>& leads);
+
+ private:
+  std::optional<TierAppendResponse> append(PartitionId p, int64_t broker_epoch, const TierEvent& e,
+                                           const std::function<bool()>& leads);
+  bool put(const std::string& key, const std::string& bytes, const std::function<bool()>& leads);
+
+  NodeContext& ctx_;
+  NodeId controller_;
+  const ReplicationConfig& config_;
+  const BugSet& bugs_;
+};
+
+}  // namespace faultline::kafka

@@ -1,0 +1,25 @@
+#include "models/kafka/tier/tier_marks.h"
+
+#include <iterator>
+
+namespace faultline::kafka {
+
+namespace {
+constexpr MarkSpec kTierMarks[] = {
+    {"H3.init-leader", "a new leader opened its tier epoch"},
+    {"H2.upload-complete", "an archived segment reached UploadComplete"},
+    {"H3.upload-fenced", "a new leader's InitLeader fenced an upload in progress"},
+    {"H3.idempotent-repeat", "a tier event arrived twice and the repeat changed nothing"},
+    {"H3.stale-epoch-fenced", "a tier event from an older tier epoch was fenced"},
+    {"H3.transition-rejected", "the tier-state machine refused a transition"},
+    {"H2.put-retried", "an archiver PUT was retried after 503 or 500"},
+    {"H2.ambiguous-put", "an archiver PUT timed out: the object may or may not exist"},
+    {"H2.upload-abandoned", "an upload was abandoned when leadership moved mid-upload"},
+    {"H2.resumed-from-tier-state", "a new leader continued archiving from a tier end it did not write"},
+};
+static_assert(std::size(kTierMarks) == static_cast<size_t>(TierMark::kCount), "every TierMark needs an entry");
+}  // namespace
+
+MarkCatalogue tier_mark_catalogue() { return {kTierMarkCatalogue, kTierMarks}; }
+
+}  // namespace faultline::kafka

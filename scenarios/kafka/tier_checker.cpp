@@ -1,0 +1,109 @@
+#include "scenarios/kafka/tier_checker.h"
+
+#include <fmt/format.h>
+
+#include "models/kafka/tier/tier_object.h"
+
+namespace faultline::kafka {
+
+namespace {
+using Kind = TierEvent::Kind;
+using S = TierSegmentState;
+
+// H3's transitions, written out here rather than taken from the model.
+bool legal(std::optional<S> from, S to) {
+  if (!from) return to == S::kUploadInitiate;
+  switch (*from) {
+    case S::kUploadInitiate: return to == S::kUploadComplete || to == S::kDeleteInitiate;
+    case S::kUploadComplete: return to == S::kDeleteInitiate;
+    case S::kDeleteInitiate: return to == S::kDeleteComplete;
+    case S::kDeleteComplete: return false;
+  }
+  return false;
+}
+}  // namespace
+
+void TierChecker::violation(const std::string& invariant, PartitionId p, const std::string& message) {
+  rc_.violation(invariant, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message));
+}
+
+void TierChecker::on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after) {
+  if (!r.changed()) return;
+  Ghost& g = ghosts_[p];
+  // S20: the epoch of an applied event.
+  if (e.kind == Kind::kInitLeader ? e.tier_epoch <= g.tier_epoch : e.tier_epoch != g.tier_epoch) {
+    violation("S20", p, fmt::format("{} took effect with tier epoch {} while the current tier epoch was {}", e.to_text(),
+                                    e.tier_epoch, g.tier_epoch));
+  }
+  if (e.kind == Kind::kInitLeader) g.tier_epoch = e.tier_epoch;
+  // S19: every segment whose state changed moved along H3.
+  for (const auto& [id, s] : after.segments()) {
+    auto it = g.segments.find(id);
+    const std::optional<S> before = it == g.segments.end() ? std::nullopt : std::optional<S>(it->second);
+    if (before == s.state) continue;
+    if (!legal(before, s.state)) {
+      violation("S19", p, fmt::format("segment {} went from {} to {} on {}", id,
+                                      before ? to_string(*before) : "nothing", to_string(s.state), e.to_text()));
+    }
+    if (s.state == S::kUploadComplete) {
+      ++uploads_complete_;
+      check_content(p, s);
+    }
+    g.segments[id] = s.state;
+  }
+}
+
+void TierChecker::check_content(PartitionId p, const TierSegment& s) {
+  const auto& objects = rc_.sim().object_store().objects();
+  auto data = objects.find(tier_object::data_key(p, s.id));
+  if (data == objects.end()) {
+    violation("S15", p, fmt::format("segment {} [{}, {}) is Complete but its data object does not exist", s.id,
+                                    s.base_offset, s.end_offset));
+    return;
+  }
+  const auto entries = tier_object::decode_entries(data->second.bytes);
+  if (!entries || entries->size() != static_cast<size_t>(s.end_offset - s.base_offset)) {
+    violation("S15", p, fmt::format("segment {} [{}, {}) is Complete but its data object holds {} entries", s.id,
+                                    s.base_offset, s.end_offset, entries ? std::to_string(entries->size()) : "no valid"));
+    return;
+  }
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const LogEntry& e = (*entries)[i];
+    const int64_t want = s.base_offset + static_cast<int64_t>(i);
+    const auto committed = base_.committed(p, want);
+    if (e.offset != want || !committed || *committed != e.record_id) {
+      violation("S15", p,
+                fmt::format("segment {} archives {:#x} at offset {}, but {} was committed there", s.id, e.record_id,
+                            e.offset, committed ? fmt::format("{:#x}", *committed) : std::string("nothing")));
+      return;
+    }
+  }
+}
+
+void TierChecker::report_metrics(const Controller* controller) const {
+  const ObjectStore& store = rc_.sim().object_store();
+  uint64_t retries = 0;
+  for (const ObjectCall& c : store.calls()) {
+    if (c.op == ObjectOp::kPut && c.key.starts_with("tier/") && c.completed && is_retriable(c.status)) ++retries;
+  }
+  uint64_t bytes = 0;
+  uint64_t objects = 0;
+  int64_t lag = 0;
+  if (controller != nullptr) {
+    for (const auto& [p, tier] : controller->tiers()) {
+      for (const TierSegment* s : tier.complete()) {
+        auto it = store.objects().find(tier_object::data_key(p, s->id));
+        if (it != store.objects().end()) bytes += it->second.bytes.size();
+      }
+      lag = std::max(lag, base_.true_high_watermark(p) - tier.tier_end_offset());
+    }
+  }
+  for (const auto& [key, o] : store.objects()) objects += key.starts_with("tier/");
+  rc_.metric("tier_uploads_complete", static_cast<int64_t>(uploads_complete_));
+  rc_.metric("tier_bytes_archived", static_cast<int64_t>(bytes));
+  rc_.metric("tier_put_retries", static_cast<int64_t>(retries));
+  rc_.metric("tier_objects", static_cast<int64_t>(objects));
+  rc_.metric("tier_archive_lag", lag);
+}
+
+}  // namespace faultline::kafka

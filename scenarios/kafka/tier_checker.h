@@ -1,0 +1,48 @@
+// scenarios/kafka/tier_checker.h
+// The tiered-storage checker: judges every event of every tier-state log as the controller
+// applies it, and the objects the archivers wrote, against the object store's ground truth
+// (I3) and the replication checker's committed log.
+//   S15 archived content is committed content: when an upload reaches UploadComplete its
+//       data object exists and holds exactly the committed records of [base, end), in order,
+//       and its epoch object the epochs those records carry;
+//   S19 tier-state transitions follow H3 only: every applied event moves a segment along
+//       Initiate -> Complete -> DeleteInitiate -> DeleteComplete or Initiate ->
+//       DeleteInitiate, judged on this checker's own copy of each segment's state;
+//   S20 tier fencing: an applied event carries the current tier epoch (InitLeader a newer
+//       one), and a fenced upload never completes.
+// Run metrics: tier_uploads_complete, tier_bytes_archived (data objects of Complete
+// segments, from the store), tier_put_retries (tier PUTs answered 503/500/timeout),
+// tier_objects, tier_archive_lag (the largest committed-but-unarchived range at the end).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "models/kafka/controller.h"
+#include "scenarios/kafka/checker.h"
+#include "scenarios/scenario.h"
+
+namespace faultline::kafka {
+
+class TierChecker {
+ public:
+  TierChecker(RunContext& rc, const ReplicationChecker& base) : rc_(rc), base_(base) {}
+
+  void on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after);
+  void report_metrics(const Controller* controller) const;
+
+ private:
+  struct Ghost {
+    int32_t tier_epoch = -1;
+    std::map<std::string, TierSegmentState> segments;
+  };
+  void check_content(PartitionId p, const TierSegment& s);
+  void violation(const std::string& invariant, PartitionId p, const std::string& message);
+
+  RunContext& rc_;
+  const ReplicationChecker& base_;
+  std::map<PartitionId, Ghost> ghosts_;
+  uint64_t uploads_complete_ = 0;
+};
+
+}  // namespace faultline::kafka
