@@ -34,6 +34,7 @@ constexpr BugInfo kCatalogue[] = {
      "the stale truncation then cuts a log the new leader already counted in the ISR",
      "Faultline issue 9 (this model's own race; Kafka serialises makeFollower with truncation)"},
     {Bug::kTierAboveHw, "tier-above-hw", "the archiver uploads rolled segments that reach above the HW", "synthetic"},
+    {Bug::kKeepFailedUploads, "keep-failed-uploads", "fenced and failed uploads are never cleaned up", "KAFKA-17428"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

@@ -35,6 +35,7 @@ enum class Bug : uint32_t {
   kFollowerTruncationRace,
   // Tiered storage (semantics.md's table).
   kTierAboveHw,
+  kKeepFailedUploads,
   kCount,
 };
 

@@ -19,7 +19,7 @@ RunResult run(uint64_t seed, std::vector<std::string> bugs = {}) {
 // Complete segment holds the committed records (S15, checked at each UploadComplete), and
 // new leaders fence their predecessors' uploads (H3) in some runs.
 TEST(TieredStorage, LeadersArchiveCommittedSegmentsThroughS3Faults) {
-  uint64_t fenced = 0, retried = 0;
+  uint64_t fenced = 0, retried = 0, collected = 0;
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     const RunResult r = run(seed);
     EXPECT_EQ(r.verdict, Verdict::kPass) << seed << ": " << (r.violations.empty() ? r.crash : r.violations[0].message);
@@ -27,10 +27,24 @@ TEST(TieredStorage, LeadersArchiveCommittedSegmentsThroughS3Faults) {
     EXPECT_GT(r.metrics.at("tier_bytes_archived"), 0) << seed;
     EXPECT_GE(r.marks.at("H3.init-leader"), 3u) << seed << ": every partition's leader opens its tier epoch";
     fenced += r.marks.at("H3.upload-fenced") > 0;
+    collected += r.marks.at("H3.gc-deleted") > 0;
     retried += r.metrics.at("tier_put_retries") > 0;
   }
   EXPECT_GT(fenced, 0u) << "no seed had a new leader fence an upload in progress";
+  EXPECT_GT(collected, 0u) << "no seed had GC delete a fenced upload";
   EXPECT_GT(retried, 5u) << "S3 faults should make archivers retry";
+}
+
+// Fenced uploads' objects are garbage: without GC they are still there at quiescence (S18).
+TEST(TieredStorage, KeepFailedUploadsIsCaughtAsALeak) {
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    const RunResult r = run(seed, {"keep-failed-uploads"});
+    if (r.verdict == Verdict::kPass) continue;
+    EXPECT_EQ(r.violations.front().invariant, "S18") << r.violations.front().message;
+    EXPECT_NE(r.violations.front().message.find("delete-initiate"), std::string::npos) << r.violations.front().message;
+    return;
+  }
+  ADD_FAILURE() << "keep-failed-uploads was not caught in 60 seeds of s3-outage";
 }
 
 TEST(TieredStorage, TierAboveHwIsCaughtAsS15) {

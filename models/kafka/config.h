@@ -53,6 +53,12 @@ struct ReplicationConfig {
   bool tiered = false;
   Duration archive_interval = Duration::seconds(1);
   Duration tier_put_backoff_max = Duration::seconds(5);
+  // GC of fenced and failed uploads (H2, H3): a segment in DeleteInitiate has its objects
+  // deleted once it has been seen there for tier_gc_grace, longer than a PUT can stay in
+  // flight (the client timeout plus the latest an ambiguous write can land), so that no late
+  // PUT recreates what GC deleted.
+  Duration tier_gc_grace = Duration::seconds(35);
+  Duration tier_gc_interval = Duration::seconds(5);
   // How long a controlled shutdown waits for the controller to move leaderships away before
   // it shuts down anyway (flushing and writing the clean-shutdown marker all the same), as
   // Kafka does once controlled.shutdown.max.retries are used up.

@@ -249,7 +249,15 @@ class ReplicationScenario final : public Scenario {
                          [&] { return checker_->unconverged(); });
     checker_->report_metrics();
     rc.metric("faults_applied", static_cast<int64_t>(faults.applied()));
-    if (tier_checker_) tier_checker_->report_metrics(sim.process<Controller>(ctl_id).get());
+    if (tier_checker_) {
+      // Quiescence for S18 and L4: every write in flight has landed, GC's grace has run out
+      // for whatever was fenced until now, and the archivers have had time to catch up.
+      tier_checker_->begin_quiescence(sim.process<Controller>(ctl_id).get());
+      const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
+      if (!rc.run_until(settled + cfg.tier_gc_grace + cfg.tier_gc_interval * 2 + Duration::seconds(10))) return;
+      tier_checker_->check_quiescence(sim.process<Controller>(ctl_id).get());
+      tier_checker_->report_metrics(sim.process<Controller>(ctl_id).get());
+    }
   }
 
  private:
@@ -346,7 +354,7 @@ ScenarioInfo s3_outage_scenario_info() {
       "503 and 500, slows down, goes away for seconds and times out ambiguously (I2), and leaders are killed or lose "
       "power mid-upload; checks S1-S13, S15, S19, S20 on every tier event and convergence after the heal.",
       replication_params("60s", "8", "1", "-1", "true", "16384"),
-      {{Bug::kTierAboveHw, {"S15"}}},
+      {{Bug::kTierAboveHw, {"S15"}}, {Bug::kKeepFailedUploads, {"S18", "L4"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kS3Outage); },
   };
 }

@@ -80,6 +80,69 @@ void TierChecker::check_content(PartitionId p, const TierSegment& s) {
   }
 }
 
+namespace {
+// The end of the leader's rolled segments lying below min(HW, recovery point) (H1).
+int64_t tierable_end(RunContext& rc, const Controller& controller, PartitionId p) {
+  const PartitionState& st = controller.partitions().at(p);
+  if (st.leader == kNoBroker) return 0;
+  const auto leader = rc.sim().process<Broker>(st.leader);
+  const Replica* r = leader ? leader->replica(p) : nullptr;
+  if (r == nullptr) return 0;
+  const int64_t limit = std::min(r->log.high_watermark(), r->log.recovery_point());
+  int64_t end = 0;
+  for (const SegmentInfo& s : r->log.segments()) {
+    if (!s.active && s.end_offset <= limit) end = s.end_offset;
+  }
+  return end;
+}
+}  // namespace
+
+void TierChecker::begin_quiescence(const Controller* controller) {
+  if (controller == nullptr) return;
+  for (const auto& [p, st] : controller->partitions()) tierable_at_start_[p] = tierable_end(rc_, *controller, p);
+}
+
+void TierChecker::check_quiescence(const Controller* controller) {
+  if (controller == nullptr) return;
+  const ObjectStore& store = rc_.sim().object_store();
+  struct Owner {
+    const TierSegment* segment;
+    int32_t current_epoch;  // of the segment's partition
+  };
+  std::map<std::string, Owner> owner;  // object key -> its segment
+  for (const auto& [p, tier] : controller->tiers()) {
+    for (const auto& [id, s] : tier.segments()) {
+      owner[tier_object::data_key(p, id)] = {&s, tier.tier_epoch()};
+      owner[tier_object::epochs_key(p, id)] = {&s, tier.tier_epoch()};
+    }
+  }
+  for (const auto& [key, o] : store.objects()) {
+    if (!key.starts_with("tier/")) continue;
+    auto it = owner.find(key);
+    if (it != owner.end() && it->second.segment->state == TierSegmentState::kUploadComplete) continue;
+    if (it != owner.end() && it->second.segment->state == TierSegmentState::kUploadInitiate &&
+        it->second.segment->tier_epoch == it->second.current_epoch) {
+      continue;  // the current leader's upload in progress
+    }
+    rc_.violation("S18", InvariantKind::kSafety,
+                  fmt::format("object {} leaked at quiescence: {}", key,
+                              it == owner.end() ? std::string("no segment names it")
+                                                : fmt::format("its segment is {}", to_string(it->second.segment->state))));
+    return;
+  }
+  for (const auto& [p, tierable] : tierable_at_start_) {
+    auto tier = controller->tiers().find(p);
+    const int64_t tier_end = tier == controller->tiers().end() ? 0 : tier->second.tier_end_offset();
+    if (tier_end < tierable) {
+      rc_.violation("L4", InvariantKind::kLiveness,
+                    fmt::format("partition {}: archive lag at quiescence: tier end {} below {}, the end of the leader's "
+                                "tierable segments",
+                                p, tier_end, tierable));
+      return;
+    }
+  }
+}
+
 void TierChecker::report_metrics(const Controller* controller) const {
   const ObjectStore& store = rc_.sim().object_store();
   uint64_t retries = 0;

@@ -10,6 +10,11 @@
 //       DeleteInitiate, judged on this checker's own copy of each segment's state;
 //   S20 tier fencing: an applied event carries the current tier epoch (InitLeader a newer
 //       one), and a fenced upload never completes.
+// At quiescence (the store healthy, every write landed, GC's grace run out):
+//   S18 no leaks: every object under tier/ belongs to a Complete segment;
+//   L4  the archive lag returns to zero: every rolled segment that lay below min(HW,
+//       recovery point) on its leader when quiescence began is archived by its end.
+// (The upload in progress of the current tier epoch is not a leak: it is on its way.)
 // Run metrics: tier_uploads_complete, tier_bytes_archived (data objects of Complete
 // segments, from the store), tier_put_retries (tier PUTs answered 503/500/timeout),
 // tier_objects, tier_archive_lag (the largest committed-but-unarchived range at the end).
@@ -30,6 +35,9 @@ class TierChecker {
 
   void on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after);
   void report_metrics(const Controller* controller) const;
+  // Notes, per partition, the end of the leader's tierable segments now (L4's target).
+  void begin_quiescence(const Controller* controller);
+  void check_quiescence(const Controller* controller);
 
  private:
   struct Ghost {
@@ -43,6 +51,7 @@ class TierChecker {
   const ReplicationChecker& base_;
   std::map<PartitionId, Ghost> ghosts_;
   uint64_t uploads_complete_ = 0;
+  std::map<PartitionId, int64_t> tierable_at_start_;
 };
 
 }  // namespace faultline::kafka

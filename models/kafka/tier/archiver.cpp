@@ -54,6 +54,35 @@ bool Archiver::put(const std::string& key, const std::string& bytes, const std::
   }
 }
 
+bool Archiver::del(const std::string& key, const std::function<bool()>& leads) {
+  Duration backoff = Duration::millis(100);
+  for (;;) {
+    if (!leads()) return false;
+    const ObjectStatus status = ctx_.objects().del(key);
+    if (status == ObjectStatus::kOk) return true;  // also when the key never existed (I1)
+    cover(ctx_, TierMark::kDeleteRetried);
+    ctx_.sleep_for(backoff);
+    backoff = std::min(backoff * 2, config_.tier_put_backoff_max);
+  }
+}
+
+void Archiver::collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::map<std::string, Instant>& seen,
+                       const std::function<bool()>& leads) {
+  if (bugs_.on(Bug::kKeepFailedUploads)) return;  // BUG(keep-failed-uploads): no GC at all
+  auto r = ctx_.call<TierDescribeResponse>(controller_, kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
+  if (!r.ok() || r.value->error != Errc::kNone) return;
+  for (const auto& [id, s] : r.value->state.segments()) {
+    if (s.state != TierSegmentState::kDeleteInitiate) continue;
+    auto [it, fresh] = seen.emplace(id, ctx_.now());
+    if (fresh || ctx_.now() - it->second < config_.tier_gc_grace) continue;
+    if (!del(tier_object::data_key(p, id), leads) || !del(tier_object::epochs_key(p, id), leads)) return;
+    const auto done = append(p, broker_epoch, TierEvent{TierEvent::Kind::kDeleteComplete, epoch, id, 0, 0, {}}, leads);
+    if (!done || done->outcome == TierState::Outcome::kFenced) return;
+    cover(ctx_, TierMark::kGcDeleted);
+    seen.erase(id);
+  }
+}
+
 void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
                    const std::function<bool()>& leads) {
   using Kind = TierEvent::Kind;
@@ -63,9 +92,19 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
   int64_t tier_end = opened->tier_end_offset;
   if (tier_end > 0) cover(ctx_, TierMark::kResumedFromTierState);
   uint64_t uploads = 0;
+  std::map<std::string, Instant> fenced_seen;
+  Instant next_gc = ctx_.now();
+  bool backlog = false;
   while (leads()) {
-    ctx_.sleep_for(config_.archive_interval);
+    // Upload back to back while there is a backlog (after an outage, say); look again
+    // every archive_interval otherwise.
+    if (!backlog) ctx_.sleep_for(config_.archive_interval);
+    backlog = false;
     if (!leads()) return;
+    if (ctx_.now() >= next_gc) {
+      collect(p, epoch, broker_epoch, fenced_seen, leads);
+      next_gc = ctx_.now() + config_.tier_gc_interval;
+    }
     // H1: the rolled segment holding the tier end offset, if it lies entirely below
     // min(HW, recovery point): committed and fsynced.
     int64_t limit = std::min(log.high_watermark(), log.recovery_point());
@@ -100,6 +139,7 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
     const auto completed = append(p, broker_epoch, TierEvent{Kind::kUploadComplete, epoch, id, 0, 0, {}}, leads);
     if (!completed || completed->outcome == Outcome::kFenced) return;
     tier_end = completed->tier_end_offset;
+    backlog = true;
   }
 }
 

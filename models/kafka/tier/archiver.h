@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 
 #include "models/bugs.h"
 #include "models/kafka/config.h"
@@ -36,6 +37,12 @@ class Archiver {
   std::optional<TierAppendResponse> append(PartitionId p, int64_t broker_epoch, const TierEvent& e,
                                            const std::function<bool()>& leads);
   bool put(const std::string& key, const std::string& bytes, const std::function<bool()>& leads);
+  bool del(const std::string& key, const std::function<bool()>& leads);
+  // GC: deletes the objects of uploads in DeleteInitiate that have been seen there for the
+  // grace period, then completes their deletion. `seen` remembers when this leader first
+  // saw each one (a new leader waits the grace again: nothing is lost but time).
+  void collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::map<std::string, Instant>& seen,
+               const std::function<bool()>& leads);
 
   NodeContext& ctx_;
   NodeId controller_;

@@ -16,6 +16,8 @@ constexpr MarkSpec kTierMarks[] = {
     {"H2.ambiguous-put", "an archiver PUT timed out: the object may or may not exist"},
     {"H2.upload-abandoned", "an upload was abandoned when leadership moved mid-upload"},
     {"H2.resumed-from-tier-state", "a new leader continued archiving from a tier end it did not write"},
+    {"H3.gc-deleted", "GC deleted a fenced or failed upload's objects and completed its deletion"},
+    {"H2.delete-retried", "a GC DELETE was retried after 503, 500 or a timeout"},
 };
 static_assert(std::size(kTierMarks) == static_cast<size_t>(TierMark::kCount), "every TierMark needs an entry");
 }  // namespace

@@ -21,6 +21,8 @@ enum class TierMark : uint32_t {
   kAmbiguousPut,          // H2: a PUT timed out, its outcome unknown
   kUploadAbandoned,       // H2: leadership lost mid-upload
   kResumedFromTierState,  // H2: a new leader continued from a tier end offset it did not write
+  kGcDeleted,             // H2/H3: GC deleted a fenced or failed upload's objects
+  kDeleteRetried,         // H2: a GC DELETE was retried
   kCount,
 };
 
