@@ -35,6 +35,8 @@ constexpr BugInfo kCatalogue[] = {
      "Faultline issue 9 (this model's own race; Kafka serialises makeFollower with truncation)"},
     {Bug::kTierAboveHw, "tier-above-hw", "the archiver uploads rolled segments that reach above the HW", "synthetic"},
     {Bug::kKeepFailedUploads, "keep-failed-uploads", "fenced and failed uploads are never cleaned up", "KAFKA-17428"},
+    {Bug::kDeleteBeforeUploadComplete, "delete-before-upload-complete",
+     "hotset deletion trusts UploadInitiate instead of UploadComplete", "synthetic"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

@@ -36,6 +36,7 @@ enum class Bug : uint32_t {
   // Tiered storage (semantics.md's table).
   kTierAboveHw,
   kKeepFailedUploads,
+  kDeleteBeforeUploadComplete,
   kCount,
 };
 

@@ -102,7 +102,9 @@ void Broker::main() {
   ctx_.spawn("heartbeat", [this] { heartbeat_loop(); });
   ctx_.spawn("metadata", [this] { metadata_loop(); });
   ctx_.spawn("isr-expiration", [this] { isr_expiration_loop(); });
-  if (config_.replication.retention_bytes >= 0) ctx_.spawn("retention", [this] { retention_loop(); });
+  if (config_.replication.retention_bytes >= 0 || config_.replication.tiered) {
+    ctx_.spawn("retention", [this] { retention_loop(); });
+  }
 }
 
 void Broker::register_with_controller(bool clean) {
@@ -368,9 +370,43 @@ void Broker::retention_loop() {
     ctx_.sleep_for(config_.replication.retention_check_interval);
     for (auto& [p, r] : replicas_) {
       if (shutting_down_) return;
-      enforce_retention(*r);
+      if (config_.replication.tiered) {
+        enforce_hotset(*r);
+      } else {
+        enforce_retention(*r);
+      }
     }
   }
+}
+
+void Broker::enforce_hotset(Replica& r) {
+  auto resp = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{r.partition},
+                                              config_.replication.rpc_timeout);
+  if (!resp.ok() || resp.value->error != Errc::kNone || shutting_down_) return;
+  const TierState& tier = resp.value->state;
+  // H4: nothing at or above the first untiered offset goes; only Complete counts.
+  int64_t untiered = tier.tier_end_offset();
+  if (bugs_.on(Bug::kDeleteBeforeUploadComplete)) {
+    // BUG(delete-before-upload-complete): an upload that was only initiated counted as
+    // archived, so its range could go locally before (or without) its objects existing.
+    if (const TierSegment* s = tier.in_progress()) untiered = std::max(untiered, s->end_offset);
+  }
+  const auto keep = static_cast<uint64_t>(config_.replication.hotset_bytes);
+  const int64_t from = r.log.log_start_offset();
+  uint64_t size = static_cast<uint64_t>(r.log.log_end_offset() - from) * PartitionLog::kRecordAccountingBytes;
+  int64_t upto = from;
+  for (const SegmentInfo& s : r.log.segments()) {
+    const uint64_t bytes = static_cast<uint64_t>(s.end_offset - s.base_offset) * PartitionLog::kRecordAccountingBytes;
+    if (s.active || s.end_offset > untiered || size < keep + bytes) break;
+    size -= bytes;
+    upto = s.end_offset;
+  }
+  if (upto <= from) return;
+  const int64_t to = r.log.delete_segments_below(upto);
+  if (to <= from) return;
+  cover(ctx_, Mark::kLogStartMoved);
+  if (hooks_.on_local_deletion) hooks_.on_local_deletion(id(), r.partition, from, to);
+  if (hooks_.on_log_start) hooks_.on_log_start(id(), r.partition, to);
 }
 
 void Broker::enforce_retention(Replica& r) {

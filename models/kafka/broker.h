@@ -71,6 +71,9 @@ struct BrokerHooks {
   // A replica's log start offset rose (retention, following the leader's, or a full
   // truncation, C8).
   std::function<void(BrokerId, PartitionId, int64_t log_start)> on_log_start;
+  // The hotset deleted the local segments [from, to) of a replica because they are archived
+  // (H4; S14 judges that they are).
+  std::function<void(BrokerId, PartitionId, int64_t from, int64_t to)> on_local_deletion;
   // A leader proposed `isr` through AlterPartition (D1, D2), before sending it.
   std::function<void(BrokerId, PartitionId, const std::vector<BrokerId>& isr)> on_isr_proposed;
 };
@@ -140,6 +143,8 @@ class Broker {
   // retention.bytes on every hosted replica (Kafka's LogManager.cleanupLogs).
   void retention_loop();
   void enforce_retention(Replica& r);
+  // H4: deletes archived local segments beyond the hotset (tiered only).
+  void enforce_hotset(Replica& r);
   void apply_metadata(const MetadataResponse& md);
   void become_leader(Replica& r, const PartitionState& st);
   void become_follower(Replica& r, const PartitionState& st);

@@ -59,6 +59,10 @@ struct ReplicationConfig {
   // PUT recreates what GC deleted.
   Duration tier_gc_grace = Duration::seconds(35);
   Duration tier_gc_interval = Duration::seconds(5);
+  // Hotset (H4): with tiering, local segments are deleted, oldest first, once they are
+  // archived (below the first untiered offset) and the local log is above hotset_bytes (1 KiB
+  // a record), checked every retention_check_interval.
+  int64_t hotset_bytes = 64 * 1024;
   // How long a controlled shutdown waits for the controller to move leaderships away before
   // it shuts down anyway (flushing and writing the clean-shutdown marker all the same), as
   // Kafka does once controlled.shutdown.max.retries are used up.

@@ -45,6 +45,8 @@ class ReplicationScenario final : public Scenario {
     cfg.recovery_point_checkpoint_interval = p.duration("log.flush.offset.checkpoint.interval.ms");
     cfg.tiered = p.flag("tiered");
     cfg.segment_bytes = static_cast<uint64_t>(p.integer("segment.bytes"));
+    cfg.hotset_bytes = p.integer("hotset.bytes");
+    cfg.retention_check_interval = Duration::seconds(2);
     const auto brokers = static_cast<NodeId>(p.integer("brokers"));
     const auto partitions = static_cast<PartitionId>(p.integer("partitions"));
     const auto rf = static_cast<uint32_t>(std::min<int64_t>(p.integer("rf"), brokers));
@@ -84,6 +86,10 @@ class ReplicationScenario final : public Scenario {
       const auto follower = sim.process<Broker>(b);
       const Replica* r = follower ? follower->replica(partition) : nullptr;
       if (r != nullptr && r->meta.leader != kNoBroker) fire("diverging-leader", r->meta.leader);
+    };
+    broker_hooks_.on_local_deletion = [this, &sim, ctl_id = static_cast<NodeId>(brokers)](NodeId b, PartitionId part,
+                                                                                        int64_t from, int64_t to) {
+      if (tier_checker_) tier_checker_->on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
     };
     broker_hooks_.on_registered = [this](NodeId b, int64_t broker_epoch) {
       checker_->broker_hooks().on_registered(b, broker_epoch);
@@ -297,6 +303,8 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"tiered", ParamType::kBool, tiered, "tiered storage: leaders archive rolled, committed segments to the object store (H)",
        0, 1, {}},
       {"segment.bytes", ParamType::kInt, segment_bytes, "segment.bytes, 1 KiB a record", 1024, INT64_MAX, {}},
+      {"hotset.bytes", ParamType::kInt, "32768",
+       "with tiering, archived local segments beyond this many bytes are deleted (H4), 1 KiB a record", 0, INT64_MAX, {}},
       {"log.flush.offset.checkpoint.interval.ms", ParamType::kDuration, "10s",
        "how often the recovery point is checkpointed (Kafka: 60s; shorter here so that recovery from a checkpoint "
        "happens within a run)", 1'000'000, INT64_MAX, {}},
@@ -354,7 +362,9 @@ ScenarioInfo s3_outage_scenario_info() {
       "503 and 500, slows down, goes away for seconds and times out ambiguously (I2), and leaders are killed or lose "
       "power mid-upload; checks S1-S13, S15, S19, S20 on every tier event and convergence after the heal.",
       replication_params("60s", "8", "1", "-1", "true", "16384"),
-      {{Bug::kTierAboveHw, {"S15"}}, {Bug::kKeepFailedUploads, {"S18", "L4"}}},
+      {{Bug::kTierAboveHw, {"S15"}},
+       {Bug::kKeepFailedUploads, {"S18", "L4"}},
+       {Bug::kDeleteBeforeUploadComplete, {"S14", "S16"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kS3Outage); },
   };
 }

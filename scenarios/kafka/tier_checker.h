@@ -2,6 +2,8 @@
 // The tiered-storage checker: judges every event of every tier-state log as the controller
 // applies it, and the objects the archivers wrote, against the object store's ground truth
 // (I3) and the replication checker's committed log.
+//   S14 safe local deletion: a range the hotset deletes from a replica is covered by Complete
+//       segments whose data objects exist and hold the committed records there;
 //   S15 archived content is committed content: when an upload reaches UploadComplete its
 //       data object exists and holds exactly the committed records of [base, end), in order,
 //       and its epoch object the epochs those records carry;
@@ -34,6 +36,7 @@ class TierChecker {
   TierChecker(RunContext& rc, const ReplicationChecker& base) : rc_(rc), base_(base) {}
 
   void on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after);
+  void on_local_deletion(const Controller* controller, NodeId broker, PartitionId p, int64_t from, int64_t to);
   void report_metrics(const Controller* controller) const;
   // Notes, per partition, the end of the leader's tierable segments now (L4's target).
   void begin_quiescence(const Controller* controller);
