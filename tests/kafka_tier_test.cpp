@@ -26,6 +26,11 @@ TEST(TieredStorage, LeadersArchiveCommittedSegmentsThroughS3Faults) {
     EXPECT_GT(r.metrics.at("tier_uploads_complete"), 10) << seed;
     EXPECT_GT(r.metrics.at("tier_bytes_archived"), 0) << seed;
     EXPECT_GE(r.marks.at("H3.init-leader"), 3u) << seed << ": every partition's leader opens its tier epoch";
+    // H4 and H5: the hotset deleted archived segments, and the reader that started from
+    // offset 0 read them back from the object store, every one in order (S16 otherwise).
+    EXPECT_GT(r.marks.at("C8.log-start-moved"), 0u) << seed;
+    EXPECT_GT(r.marks.at("H5.remote-read"), 0u) << seed;
+    EXPECT_GT(r.metrics.at("tier_reader_records"), 1000) << seed;
     fenced += r.marks.at("H3.upload-fenced") > 0;
     collected += r.marks.at("H3.gc-deleted") > 0;
     retried += r.metrics.at("tier_put_retries") > 0;
@@ -45,6 +50,17 @@ TEST(TieredStorage, KeepFailedUploadsIsCaughtAsALeak) {
     return;
   }
   ADD_FAILURE() << "keep-failed-uploads was not caught in 60 seeds of s3-outage";
+}
+
+// The hotset may delete only what is Complete on the object store (H4).
+TEST(TieredStorage, DeleteBeforeUploadCompleteIsCaughtAsS14) {
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    const RunResult r = run(seed, {"delete-before-upload-complete"});
+    if (r.verdict != Verdict::kFail) continue;
+    EXPECT_EQ(r.violations.front().invariant, "S14") << r.violations.front().message;
+    return;
+  }
+  ADD_FAILURE() << "delete-before-upload-complete was not caught in 30 seeds of s3-outage";
 }
 
 TEST(TieredStorage, TierAboveHwIsCaughtAsS15) {

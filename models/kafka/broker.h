@@ -152,6 +152,9 @@ class Broker {
   ProduceResponse handle_produce(NodeId from, const ProduceRequest& req);
   FetchResponse handle_fetch(NodeId from, const FetchRequest& req);
   FetchResponse answer_fetch(NodeId from, const FetchRequest& req);
+  // H5: a consumer's fetch below the local log start, served from a Complete archived
+  // segment (never from an upload in progress, never across a gap), up to the HW.
+  FetchResponse read_remote(const FetchRequest& req, FetchResponse resp);
   void update_follower(Replica& r, const FetchRequest& req);
   void maybe_expand_isr(Replica& r, BrokerId follower);
   void maybe_shrink_isr(Replica& r);

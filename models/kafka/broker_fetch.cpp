@@ -8,6 +8,8 @@
 
 #include "models/kafka/marks.h"
 #include "models/kafka/placement.h"
+#include "models/kafka/tier/tier_marks.h"
+#include "models/kafka/tier/tier_object.h"
 #include "sim/assert.h"
 
 namespace faultline::kafka {
@@ -169,6 +171,9 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
     }
     resp.log_start_offset = r.log.log_start_offset();
     resp.high_watermark = r.log.high_watermark();
+    if (req.fetch_offset < r.log.log_start_offset() && config_.replication.tiered && req.replica_id == kNoBroker) {
+      return read_remote(req, resp);
+    }
     if (req.fetch_offset < r.log.log_start_offset()) {
       cover(ctx_, Mark::kFetchOutOfRangeBelowStart);
       resp.error = Errc::kOffsetOutOfRange;
@@ -219,6 +224,45 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
     // Long poll: nothing new; wait for an append, an HW move or a leadership change.
     r.changed.wait(ctx_.scheduler(), deadline);
   }
+}
+
+FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {
+  const PartitionId p = req.partition;
+  const Epoch epoch = rep(p).leader_epoch;
+  auto still_leads = [&] {
+    const Replica& cur = rep(p);
+    return cur.leader && cur.leader_epoch == epoch;
+  };
+  auto failed = [&](Errc e) {
+    if (e == Errc::kKafkaStorageError) cover(ctx_, TierMark::kRemoteReadFailed);
+    resp.error = e;
+    return resp;
+  };
+  auto d = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{p},
+                                           config_.replication.rpc_timeout);
+  if (!d.ok() || d.value->error != Errc::kNone) return failed(Errc::kKafkaStorageError);
+  const TierSegment* covering = nullptr;
+  for (const TierSegment* s : d.value->state.complete()) {
+    if (s->base_offset <= req.fetch_offset && req.fetch_offset < s->end_offset) covering = s;
+  }
+  if (covering == nullptr) return failed(Errc::kOffsetOutOfRange);  // below everything archived too
+  const GetResult got = ctx_.objects().get(tier_object::data_key(p, covering->id));
+  if (got.status != ObjectStatus::kOk) return failed(Errc::kKafkaStorageError);
+  const auto entries = tier_object::decode_entries(got.bytes);
+  if (!entries) return failed(Errc::kKafkaStorageError);
+  if (!still_leads()) return failed(Errc::kNotLeader);
+  // E3, S13: never past the HW (a new leader's may trail what was archived, E2).
+  const int64_t hw = rep(p).log.high_watermark();
+  for (const LogEntry& e : *entries) {
+    if (e.offset < req.fetch_offset) continue;
+    if (e.offset >= hw || resp.records.size() >= req.max_records) break;
+    resp.records.push_back(e);
+  }
+  cover(ctx_, TierMark::kRemoteRead);
+  if (hooks_.on_consumer_read && !resp.records.empty()) {
+    hooks_.on_consumer_read(id(), p, resp.records.back().offset + 1, hw);
+  }
+  return resp;
 }
 
 void Broker::update_follower(Replica& r, const FetchRequest& req) {

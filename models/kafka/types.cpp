@@ -16,6 +16,7 @@ const char* to_string(Errc e) {
     case Errc::kFencedBroker: return "FENCED_BROKER";
     case Errc::kInvalidRequest: return "INVALID_REQUEST";
     case Errc::kUnknownPartition: return "UNKNOWN_TOPIC_OR_PARTITION";
+    case Errc::kKafkaStorageError: return "KAFKA_STORAGE_ERROR";
   }
   return "?";
 }

@@ -68,6 +68,7 @@ enum class Errc : uint8_t {
   kFencedBroker,                   // controller: the broker is fenced
   kInvalidRequest,                 // controller: stale partition epoch, not the leader, ...
   kUnknownPartition,
+  kKafkaStorageError,              // H5: a remote read failed (object store error): retriable
 };
 const char* to_string(Errc e);
 // Errors a producer retries (B5).

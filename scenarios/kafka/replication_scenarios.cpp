@@ -146,6 +146,22 @@ class ReplicationScenario final : public Scenario {
     });
     sim.coverage().declare(mark_catalogue());
     for (NodeId n = 0; n < sim.node_count(); ++n) sim.start(n);
+    if (cfg.tiered) {
+      // A consumer that starts from offset 0 halfway through, after the hotset has deleted
+      // the oldest segments everywhere: it must read every committed record, in order, from
+      // the object store first (H5; S16 for a gap, L4 if it never catches up).
+      reader_hooks_ = checker_->consumer_hooks();
+      reader_hooks_.on_read = [this](NodeId c, PartitionId part, NodeId from, const LogEntry& e) {
+        checker_->consumer_hooks().on_read(c, part, from, e);
+        if (tier_checker_) tier_checker_->on_reader_read(part, e);
+      };
+      const NodeId reader = sim.add_node({"reader", "dc2"}, [this, ctl_id, all_partitions, cfg](NodeContext& ctx) {
+        auto cons = std::make_shared<Consumer>(ctx, ctl_id, all_partitions, reader_hooks_, cfg.metadata_poll_interval);
+        cons->start();
+        return cons;
+      });
+      sim.scheduler().at(Instant::zero() + p.duration("duration") / 2, [&sim, reader] { sim.start(reader); });
+    }
 
     // Faults.
     const Duration fault_window = p.duration("duration");
@@ -281,6 +297,7 @@ class ReplicationScenario final : public Scenario {
   std::unique_ptr<ReplicationChecker> checker_;
   std::unique_ptr<TierChecker> tier_checker_;
   ControllerHooks controller_hooks_;
+  ConsumerHooks reader_hooks_;
   BrokerHooks broker_hooks_;
   std::map<std::string, std::vector<std::function<void(NodeId)>>> waiting_;  // future role -> armed faults
 };

@@ -37,6 +37,10 @@ class TierChecker {
 
   void on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after);
   void on_local_deletion(const Controller* controller, NodeId broker, PartitionId p, int64_t from, int64_t to);
+  // The late reader (a consumer started from offset 0 after the hotset deleted the oldest
+  // segments) read `e`: it must read every offset in order (S16: no gap between what is
+  // archived and what is local).
+  void on_reader_read(PartitionId p, const LogEntry& e);
   void report_metrics(const Controller* controller) const;
   // Notes, per partition, the end of the leader's tierable segments now (L4's target).
   void begin_quiescence(const Controller* controller);
@@ -55,6 +59,9 @@ class TierChecker {
   std::map<PartitionId, Ghost> ghosts_;
   uint64_t uploads_complete_ = 0;
   std::map<PartitionId, int64_t> tierable_at_start_;
+  std::map<PartitionId, int64_t> reader_next_;   // the offset the late reader must read next
+  std::map<PartitionId, int64_t> hw_at_start_;   // the true HW when quiescence began
+  uint64_t reader_records_ = 0;
 };
 
 }  // namespace faultline::kafka

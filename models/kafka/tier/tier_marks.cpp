@@ -18,6 +18,8 @@ constexpr MarkSpec kTierMarks[] = {
     {"H2.resumed-from-tier-state", "a new leader continued archiving from a tier end it did not write"},
     {"H3.gc-deleted", "GC deleted a fenced or failed upload's objects and completed its deletion"},
     {"H2.delete-retried", "a GC DELETE was retried after 503, 500 or a timeout"},
+    {"H5.remote-read", "a consumer below the local log start was served from the object store"},
+    {"H5.remote-read-failed", "a remote read met an object-store error and was answered KAFKA_STORAGE_ERROR"},
 };
 static_assert(std::size(kTierMarks) == static_cast<size_t>(TierMark::kCount), "every TierMark needs an entry");
 }  // namespace

@@ -23,6 +23,8 @@ enum class TierMark : uint32_t {
   kResumedFromTierState,  // H2: a new leader continued from a tier end offset it did not write
   kGcDeleted,             // H2/H3: GC deleted a fenced or failed upload's objects
   kDeleteRetried,         // H2: a GC DELETE was retried
+  kRemoteRead,            // H5: a consumer was served from the object store
+  kRemoteReadFailed,      // H5: a remote read met an object-store error
   kCount,
 };
 
