@@ -56,7 +56,7 @@ TierAppendResponse Controller::on_tier_append(NodeId from, const TierAppendReque
 TierDescribeResponse Controller::on_tier_describe(const TierDescribeRequest& req) const {
   if (!partitions_.contains(req.partition)) return {.error = Errc::kUnknownPartition, .state = {}};
   auto it = tiers_.find(req.partition);
-  return {.error = Errc::kNone, .state = it == tiers_.end() ? TierState{} : it->second};
+  return {.error = Errc::kNone, .state = it == tiers_.end() ? TierState{} : it->second.without_log()};
 }
 
 }  // namespace faultline::kafka

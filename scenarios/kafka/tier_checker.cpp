@@ -23,6 +23,15 @@ bool legal(std::optional<S> from, S to) {
 }
 }  // namespace
 
+const std::optional<std::vector<LogEntry>>& TierChecker::entries_of(const std::string& key, const StoredObject& o) {
+  auto& [version, entries] = decoded_[key];
+  if (version != o.version || (!entries && version == 0)) {
+    version = o.version;
+    entries = tier_object::decode_entries(o.bytes);
+  }
+  return entries;
+}
+
 void TierChecker::violation(const std::string& invariant, PartitionId p, const std::string& message) {
   rc_.violation(invariant, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message));
 }
@@ -36,8 +45,21 @@ void TierChecker::on_tier_event(PartitionId p, const TierEvent& e, const TierSta
                                     e.tier_epoch, g.tier_epoch));
   }
   if (e.kind == Kind::kInitLeader) g.tier_epoch = e.tier_epoch;
-  // S19: every segment whose state changed moved along H3.
-  for (const auto& [id, s] : after.segments()) {
+  // S19: every segment whose state changed moved along H3. An event can change the segment it
+  // names and, for InitLeader, the upload in progress; look at those (the rest of the state
+  // is as the ghost last saw it, which the replay of every applied event keeps true).
+  std::vector<std::string> touched;
+  if (e.kind == Kind::kInitLeader) {
+    for (const auto& [id, st] : g.segments) {
+      if (st == S::kUploadInitiate) touched.push_back(id);
+    }
+  } else {
+    touched.push_back(e.segment_id);
+  }
+  for (const std::string& id : touched) {
+    const TierSegment* seg = after.find(id);
+    if (seg == nullptr) continue;
+    const TierSegment& s = *seg;
     auto it = g.segments.find(id);
     const std::optional<S> before = it == g.segments.end() ? std::nullopt : std::optional<S>(it->second);
     if (before == s.state) continue;
@@ -61,9 +83,11 @@ void TierChecker::on_local_deletion(const Controller* controller, NodeId b, Part
   if (tier != controller->tiers().end()) {
     for (const TierSegment* s : tier->second.complete()) {
       if (s->end_offset <= o || s->base_offset > o) continue;
-      auto data = objects.find(tier_object::data_key(p, s->id));
-      const auto entries = data == objects.end() ? std::nullopt : tier_object::decode_entries(data->second.bytes);
-      if (!entries) break;  // reported below: the range from o on is not safely archived
+      const std::string key = tier_object::data_key(p, s->id);
+      auto data = objects.find(key);
+      if (data == objects.end()) break;  // reported below: the range from o on is not safely archived
+      const auto& entries = entries_of(key, data->second);
+      if (!entries || entries->size() != static_cast<size_t>(s->end_offset - s->base_offset)) break;
       for (; o < std::min(to, s->end_offset); ++o) {
         const LogEntry& e = (*entries)[static_cast<size_t>(o - s->base_offset)];
         const auto committed = base_.committed(p, o);
@@ -80,13 +104,14 @@ void TierChecker::on_local_deletion(const Controller* controller, NodeId b, Part
 
 void TierChecker::check_content(PartitionId p, const TierSegment& s) {
   const auto& objects = rc_.sim().object_store().objects();
-  auto data = objects.find(tier_object::data_key(p, s.id));
+  const std::string key = tier_object::data_key(p, s.id);
+  auto data = objects.find(key);
   if (data == objects.end()) {
     violation("S15", p, fmt::format("segment {} [{}, {}) is Complete but its data object does not exist", s.id,
                                     s.base_offset, s.end_offset));
     return;
   }
-  const auto entries = tier_object::decode_entries(data->second.bytes);
+  const auto& entries = entries_of(key, data->second);
   if (!entries || entries->size() != static_cast<size_t>(s.end_offset - s.base_offset)) {
     violation("S15", p, fmt::format("segment {} [{}, {}) is Complete but its data object holds {} entries", s.id,
                                     s.base_offset, s.end_offset, entries ? std::to_string(entries->size()) : "no valid"));

@@ -52,6 +52,8 @@ class TierChecker {
     std::map<std::string, TierSegmentState> segments;
   };
   void check_content(PartitionId p, const TierSegment& s);
+  // The entries of a data object as the store holds it now, decoded once per version.
+  const std::optional<std::vector<LogEntry>>& entries_of(const std::string& key, const StoredObject& o);
   void violation(const std::string& invariant, PartitionId p, const std::string& message);
 
   RunContext& rc_;
@@ -62,6 +64,7 @@ class TierChecker {
   std::map<PartitionId, int64_t> reader_next_;   // the offset the late reader must read next
   std::map<PartitionId, int64_t> hw_at_start_;   // the true HW when quiescence began
   uint64_t reader_records_ = 0;
+  std::map<std::string, std::pair<uint64_t, std::optional<std::vector<LogEntry>>>> decoded_;  // key -> (version, entries)
 };
 
 }  // namespace faultline::kafka

@@ -30,7 +30,7 @@ struct TierDescribeRequest {
 };
 struct TierDescribeResponse {
   Errc error = Errc::kNone;
-  TierState state;
+  TierState state;  // without its event log (TierState::without_log)
 };
 
 inline constexpr const char* kTierAppend = "TierAppend";

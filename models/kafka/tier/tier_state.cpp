@@ -47,6 +47,14 @@ std::string TierEvent::to_text() const {
   return fmt::format("{} epoch={} id={}", to_string(kind), tier_epoch, segment_id);
 }
 
+TierState TierState::without_log() const {
+  TierState out;
+  out.tier_epoch_ = tier_epoch_;
+  out.tier_end_ = tier_end_;
+  out.segments_ = segments_;
+  return out;
+}
+
 const TierSegment* TierState::find(const std::string& id) const {
   auto it = segments_.find(id);
   return it == segments_.end() ? nullptr : &it->second;

@@ -78,6 +78,9 @@ class TierState {
   std::vector<const TierSegment*> complete() const;
   // Every event applied (not the repeats, fenced or rejected ones), in order.
   const std::vector<TierEvent>& log() const { return log_; }
+  // The state without its event log: what readers need (the hotset, remote reads, GC), at a
+  // fraction of the copy.
+  TierState without_log() const;
 
  private:
   void check_invariants() const;
