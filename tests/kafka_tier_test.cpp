@@ -19,7 +19,7 @@ RunResult run(uint64_t seed, std::vector<std::string> bugs = {}) {
 // Complete segment holds the committed records (S15, checked at each UploadComplete), and
 // new leaders fence their predecessors' uploads (H3) in some runs.
 TEST(TieredStorage, LeadersArchiveCommittedSegmentsThroughS3Faults) {
-  uint64_t fenced = 0, retried = 0, collected = 0;
+  uint64_t fenced = 0, retried = 0, collected = 0, moved = 0;
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     const RunResult r = run(seed);
     EXPECT_EQ(r.verdict, Verdict::kPass) << seed << ": " << (r.violations.empty() ? r.crash : r.violations[0].message);
@@ -33,10 +33,12 @@ TEST(TieredStorage, LeadersArchiveCommittedSegmentsThroughS3Faults) {
     EXPECT_GT(r.metrics.at("tier_reader_records"), 1000) << seed;
     fenced += r.marks.at("H3.upload-fenced") > 0;
     collected += r.marks.at("H3.gc-deleted") > 0;
+    moved += r.marks.at("H5.follower-moved-to-tiered") > 0;
     retried += r.metrics.at("tier_put_retries") > 0;
   }
   EXPECT_GT(fenced, 0u) << "no seed had a new leader fence an upload in progress";
   EXPECT_GT(collected, 0u) << "no seed had GC delete a fenced upload";
+  EXPECT_GT(moved, 0u) << "no follower fell below its leader's local log start and rebuilt from the store";
   EXPECT_GT(retried, 5u) << "S3 faults should make archivers retry";
 }
 

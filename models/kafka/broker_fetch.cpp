@@ -58,6 +58,23 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
         continue;
       }
+      if (resp.ok() && resp.value->error == Errc::kOffsetMovedToTieredStorage) {
+        // H5 (Kafka's ReplicaFetcherTierStateMachine.start): what we lack is only on the object
+        // store; start over at the leader's local log start with the epoch in force just below
+        // it, read from the archived segment's epoch object, so divergence checks go on.
+        const int64_t start = resp.value->log_start_offset;
+        const std::optional<Epoch> epoch = archived_epoch_before(p, start);
+        Lock role(rr.role);
+        if (rr.fetcher_generation != generation) return;
+        if (epoch && start > rr.log.log_end_offset()) {
+          cover(ctx_, TierMark::kFollowerMovedToTier);
+          rr.log.truncate_fully_and_start_at(start);
+          rr.log.assign_epoch(*epoch, start);
+          if (hooks_.on_truncate) hooks_.on_truncate(id(), p, start);
+          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+          continue;
+        }
+      }
       if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange) cover(ctx_, Mark::kFollowerOffsetOutOfRange);
       ctx_.trace("fetch-failed", {{"partition", p},
                                   {"error", resp.ok() ? to_string(resp.value->error) : to_string(resp.status)}});
@@ -171,8 +188,10 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
     }
     resp.log_start_offset = r.log.log_start_offset();
     resp.high_watermark = r.log.high_watermark();
-    if (req.fetch_offset < r.log.log_start_offset() && config_.replication.tiered && req.replica_id == kNoBroker) {
-      return read_remote(req, resp);
+    if (req.fetch_offset < r.log.log_start_offset() && config_.replication.tiered) {
+      if (req.replica_id == kNoBroker) return read_remote(req, resp);
+      resp.error = Errc::kOffsetMovedToTieredStorage;  // H5: the follower rebuilds from the store
+      return resp;
     }
     if (req.fetch_offset < r.log.log_start_offset()) {
       cover(ctx_, Mark::kFetchOutOfRangeBelowStart);
@@ -224,6 +243,27 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
     // Long poll: nothing new; wait for an append, an HW move or a leadership change.
     r.changed.wait(ctx_.scheduler(), deadline);
   }
+}
+
+std::optional<Epoch> Broker::archived_epoch_before(PartitionId p, int64_t start) {
+  if (start <= 0) return std::nullopt;
+  auto d = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{p},
+                                           config_.replication.rpc_timeout);
+  if (!d.ok() || d.value->error != Errc::kNone) return std::nullopt;
+  for (const TierSegment* s : d.value->state.complete()) {
+    if (s->base_offset > start - 1 || start - 1 >= s->end_offset) continue;
+    const GetResult got = ctx_.objects().get(tier_object::epochs_key(p, s->id));
+    if (got.status != ObjectStatus::kOk) return std::nullopt;
+    const auto epochs = tier_object::decode_epochs(got.bytes);
+    if (!epochs || epochs->empty()) return std::nullopt;
+    Epoch in_force = kNoEpoch;
+    for (const EpochStart& e : *epochs) {
+      if (e.start_offset <= start - 1) in_force = e.epoch;
+    }
+    if (in_force == kNoEpoch) return std::nullopt;
+    return in_force;
+  }
+  return std::nullopt;
 }
 
 FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {

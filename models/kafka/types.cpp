@@ -17,6 +17,7 @@ const char* to_string(Errc e) {
     case Errc::kInvalidRequest: return "INVALID_REQUEST";
     case Errc::kUnknownPartition: return "UNKNOWN_TOPIC_OR_PARTITION";
     case Errc::kKafkaStorageError: return "KAFKA_STORAGE_ERROR";
+    case Errc::kOffsetMovedToTieredStorage: return "OFFSET_MOVED_TO_TIERED_STORAGE";
   }
   return "?";
 }

@@ -69,6 +69,7 @@ enum class Errc : uint8_t {
   kInvalidRequest,                 // controller: stale partition epoch, not the leader, ...
   kUnknownPartition,
   kKafkaStorageError,              // H5: a remote read failed (object store error): retriable
+  kOffsetMovedToTieredStorage,     // H5: a follower below the leader's local log start
 };
 const char* to_string(Errc e);
 // Errors a producer retries (B5).

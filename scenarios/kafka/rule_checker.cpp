@@ -58,7 +58,9 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
   } else if (!r->leader || !br->registered()) {
     expected = Errc::kNotLeader;
   } else if (req.fetch_offset < r->log.log_start_offset()) {
-    expected = Errc::kOffsetOutOfRange;
+    // H5: with tiering, a follower below the local log start is sent to the object store.
+    expected = config_.tiered && req.replica_id != kNoBroker ? Errc::kOffsetMovedToTieredStorage
+                                                             : Errc::kOffsetOutOfRange;
   }
   if (expected == Errc::kOffsetOutOfRange && config_.tiered && req.replica_id == kNoBroker) {
     // H5: below the local log start a consumer is served from the object store (or told the

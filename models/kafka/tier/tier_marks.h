@@ -25,6 +25,7 @@ enum class TierMark : uint32_t {
   kDeleteRetried,         // H2: a GC DELETE was retried
   kRemoteRead,            // H5: a consumer was served from the object store
   kRemoteReadFailed,      // H5: a remote read met an object-store error
+  kFollowerMovedToTier,   // H5: a follower restarted at its leader's local log start
   kCount,
 };
 
