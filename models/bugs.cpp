@@ -37,6 +37,8 @@ constexpr BugInfo kCatalogue[] = {
     {Bug::kKeepFailedUploads, "keep-failed-uploads", "fenced and failed uploads are never cleaned up", "KAFKA-17428"},
     {Bug::kDeleteBeforeUploadComplete, "delete-before-upload-complete",
      "hotset deletion trusts UploadInitiate instead of UploadComplete", "synthetic"},
+    {Bug::kCountIncompleteUploads, "count-incomplete-uploads",
+     "remote retention counts in-progress uploads as archived bytes", "KAFKA-17062"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

@@ -37,6 +37,7 @@ enum class Bug : uint32_t {
   kTierAboveHw,
   kKeepFailedUploads,
   kDeleteBeforeUploadComplete,
+  kCountIncompleteUploads,
   kCount,
 };
 

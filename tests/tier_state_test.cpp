@@ -61,6 +61,11 @@ TEST(TierState, DeletionGoesThroughDeleteInitiate) {
   ASSERT_TRUE(t.apply(step(Kind::kDeleteComplete, 1, "a")).changed());
   EXPECT_EQ(t.apply(step(Kind::kDeleteInitiate, 1, "a")).reason, std::string("already-deleted"));
   EXPECT_EQ(t.tier_end_offset(), 10) << "the tier end offset never goes back";
+  EXPECT_EQ(t.retention_start(), 10) << "H6: a Complete segment taken out moves the retention start past it";
+  t.apply(initiate(1, "b", 10, 20));
+  t.apply(init(2));  // fences "b": a fenced upload is not retention
+  EXPECT_EQ(t.find("b")->state, TierSegmentState::kDeleteInitiate);
+  EXPECT_EQ(t.retention_start(), 10);
 }
 
 // Random sequences of events, most of them plausible, some stale or out of order.

@@ -250,11 +250,15 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
   if (config_.replication.tiered) {
     const PartitionId p = r.partition;
     const Epoch epoch = st.leader_epoch;
-    ctx_.spawn(fmt::format("archiver-p{}", p), [this, p, epoch, gen] {
-      archiver_.run(p, epoch, broker_epoch_, rep(p).log, [this, p, gen] {
-        const Replica& cur = rep(p);
-        return cur.leader && cur.fetcher_generation == gen && !shutting_down_;
-      });
+    auto leads = [this, p, gen] {
+      const Replica& cur = rep(p);
+      return cur.leader && cur.fetcher_generation == gen && !shutting_down_;
+    };
+    ctx_.spawn(fmt::format("archiver-p{}", p), [this, p, epoch, leads] {
+      archiver_.run(p, epoch, broker_epoch_, rep(p).log, leads);
+    });
+    ctx_.spawn(fmt::format("tier-maintenance-p{}", p), [this, p, epoch, leads] {
+      archiver_.maintain(p, epoch, broker_epoch_, rep(p).log, leads);
     });
   }
 }

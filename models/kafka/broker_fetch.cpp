@@ -285,7 +285,12 @@ FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {
   for (const TierSegment* s : d.value->state.complete()) {
     if (s->base_offset <= req.fetch_offset && req.fetch_offset < s->end_offset) covering = s;
   }
-  if (covering == nullptr) return failed(Errc::kOffsetOutOfRange);  // below everything archived too
+  if (covering == nullptr) {
+    // Below everything archived too: retention took it (H6). The consumer moves up to the
+    // log start offset, archived or local.
+    resp.log_start_offset = Archiver::log_start_offset(d.value->state, rep(p).log.log_start_offset());
+    return failed(Errc::kOffsetOutOfRange);
+  }
   const GetResult got = ctx_.objects().get(tier_object::data_key(p, covering->id));
   if (got.status != ObjectStatus::kOk) return failed(Errc::kKafkaStorageError);
   const auto entries = tier_object::decode_entries(got.bytes);

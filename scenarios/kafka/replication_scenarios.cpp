@@ -110,7 +110,7 @@ class ReplicationScenario final : public Scenario {
     // The controller's hooks: the replication checker's, and the tier checker's (H3).
     controller_hooks_ = checker_->controller_hooks();
     if (cfg.tiered) {
-      tier_checker_ = std::make_unique<TierChecker>(rc, *checker_);
+      tier_checker_ = std::make_unique<TierChecker>(rc, *checker_, cfg, ctl_id);
       controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
                                                const TierState& after) { tier_checker_->on_tier_event(part, e, r, after); };
       sim.coverage().declare(tier_mark_catalogue());
@@ -378,10 +378,12 @@ ScenarioInfo s3_outage_scenario_info() {
       "broker-crash with tiered storage (H): leaders archive 16-record segments to the object store while it answers "
       "503 and 500, slows down, goes away for seconds and times out ambiguously (I2), and leaders are killed or lose "
       "power mid-upload; checks S1-S13, S15, S19, S20 on every tier event and convergence after the heal.",
-      replication_params("60s", "8", "1", "-1", "true", "16384"),
+      // Retention keeps about 10 seconds of records (256 KiB) across local and archived data.
+      replication_params("60s", "8", "1", "262144", "true", "16384"),
       {{Bug::kTierAboveHw, {"S15"}},
        {Bug::kKeepFailedUploads, {"S18", "L4"}},
-       {Bug::kDeleteBeforeUploadComplete, {"S14", "S16"}}},
+       {Bug::kDeleteBeforeUploadComplete, {"S14", "S16"}},
+       {Bug::kCountIncompleteUploads, {"S16", "S17"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kS3Outage); },
   };
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "models/kafka/tier/archiver.h"
 #include "models/kafka/tier/tier_object.h"
 
 namespace faultline::kafka {
@@ -30,6 +31,19 @@ const std::optional<std::vector<LogEntry>>& TierChecker::entries_of(const std::s
     entries = tier_object::decode_entries(o.bytes);
   }
   return entries;
+}
+
+int64_t TierChecker::log_start(PartitionId p) const {
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  if (!ctl) return 0;
+  const PartitionState& st = ctl->partitions().at(p);
+  const auto leader = st.leader == kNoBroker ? nullptr : rc_.sim().process<Broker>(st.leader);
+  const Replica* r = leader ? leader->replica(p) : nullptr;
+  auto tier = ctl->tiers().find(p);
+  if (tier == ctl->tiers().end()) return 0;
+  // Without a live leader, at least what retention took out is gone for good.
+  if (r == nullptr) return tier->second.retention_start();
+  return Archiver::log_start_offset(tier->second, r->log.log_start_offset());
 }
 
 void TierChecker::violation(const std::string& invariant, PartitionId p, const std::string& message) {
@@ -71,7 +85,24 @@ void TierChecker::on_tier_event(PartitionId p, const TierEvent& e, const TierSta
       ++uploads_complete_;
       check_content(p, s);
     }
+    if (before == S::kUploadComplete && s.state == S::kDeleteInitiate && config_.retention_bytes >= 0) {
+      // S17: retention may take this segment out only if the log keeps retention.bytes.
+      const auto ctl = rc_.sim().process<Controller>(controller_);
+      const PartitionState* st = ctl ? &ctl->partitions().at(p) : nullptr;
+      const auto leader = st == nullptr || st->leader == kNoBroker ? nullptr : rc_.sim().process<Broker>(st->leader);
+      const Replica* lr = leader ? leader->replica(p) : nullptr;
+      if (lr != nullptr) {
+        const int64_t start = Archiver::log_start_offset(after, lr->log.log_start_offset());
+        const int64_t kept = (lr->log.log_end_offset() - start) * static_cast<int64_t>(PartitionLog::kRecordAccountingBytes);
+        if (kept < config_.retention_bytes) {
+          violation("S17", p, fmt::format("retention took segment {} [{}, {}) out, leaving {} bytes from offset {}, below "
+                                          "retention.bytes {}",
+                                          id, s.base_offset, s.end_offset, kept, start, config_.retention_bytes));
+        }
+      }
+    }
     g.segments[id] = s.state;
+    if (s.state == S::kDeleteInitiate) delete_initiated_at_[{p, id}] = rc_.sim().now();
   }
 }
 
@@ -79,7 +110,8 @@ void TierChecker::on_local_deletion(const Controller* controller, NodeId b, Part
   if (controller == nullptr) return;
   auto tier = controller->tiers().find(p);
   const auto& objects = rc_.sim().object_store().objects();
-  int64_t o = from;
+  // S14 is about the log: what lies below its log start offset (retention took it, H6) may go.
+  int64_t o = std::max(from, log_start(p));
   if (tier != controller->tiers().end()) {
     for (const TierSegment* s : tier->second.complete()) {
       if (s->end_offset <= o || s->base_offset > o) continue;
@@ -148,6 +180,7 @@ int64_t tierable_end(RunContext& rc, const Controller& controller, PartitionId p
 }  // namespace
 
 void TierChecker::begin_quiescence(const Controller* controller) {
+  quiescence_began_ = rc_.sim().now();
   if (controller == nullptr) return;
   for (const auto& [p, st] : controller->partitions()) {
     tierable_at_start_[p] = tierable_end(rc_, *controller, p);
@@ -159,7 +192,8 @@ void TierChecker::on_reader_read(PartitionId p, const LogEntry& e) {
   int64_t& next = reader_next_[p];
   ++reader_records_;
   if (e.offset <= next - 1) return;  // a re-read after a leader change: S3 judges it
-  if (e.offset != next) {
+  // A skip is fine over what retention deleted (below the log start offset, H6).
+  if (e.offset != next && e.offset > log_start(p)) {
     violation("S16", p, fmt::format("the reader that started at offset 0 skipped from {} to {}: those offsets were "
                                     "neither local nor archived when it got there",
                                     next, e.offset));
@@ -173,12 +207,13 @@ void TierChecker::check_quiescence(const Controller* controller) {
   struct Owner {
     const TierSegment* segment;
     int32_t current_epoch;  // of the segment's partition
+    PartitionId partition;
   };
   std::map<std::string, Owner> owner;  // object key -> its segment
   for (const auto& [p, tier] : controller->tiers()) {
     for (const auto& [id, s] : tier.segments()) {
-      owner[tier_object::data_key(p, id)] = {&s, tier.tier_epoch()};
-      owner[tier_object::epochs_key(p, id)] = {&s, tier.tier_epoch()};
+      owner[tier_object::data_key(p, id)] = {&s, tier.tier_epoch(), p};
+      owner[tier_object::epochs_key(p, id)] = {&s, tier.tier_epoch(), p};
     }
   }
   for (const auto& [key, o] : store.objects()) {
@@ -189,11 +224,29 @@ void TierChecker::check_quiescence(const Controller* controller) {
         it->second.segment->tier_epoch == it->second.current_epoch) {
       continue;  // the current leader's upload in progress
     }
+    if (it != owner.end() && it->second.segment->state == TierSegmentState::kDeleteInitiate) {
+      // Taken out since quiescence began (retention goes on while the producer does): its
+      // deletion is under way. Taken out before: GC's grace has run out, so it leaked.
+      auto at = delete_initiated_at_.find({it->second.partition, it->second.segment->id});
+      if (at != delete_initiated_at_.end() && at->second >= quiescence_began_) continue;
+    }
     rc_.violation("S18", InvariantKind::kSafety,
                   fmt::format("object {} leaked at quiescence: {}", key,
                               it == owner.end() ? std::string("no segment names it")
                                                 : fmt::format("its segment is {}", to_string(it->second.segment->state))));
     return;
+  }
+  for (const auto& [p, tier] : controller->tiers()) {
+    for (const TierSegment* s : tier.complete()) {
+      if (store.objects().contains(tier_object::data_key(p, s->id)) &&
+          store.objects().contains(tier_object::epochs_key(p, s->id))) {
+        continue;
+      }
+      rc_.violation("S16", InvariantKind::kSafety,
+                    fmt::format("partition {}: segment {} [{}, {}) is Complete but its objects are gone", p, s->id,
+                                s->base_offset, s->end_offset));
+      return;
+    }
   }
   for (const auto& [p, hw] : hw_at_start_) {
     if (reader_next_[p] >= hw) continue;

@@ -7,6 +7,8 @@
 //   S15 archived content is committed content: when an upload reaches UploadComplete its
 //       data object exists and holds exactly the committed records of [base, end), in order,
 //       and its epoch object the epochs those records carry;
+//   S17 no premature remote delete: retention takes an archived segment out (DeleteInitiate
+//       of a Complete one) only while the log keeps retention.bytes without it;
 //   S19 tier-state transitions follow H3 only: every applied event moves a segment along
 //       Initiate -> Complete -> DeleteInitiate -> DeleteComplete or Initiate ->
 //       DeleteInitiate, judged on this checker's own copy of each segment's state;
@@ -14,6 +16,7 @@
 //       one), and a fenced upload never completes.
 // At quiescence (the store healthy, every write landed, GC's grace run out):
 //   S18 no leaks: every object under tier/ belongs to a Complete segment;
+//   S16 coverage: every Complete segment's objects exist;
 //   L4  the archive lag returns to zero: every rolled segment that lay below min(HW,
 //       recovery point) on its leader when quiescence began is archived by its end.
 // (The upload in progress of the current tier epoch is not a leak: it is on its way.)
@@ -33,7 +36,8 @@ namespace faultline::kafka {
 
 class TierChecker {
  public:
-  TierChecker(RunContext& rc, const ReplicationChecker& base) : rc_(rc), base_(base) {}
+  TierChecker(RunContext& rc, const ReplicationChecker& base, const ReplicationConfig& config, NodeId controller)
+      : rc_(rc), base_(base), config_(config), controller_(controller) {}
 
   void on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after);
   void on_local_deletion(const Controller* controller, NodeId broker, PartitionId p, int64_t from, int64_t to);
@@ -56,14 +60,22 @@ class TierChecker {
   const std::optional<std::vector<LogEntry>>& entries_of(const std::string& key, const StoredObject& o);
   void violation(const std::string& invariant, PartitionId p, const std::string& message);
 
+  // The partition's log start offset now: the oldest Complete segment reaching the leader's
+  // local log, else the leader's local log start (A2, H6).
+  int64_t log_start(PartitionId p) const;
+
   RunContext& rc_;
   const ReplicationChecker& base_;
+  ReplicationConfig config_;
+  NodeId controller_;
   std::map<PartitionId, Ghost> ghosts_;
   uint64_t uploads_complete_ = 0;
   std::map<PartitionId, int64_t> tierable_at_start_;
   std::map<PartitionId, int64_t> reader_next_;   // the offset the late reader must read next
   std::map<PartitionId, int64_t> hw_at_start_;   // the true HW when quiescence began
   uint64_t reader_records_ = 0;
+  std::map<std::pair<PartitionId, std::string>, Instant> delete_initiated_at_;
+  Instant quiescence_began_ = Instant::max();
   std::map<std::string, std::pair<uint64_t, std::optional<std::vector<LogEntry>>>> decoded_;  // key -> (version, entries)
 };
 

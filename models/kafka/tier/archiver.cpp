@@ -66,6 +66,47 @@ bool Archiver::del(const std::string& key, const std::function<bool()>& leads) {
   }
 }
 
+int64_t Archiver::log_start_offset(const TierState& tier, int64_t local_log_start) {
+  int64_t start = local_log_start;
+  const auto complete = tier.complete();
+  // Walk down from the local log through contiguous Complete segments; never below what
+  // retention took out (a new leader's local log may reach further back than that).
+  for (auto it = complete.rbegin(); it != complete.rend(); ++it) {
+    if ((*it)->end_offset >= start && (*it)->base_offset < start) start = (*it)->base_offset;
+  }
+  return std::max(start, tier.retention_start());
+}
+
+void Archiver::retain(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
+                      const std::function<bool()>& leads) {
+  if (config_.retention_bytes < 0) return;
+  auto r = ctx_.call<TierDescribeResponse>(controller_, kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
+  if (!r.ok() || r.value->error != Errc::kNone) return;
+  const TierState& tier = r.value->state;
+  const int64_t local_start = log.log_start_offset();
+  int64_t start = log_start_offset(tier, local_start);
+  auto bytes = [](int64_t records) { return static_cast<int64_t>(PartitionLog::kRecordAccountingBytes) * records; };
+  int64_t total = bytes(log.log_end_offset() - start);
+  if (bugs_.on(Bug::kCountIncompleteUploads)) {
+    // BUG(count-incomplete-uploads): the upload in progress counted as archived bytes too,
+    // on top of the local copy of the same records (KAFKA-17062).
+    if (const TierSegment* s = tier.in_progress()) total += bytes(s->end_offset - s->base_offset);
+  }
+  for (const TierSegment* s : tier.complete()) {
+    if (s->end_offset <= start) continue;  // expired already (below the retention start)
+    if (s->base_offset > start || s->end_offset > local_start) break;
+    const int64_t size = bytes(s->end_offset - s->base_offset);
+    if (total - size < config_.retention_bytes) break;
+    // Out of the log at once; its objects go with GC after the grace, because an ambiguous PUT
+    // of this very upload may still land and would bring a deleted object back.
+    const auto initiated = append(p, broker_epoch, TierEvent{TierEvent::Kind::kDeleteInitiate, epoch, s->id, 0, 0, {}}, leads);
+    if (!initiated || initiated->outcome == TierState::Outcome::kFenced) return;
+    cover(ctx_, TierMark::kRemoteRetention);
+    total -= size;
+    start = s->end_offset;
+  }
+}
+
 void Archiver::collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::map<std::string, Instant>& seen,
                        const std::function<bool()>& leads) {
   if (bugs_.on(Bug::kKeepFailedUploads)) return;  // BUG(keep-failed-uploads): no GC at all
@@ -83,6 +124,17 @@ void Archiver::collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::ma
   }
 }
 
+void Archiver::maintain(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
+                        const std::function<bool()>& leads) {
+  std::map<std::string, Instant> fenced_seen;
+  while (leads()) {
+    ctx_.sleep_for(config_.tier_gc_interval);
+    if (!leads()) return;
+    collect(p, epoch, broker_epoch, fenced_seen, leads);
+    retain(p, epoch, broker_epoch, log, leads);
+  }
+}
+
 void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
                    const std::function<bool()>& leads) {
   using Kind = TierEvent::Kind;
@@ -92,8 +144,6 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
   int64_t tier_end = opened->tier_end_offset;
   if (tier_end > 0) cover(ctx_, TierMark::kResumedFromTierState);
   uint64_t uploads = 0;
-  std::map<std::string, Instant> fenced_seen;
-  Instant next_gc = ctx_.now();
   bool backlog = false;
   while (leads()) {
     // Upload back to back while there is a backlog (after an outage, say); look again
@@ -101,10 +151,6 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
     if (!backlog) ctx_.sleep_for(config_.archive_interval);
     backlog = false;
     if (!leads()) return;
-    if (ctx_.now() >= next_gc) {
-      collect(p, epoch, broker_epoch, fenced_seen, leads);
-      next_gc = ctx_.now() + config_.tier_gc_interval;
-    }
     // H1: the rolled segment holding the tier end offset, if it lies entirely below
     // min(HW, recovery point): committed and fsynced.
     int64_t limit = std::min(log.high_watermark(), log.recovery_point());

@@ -28,6 +28,16 @@ class Archiver {
   Archiver(NodeContext& ctx, NodeId controller, const ReplicationConfig& config, const BugSet& bugs)
       : ctx_(ctx), controller_(controller), config_(config), bugs_(bugs) {}
 
+  // The log start offset of a tiered log (A2): the base of the oldest Complete segment if the
+  // archive reaches the local log, else the local log start.
+  static int64_t log_start_offset(const TierState& tier, int64_t local_log_start);
+
+  // GC and remote retention of partition `p` (H3, H6), every tier_gc_interval while
+  // `leads()` holds: a task of its own, beside the uploads, as Kafka's expiration task runs
+  // beside its copy task. Blocking: run it in a fiber.
+  void maintain(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
+                const std::function<bool()>& leads);
+
   // Archives partition `p` as the leader of `epoch` while `leads()` holds; returns when it
   // no longer does (or the controller fences this epoch). Blocking: run it in a fiber.
   void run(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
@@ -43,6 +53,12 @@ class Archiver {
   // saw each one (a new leader waits the grace again: nothing is lost but time).
   void collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::map<std::string, Instant>& seen,
                const std::function<bool()>& leads);
+  // H6: retention.bytes over the whole log. While the log would still hold retention.bytes
+  // without its oldest Complete segment (one lying entirely below the local log start), that
+  // segment goes: DeleteInitiate, which takes it out of what readers see (the log start offset
+  // rises past it); GC deletes its objects after the grace and completes the deletion.
+  void retain(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
+              const std::function<bool()>& leads);
 
   NodeContext& ctx_;
   NodeId controller_;

@@ -26,6 +26,7 @@ enum class TierMark : uint32_t {
   kRemoteRead,            // H5: a consumer was served from the object store
   kRemoteReadFailed,      // H5: a remote read met an object-store error
   kFollowerMovedToTier,   // H5: a follower restarted at its leader's local log start
+  kRemoteRetention,       // H6: retention deleted an archived segment
   kCount,
 };
 

@@ -51,6 +51,7 @@ TierState TierState::without_log() const {
   TierState out;
   out.tier_epoch_ = tier_epoch_;
   out.tier_end_ = tier_end_;
+  out.retention_start_ = retention_start_;
   out.segments_ = segments_;
   return out;
 }
@@ -119,6 +120,7 @@ TierState::Result TierState::apply(const TierEvent& e) {
       if (s == nullptr) return {Outcome::kRejected, "unknown-segment"};
       if (s->state == S::kDeleteInitiate) return {Outcome::kRepeated, "already-deleting"};
       if (s->state == S::kDeleteComplete) return {Outcome::kRejected, "already-deleted"};
+      if (s->state == S::kUploadComplete) retention_start_ = std::max(retention_start_, s->end_offset);
       s->state = S::kDeleteInitiate;
       break;
     case Kind::kDeleteComplete:

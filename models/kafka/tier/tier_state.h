@@ -71,6 +71,9 @@ class TierState {
   int32_t tier_epoch() const { return tier_epoch_; }
   // The first offset not archived: the largest end of any segment ever Complete (0 if none).
   int64_t tier_end_offset() const { return tier_end_; }
+  // H6: the end of the highest segment retention took out (Complete -> DeleteInitiate): the
+  // log start offset can never again be below it, whoever leads.
+  int64_t retention_start() const { return retention_start_; }
   const std::map<std::string, TierSegment>& segments() const { return segments_; }
   const TierSegment* find(const std::string& id) const;
   const TierSegment* in_progress() const;
@@ -87,6 +90,7 @@ class TierState {
 
   int32_t tier_epoch_ = 0;
   int64_t tier_end_ = 0;
+  int64_t retention_start_ = 0;
   std::map<std::string, TierSegment> segments_;
   std::vector<TierEvent> log_;
 };
