@@ -12,6 +12,7 @@ std::span<const ScenarioInfo> all_scenarios() {
       partition_scenario_info(),
       dc_loss_scenario_info(),
       s3_outage_scenario_info(),
+      disk_stall_scenario_info(),
       ping_scenario_info(),
       selftest_scenario_info(),
   };

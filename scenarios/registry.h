@@ -12,6 +12,7 @@ ScenarioInfo selftest_scenario_info();
 ScenarioInfo broker_crash_scenario_info();
 ScenarioInfo partition_scenario_info();
 ScenarioInfo s3_outage_scenario_info();
+ScenarioInfo disk_stall_scenario_info();
 ScenarioInfo cascade_scenario_info();
 ScenarioInfo dc_loss_scenario_info();
 

@@ -91,3 +91,23 @@ TEST(TieredStorage, TierAboveHwIsCaughtAsS15) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// disk-stall: tiering goes on through stalled and slowed disks around leader changes.
+TEST(TieredStorage, DiskStallRunsArchiveReadBackAndRetain) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    RunRequest req;
+    req.scenario = "disk-stall";
+    req.seed = seed;
+    const RunResult r = execute(req);
+    EXPECT_EQ(r.verdict, Verdict::kPass) << seed << ": " << (r.violations.empty() ? r.crash : r.violations[0].message);
+    EXPECT_GT(r.metrics.at("tier_uploads_complete"), 10) << seed;
+    EXPECT_GT(r.marks.at("H6.remote-retention"), 0u) << seed;
+    EXPECT_GT(r.marks.at("C8.log-start-moved"), 0u) << seed;
+  }
+}
+
+}  // namespace
+}  // namespace faultline

@@ -26,7 +26,7 @@ namespace {
 
 using namespace kafka;
 
-enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage };
+enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage, kDiskStall };
 
 class ReplicationScenario final : public Scenario {
  public:
@@ -176,7 +176,17 @@ class ReplicationScenario final : public Scenario {
     // Stay within what the cluster tolerates: at most RF - 1 brokers down at once.
     nemesis.max_down = std::max<uint32_t>(1, rf - 1);
     nemesis.rejoin_grace = cfg.replica_lag_time_max + Duration::seconds(5);
-    if (flavor_ == Flavor::kS3Outage) {
+    if (flavor_ == Flavor::kDiskStall) {
+      // Disks of leaders and followers stall or slow down (F4), alone, around leader changes
+      // (kills aimed at leaders, stalls armed on the follower told to truncate) and during
+      // S3 outages: flushes lag, so the recovery point and with it what is tierable (H1) lag,
+      // and the hotset must wait for the archive (H4).
+      nemesis.kinds = {FaultKind::kDiskStall, FaultKind::kDiskSlow, FaultKind::kKill, FaultKind::kS3Outage};
+      for (PartitionId i = 0; i < partitions; ++i) {
+        nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
+      }
+      nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
+    } else if (flavor_ == Flavor::kS3Outage) {
       // The object store fails in every way S3 does (I2) while leaders archive, and leaders
       // die mid-upload (crashes aimed at leader:pN strike whoever is uploading); disk stalls
       // hold flushes, so the recovery point (H1) lags.
@@ -385,6 +395,18 @@ ScenarioInfo s3_outage_scenario_info() {
        {Bug::kDeleteBeforeUploadComplete, {"S14", "S16"}},
        {Bug::kCountIncompleteUploads, {"S16", "S17"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kS3Outage); },
+  };
+}
+
+ScenarioInfo disk_stall_scenario_info() {
+  return ScenarioInfo{
+      "disk-stall",
+      "Tiered storage under disk trouble: leader and follower disks stall or slow down, alone, around leader changes "
+      "(kills aimed at leaders and their successors, stalls armed on the follower told to truncate) and during "
+      "object-store outages; checks S1-S20 as s3-outage does.",
+      replication_params("60s", "10", "0", "262144", "true", "16384"),
+      {},
+      [] { return std::make_unique<ReplicationScenario>(Flavor::kDiskStall); },
   };
 }
 
