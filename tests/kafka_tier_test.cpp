@@ -111,3 +111,30 @@ TEST(TieredStorage, DiskStallRunsArchiveReadBackAndRetain) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// H7: during a full object-store outage produce and local fetch go on; local data that is not
+// archived is never deleted, so local bytes grow past the hotset; after the outage archiving
+// catches up and the local logs come back within the hotset (L4, judged at quiescence).
+TEST(TieredStorage, ProduceGoesOnThroughAFullOutageAndTheHotsetRecovers) {
+  RunRequest calm;
+  calm.scenario = "s3-outage";
+  calm.seed = 5;
+  calm.plan_text = "";  // no fault at all
+  RunRequest outage = calm;
+  outage.plan_text = "10s s3-outage for=30s\n";
+  const RunResult quiet = execute(calm);
+  const RunResult out = execute(outage);
+  ASSERT_EQ(quiet.verdict, Verdict::kPass) << (quiet.violations.empty() ? quiet.crash : quiet.violations[0].message);
+  ASSERT_EQ(out.verdict, Verdict::kPass) << (out.violations.empty() ? out.crash : out.violations[0].message);
+  EXPECT_GE(out.metrics.at("acked") * 10, quiet.metrics.at("acked") * 9) << "acks=all writes went on during the outage";
+  EXPECT_GT(out.metrics.at("tier_peak_local_bytes"), 4 * quiet.metrics.at("tier_peak_local_bytes") / 2)
+      << "unarchived local data piled up during the outage";
+  EXPECT_GT(out.metrics.at("tier_peak_local_bytes"), 10 * 32 * 1024);
+  EXPECT_GT(out.metrics.at("tier_put_retries"), 0);
+}
+
+}  // namespace
+}  // namespace faultline

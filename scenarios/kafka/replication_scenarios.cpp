@@ -161,6 +161,7 @@ class ReplicationScenario final : public Scenario {
         return cons;
       });
       sim.scheduler().at(Instant::zero() + p.duration("duration") / 2, [&sim, reader] { sim.start(reader); });
+      sample_local_bytes(sim);
     }
 
     // Faults.
@@ -293,6 +294,12 @@ class ReplicationScenario final : public Scenario {
   }
 
  private:
+  // Every second: the largest local log, for the peak-local-bytes metric (H4, H7).
+  void sample_local_bytes(Simulation& sim) {
+    if (tier_checker_) tier_checker_->sample_local_bytes();
+    sim.scheduler().after(Duration::seconds(1), [this, &sim] { sample_local_bytes(sim); });
+  }
+
   // A protocol moment came (a broker took over a partition, was told to truncate, registered
   // again): fire the faults waiting for it.
   void fire(const std::string& role, NodeId broker) {

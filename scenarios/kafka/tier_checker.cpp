@@ -179,6 +179,26 @@ int64_t tierable_end(RunContext& rc, const Controller& controller, PartitionId p
 }
 }  // namespace
 
+int64_t TierChecker::max_local_bytes() const {
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  if (!ctl) return 0;
+  int64_t most = 0;
+  for (const auto& [p, st] : ctl->partitions()) {
+    std::vector<BrokerId> hosts = st.replicas;
+    hosts.insert(hosts.end(), st.observers.begin(), st.observers.end());
+    for (BrokerId b : hosts) {
+      const auto broker = rc_.sim().process<Broker>(b);
+      const Replica* r = broker ? broker->replica(p) : nullptr;
+      if (r == nullptr || !r->log.recovered()) continue;
+      most = std::max(most, (r->log.log_end_offset() - r->log.log_start_offset()) *
+                                static_cast<int64_t>(PartitionLog::kRecordAccountingBytes));
+    }
+  }
+  return most;
+}
+
+void TierChecker::sample_local_bytes() { peak_local_bytes_ = std::max(peak_local_bytes_, max_local_bytes()); }
+
 void TierChecker::begin_quiescence(const Controller* controller) {
   quiescence_began_ = rc_.sim().now();
   if (controller == nullptr) return;
@@ -248,6 +268,18 @@ void TierChecker::check_quiescence(const Controller* controller) {
       return;
     }
   }
+  const int64_t local = max_local_bytes();
+  // Within the hotset again, give or take what arrives between two hotset checks and the
+  // segments on their way to the archive: twice the hotset and four segments. After an
+  // outage a backlog of thousands of records is what this tells from.
+  const int64_t allowed = 2 * config_.hotset_bytes + 4 * static_cast<int64_t>(config_.segment_bytes);
+  if (local > allowed) {
+    rc_.violation("L4", InvariantKind::kLiveness,
+                  fmt::format("a replica still holds {} bytes locally at quiescence, above twice the hotset {} plus "
+                              "four segments",
+                              local, config_.hotset_bytes));
+    return;
+  }
   for (const auto& [p, hw] : hw_at_start_) {
     if (reader_next_[p] >= hw) continue;
     rc_.violation("L4", InvariantKind::kLiveness,
@@ -294,6 +326,7 @@ void TierChecker::report_metrics(const Controller* controller) const {
   rc_.metric("tier_objects", static_cast<int64_t>(objects));
   rc_.metric("tier_archive_lag", lag);
   rc_.metric("tier_reader_records", static_cast<int64_t>(reader_records_));
+  rc_.metric("tier_peak_local_bytes", peak_local_bytes_);
 }
 
 }  // namespace faultline::kafka

@@ -49,6 +49,10 @@ class TierChecker {
   // Notes, per partition, the end of the leader's tierable segments now (L4's target).
   void begin_quiescence(const Controller* controller);
   void check_quiescence(const Controller* controller);
+  // H4, H7: the largest local log of any replica now, in bytes (1 KiB a record); the peak
+  // goes into the run metrics, and at quiescence every local log must be back within the
+  // hotset (L4), give or take what arrives between hotset checks and what awaits upload.
+  void sample_local_bytes();
 
  private:
   struct Ghost {
@@ -74,6 +78,8 @@ class TierChecker {
   std::map<PartitionId, int64_t> reader_next_;   // the offset the late reader must read next
   std::map<PartitionId, int64_t> hw_at_start_;   // the true HW when quiescence began
   uint64_t reader_records_ = 0;
+  int64_t peak_local_bytes_ = 0;
+  int64_t max_local_bytes() const;
   std::map<std::pair<PartitionId, std::string>, Instant> delete_initiated_at_;
   Instant quiescence_began_ = Instant::max();
   std::map<std::string, std::pair<uint64_t, std::optional<std::vector<LogEntry>>>> decoded_;  // key -> (version, entries)
