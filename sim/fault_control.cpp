@@ -163,6 +163,9 @@ bool FaultControl::strike(const FaultEvent& e, uint64_t serial, NodeId node) {
     }
     case FaultKind::kRestart:
       if (!sim_.is_up(node)) return false;
+      for (const auto& [other, stopping] : stopping_) {
+        if (stopping == node) return false;  // already shutting down for another restart
+      }
       if (shutdown_handler_) {
         down_by_[node] = serial;
         crashed_[serial] = node;

@@ -150,10 +150,9 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
       e.a = {o.delay_moments[moments.below(o.delay_moments.size())]};
       e.b = all;
     }
-    // A crash aimed at a role with successors (a leader) leaves the crashed leader with a tail
-    // nobody else has: when it comes back (the crash's window ends) it is told to truncate.
-    // Arm a disk stall on that moment then, so that the truncation blocks while leadership
-    // may move on.
+    // A crash aimed at a role with successors (a leader) starts elections whose followers may
+    // be told to truncate: arm a disk stall on that moment with the crash, so that the first
+    // such truncation blocks while leadership may move on again (the successor's kill).
     const size_t drawn = plan.events.size();
     for (size_t i = 0; i < drawn && !o.disk_moments.empty() && plan.events.size() < o.max_faults; ++i) {
       const FaultEvent e = plan.events[i];

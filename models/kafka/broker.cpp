@@ -145,6 +145,7 @@ void Broker::apply_metadata(const MetadataResponse& md) {
   brokers_.clear();
   for (const BrokerInfo& b : md.brokers) brokers_[b.broker] = b;
   for (const PartitionState& st : md.partitions) {
+    if (shutting_down_) return;  // a controlled shutdown began while a change blocked
     auto it = replicas_.find(st.partition);
     if (it == replicas_.end()) continue;
     Replica& r = *it->second;
@@ -194,6 +195,7 @@ void Broker::shutdown(std::function<void()> stopped) {
     for (auto& [p, r] : replicas_) {
       Lock role(r->role);  // a follower append, truncation or leader epoch in flight
       r->leader = false;   // a become_leader that held the lock may have set it
+      ++r->fetcher_generation;  // and a fetcher started meanwhile ends here
       r->log.shutdown_cleanly();
     }
     ctx_.trace("controlled-shutdown-done", {{"acknowledged", acknowledged}});
@@ -214,10 +216,10 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
   // it would have come from a leader of another epoch, C7).
   if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
   Lock role(r.role);
-  if (r.fetcher_generation != gen) return;  // a newer change or a shutdown took over meanwhile
+  if (r.fetcher_generation != gen || shutting_down_) return;  // a newer change or a shutdown took over
   r.leader_epoch = st.leader_epoch;
   const int64_t leso = r.log.begin_leader_epoch(st.leader_epoch);
-  if (r.fetcher_generation != gen) return;
+  if (r.fetcher_generation != gen || shutting_down_) return;
   r.leader = true;
   r.isr = st.isr;
   r.leso = leso;
@@ -282,7 +284,7 @@ void Broker::become_follower(Replica& r, const PartitionState& st) {
     // another epoch (C7).
     if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
     role.emplace(r.role);
-    if (r.fetcher_generation != gen) return;  // a newer leadership change took over meanwhile
+    if (r.fetcher_generation != gen || shutting_down_) return;  // superseded meanwhile
   }  // else BUG(follower-truncation-race): the new epoch and fetcher start at once
   r.leader_epoch = st.leader_epoch;
   ctx_.trace("become-follower", {{"partition", r.partition}, {"epoch", st.leader_epoch}, {"leader", st.leader}});

@@ -156,9 +156,14 @@ class Broker {
   // segment (never from an upload in progress, never across a gap), up to the HW.
   FetchResponse read_remote(const FetchRequest& req, FetchResponse resp);
   // H5 for a follower answered OFFSET_MOVED_TO_TIERED_STORAGE: the epoch in force at
-  // `start` - 1, from the epoch object of the archived segment holding it (nullopt if it
-  // cannot be read now: the fetcher backs off and tries again).
-  std::optional<Epoch> archived_epoch_before(PartitionId p, int64_t start);
+  // `start` - 1, from the epoch object of the archived segment holding it. `covered` false:
+  // no Complete segment holds it (retention took it); an epoch missing while covered: it
+  // cannot be read now (the fetcher backs off and tries again).
+  struct ArchivedEpoch {
+    bool covered = false;
+    std::optional<Epoch> epoch;
+  };
+  ArchivedEpoch archived_epoch_before(PartitionId p, int64_t start);
   void update_follower(Replica& r, const FetchRequest& req);
   void maybe_expand_isr(Replica& r, BrokerId follower);
   void maybe_shrink_isr(Replica& r);

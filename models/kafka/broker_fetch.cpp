@@ -63,13 +63,15 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         // store; start over at the leader's local log start with the epoch in force just below
         // it, read from the archived segment's epoch object, so divergence checks go on.
         const int64_t start = resp.value->log_start_offset;
-        const std::optional<Epoch> epoch = archived_epoch_before(p, start);
+        const ArchivedEpoch archived = archived_epoch_before(p, start);
         Lock role(rr.role);
         if (rr.fetcher_generation != generation) return;
-        if (epoch && start > rr.log.log_end_offset()) {
+        // Nothing archived holds start - 1 (retention took it): start over there with no
+        // epoch, as C8 does; archived but unreadable now: back off and ask again.
+        if ((archived.epoch || !archived.covered) && start > rr.log.log_end_offset()) {
           cover(ctx_, TierMark::kFollowerMovedToTier);
           rr.log.truncate_fully_and_start_at(start);
-          rr.log.assign_epoch(*epoch, start);
+          if (archived.epoch) rr.log.assign_epoch(*archived.epoch, start);
           if (hooks_.on_truncate) hooks_.on_truncate(id(), p, start);
           if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
           continue;
@@ -245,25 +247,24 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
   }
 }
 
-std::optional<Epoch> Broker::archived_epoch_before(PartitionId p, int64_t start) {
-  if (start <= 0) return std::nullopt;
+Broker::ArchivedEpoch Broker::archived_epoch_before(PartitionId p, int64_t start) {
+  if (start <= 0) return {false, std::nullopt};
   auto d = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{p},
                                            config_.replication.rpc_timeout);
-  if (!d.ok() || d.value->error != Errc::kNone) return std::nullopt;
+  if (!d.ok() || d.value->error != Errc::kNone) return {true, std::nullopt};  // unknown: try again
   for (const TierSegment* s : d.value->state.complete()) {
     if (s->base_offset > start - 1 || start - 1 >= s->end_offset) continue;
     const GetResult got = ctx_.objects().get(tier_object::epochs_key(p, s->id));
-    if (got.status != ObjectStatus::kOk) return std::nullopt;
+    if (got.status != ObjectStatus::kOk) return {true, std::nullopt};
     const auto epochs = tier_object::decode_epochs(got.bytes);
-    if (!epochs || epochs->empty()) return std::nullopt;
     Epoch in_force = kNoEpoch;
-    for (const EpochStart& e : *epochs) {
+    for (const EpochStart& e : epochs.value_or(std::vector<EpochStart>{})) {
       if (e.start_offset <= start - 1) in_force = e.epoch;
     }
-    if (in_force == kNoEpoch) return std::nullopt;
-    return in_force;
+    if (in_force == kNoEpoch) return {true, std::nullopt};
+    return {true, in_force};
   }
-  return std::nullopt;
+  return {false, std::nullopt};
 }
 
 FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {
@@ -274,6 +275,8 @@ FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {
     return cur.leader && cur.leader_epoch == epoch;
   };
   auto failed = [&](Errc e) {
+    // Leadership moved while we blocked: answer as C2 says for the state we are in now.
+    if (!still_leads()) return answer_fetch(kNoBroker, req);
     if (e == Errc::kKafkaStorageError) cover(ctx_, TierMark::kRemoteReadFailed);
     resp.error = e;
     return resp;
@@ -295,7 +298,7 @@ FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {
   if (got.status != ObjectStatus::kOk) return failed(Errc::kKafkaStorageError);
   const auto entries = tier_object::decode_entries(got.bytes);
   if (!entries) return failed(Errc::kKafkaStorageError);
-  if (!still_leads()) return failed(Errc::kNotLeader);
+  if (!still_leads()) return answer_fetch(kNoBroker, req);
   // E3, S13: never past the HW (a new leader's may trail what was archived, E2).
   const int64_t hw = rep(p).log.high_watermark();
   for (const LogEntry& e : *entries) {

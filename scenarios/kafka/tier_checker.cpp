@@ -110,8 +110,10 @@ void TierChecker::on_local_deletion(const Controller* controller, NodeId b, Part
   if (controller == nullptr) return;
   auto tier = controller->tiers().find(p);
   const auto& objects = rc_.sim().object_store().objects();
-  // S14 is about the log: what lies below its log start offset (retention took it, H6) may go.
-  int64_t o = std::max(from, log_start(p));
+  // S14 is about the log: what lies below its log start offset before this deletion (what
+  // retention took, H6) may go. Judged on the state before, or a replica that deletes
+  // unarchived data would excuse itself by the very log start it just raised.
+  int64_t o = tier == controller->tiers().end() ? from : std::max(from, tier->second.retention_start());
   if (tier != controller->tiers().end()) {
     for (const TierSegment* s : tier->second.complete()) {
       if (s->end_offset <= o || s->base_offset > o) continue;
@@ -148,6 +150,25 @@ void TierChecker::check_content(PartitionId p, const TierSegment& s) {
     violation("S15", p, fmt::format("segment {} [{}, {}) is Complete but its data object holds {} entries", s.id,
                                     s.base_offset, s.end_offset, entries ? std::to_string(entries->size()) : "no valid"));
     return;
+  }
+  // The epoch object: the slice of the epoch cache that the entries' own epochs imply.
+  auto epochs_obj = objects.find(tier_object::epochs_key(p, s.id));
+  const auto epochs = epochs_obj == objects.end() ? std::nullopt : tier_object::decode_epochs(epochs_obj->second.bytes);
+  if (!epochs) {
+    violation("S15", p, fmt::format("segment {} is Complete but its epoch object is missing or unreadable", s.id));
+    return;
+  }
+  for (const LogEntry& e : *entries) {
+    Epoch in_force = kNoEpoch;
+    for (const EpochStart& es : *epochs) {
+      if (es.start_offset <= e.offset) in_force = es.epoch;
+    }
+    if (in_force != e.epoch) {
+      violation("S15", p, fmt::format("segment {}'s epoch object puts offset {} in epoch {}, but the record there has "
+                                      "epoch {}",
+                                      s.id, e.offset, in_force, e.epoch));
+      return;
+    }
   }
   for (size_t i = 0; i < entries->size(); ++i) {
     const LogEntry& e = (*entries)[i];
@@ -212,8 +233,12 @@ void TierChecker::on_reader_read(PartitionId p, const LogEntry& e) {
   int64_t& next = reader_next_[p];
   ++reader_records_;
   if (e.offset <= next - 1) return;  // a re-read after a leader change: S3 judges it
-  // A skip is fine over what retention deleted (below the log start offset, H6).
-  if (e.offset != next && e.offset > log_start(p)) {
+  // A skip is fine over what retention deleted: up to the retention start (H6), which is where
+  // a consumer told OFFSET_OUT_OF_RANGE lands when nothing else is gone.
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  auto tier = ctl ? ctl->tiers().find(p) : std::map<PartitionId, TierState>::const_iterator{};
+  const int64_t retained = ctl && tier != ctl->tiers().end() ? tier->second.retention_start() : 0;
+  if (e.offset != next && e.offset > retained) {
     violation("S16", p, fmt::format("the reader that started at offset 0 skipped from {} to {}: those offsets were "
                                     "neither local nor archived when it got there",
                                     next, e.offset));

@@ -100,7 +100,10 @@ void Archiver::retain(PartitionId p, Epoch epoch, int64_t broker_epoch, const Pa
     // Out of the log at once; its objects go with GC after the grace, because an ambiguous PUT
     // of this very upload may still land and would bring a deleted object back.
     const auto initiated = append(p, broker_epoch, TierEvent{TierEvent::Kind::kDeleteInitiate, epoch, s->id, 0, 0, {}}, leads);
-    if (!initiated || initiated->outcome == TierState::Outcome::kFenced) return;
+    if (!initiated || (initiated->outcome != TierState::Outcome::kApplied &&
+                       initiated->outcome != TierState::Outcome::kRepeated)) {
+      return;  // fenced, or our epoch not open yet
+    }
     cover(ctx_, TierMark::kRemoteRetention);
     total -= size;
     start = s->end_offset;
@@ -118,7 +121,9 @@ void Archiver::collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::ma
     if (fresh || ctx_.now() - it->second < config_.tier_gc_grace) continue;
     if (!del(tier_object::data_key(p, id), leads) || !del(tier_object::epochs_key(p, id), leads)) return;
     const auto done = append(p, broker_epoch, TierEvent{TierEvent::Kind::kDeleteComplete, epoch, id, 0, 0, {}}, leads);
-    if (!done || done->outcome == TierState::Outcome::kFenced) return;
+    if (!done || (done->outcome != TierState::Outcome::kApplied && done->outcome != TierState::Outcome::kRepeated)) {
+      return;  // fenced, or our epoch not open yet: the next pass tries again
+    }
     cover(ctx_, TierMark::kGcDeleted);
     seen.erase(id);
   }
