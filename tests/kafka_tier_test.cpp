@@ -134,6 +134,9 @@ TEST(TieredStorage, ProduceGoesOnThroughAFullOutageAndTheHotsetRecovers) {
       << "unarchived local data piled up during the outage";
   EXPECT_GT(out.metrics.at("tier_peak_local_bytes"), 10 * 32 * 1024);
   EXPECT_GT(out.metrics.at("tier_put_retries"), 0);
+  // The backlog the outage left is archived within seconds of its end (7s for this seed).
+  EXPECT_GE(out.metrics.at("tier_outage_to_zero_lag_ns"), 0);
+  EXPECT_LT(out.metrics.at("tier_outage_to_zero_lag_ns"), Duration::seconds(30).ns());
 }
 
 }  // namespace

@@ -272,6 +272,15 @@ class ReplicationScenario final : public Scenario {
     faults.set_resolver(resolve);
     const FaultPlan plan = rc.fault_plan(topology, nemesis);
     faults.schedule(plan);
+    if (tier_checker_) {
+      std::optional<Instant> outage_end;
+      for (const FaultEvent& e : plan.events) {
+        if (e.kind != FaultKind::kS3Outage) continue;
+        const Instant end = Instant::zero() + (e.duration == Duration::zero() ? fault_window : e.at + e.duration);
+        outage_end = std::max(outage_end.value_or(end), std::min(end, Instant::zero() + fault_window));
+      }
+      if (outage_end) tier_checker_->outage_ends(*outage_end);
+    }
     if (!rc.run_until(Instant::zero() + fault_window)) return;
 
     faults.heal_all();

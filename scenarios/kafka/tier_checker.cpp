@@ -218,7 +218,23 @@ int64_t TierChecker::max_local_bytes() const {
   return most;
 }
 
-void TierChecker::sample_local_bytes() { peak_local_bytes_ = std::max(peak_local_bytes_, max_local_bytes()); }
+void TierChecker::sample_local_bytes() {
+  peak_local_bytes_ = std::max(peak_local_bytes_, max_local_bytes());
+  if (!outage_end_ || zero_lag_at_ || rc_.sim().now() < *outage_end_) return;
+  const auto ctl = rc_.sim().process<Controller>(controller_);
+  if (!ctl) return;
+  // The backlog is what was tierable at the first sample after the outage; it is cleared
+  // once the archive reaches it (new segments keep coming, so "no lag at all" never holds).
+  if (backlog_.empty()) {
+    for (const auto& [p, st] : ctl->partitions()) backlog_[p] = tierable_end(rc_, *ctl, p);
+  }
+  for (const auto& [p, target] : backlog_) {
+    auto tier = ctl->tiers().find(p);
+    const int64_t tier_end = tier == ctl->tiers().end() ? 0 : tier->second.tier_end_offset();
+    if (tier_end < target) return;
+  }
+  zero_lag_at_ = rc_.sim().now();
+}
 
 void TierChecker::begin_quiescence(const Controller* controller) {
   quiescence_began_ = rc_.sim().now();
@@ -352,6 +368,9 @@ void TierChecker::report_metrics(const Controller* controller) const {
   rc_.metric("tier_archive_lag", lag);
   rc_.metric("tier_reader_records", static_cast<int64_t>(reader_records_));
   rc_.metric("tier_peak_local_bytes", peak_local_bytes_);
+  if (outage_end_) {
+    rc_.metric("tier_outage_to_zero_lag_ns", zero_lag_at_ ? (*zero_lag_at_ - *outage_end_).ns() : -1);
+  }
 }
 
 }  // namespace faultline::kafka

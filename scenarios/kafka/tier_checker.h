@@ -53,6 +53,10 @@ class TierChecker {
   // goes into the run metrics, and at quiescence every local log must be back within the
   // hotset (L4), give or take what arrives between hotset checks and what awaits upload.
   void sample_local_bytes();
+  // The last object-store outage of the plan ends at `at`: from then on the samples look for
+  // the moment the archive has caught up with what was tierable when it ended
+  // (tier_outage_to_zero_lag_ns, -1 if never).
+  void outage_ends(Instant at) { outage_end_ = at; }
 
  private:
   struct Ghost {
@@ -79,6 +83,9 @@ class TierChecker {
   std::map<PartitionId, int64_t> hw_at_start_;   // the true HW when quiescence began
   uint64_t reader_records_ = 0;
   int64_t peak_local_bytes_ = 0;
+  std::optional<Instant> outage_end_;
+  std::optional<Instant> zero_lag_at_;
+  std::map<PartitionId, int64_t> backlog_;  // tierable at the outage's end, per partition
   int64_t max_local_bytes() const;
   std::map<std::pair<PartitionId, std::string>, Instant> delete_initiated_at_;
   Instant quiescence_began_ = Instant::max();
