@@ -141,3 +141,27 @@ TEST(TieredStorage, ProduceGoesOnThroughAFullOutageAndTheHotsetRecovers) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// The multi-region case: a datacenter lost while leaders archive; its returning replicas come
+// back below their leaders' local log start and rebuild from the archive (H5).
+TEST(TieredStorage, DcLossTieredArchivesThroughTheLossAndTheReturn) {
+  uint64_t moved = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    RunRequest req;
+    req.scenario = "dc-loss";
+    req.seed = seed;
+    req.sets = {{"tiered", "true"}};
+    const RunResult r = execute(req);
+    EXPECT_EQ(r.verdict, Verdict::kPass) << seed << ": " << (r.violations.empty() ? r.crash : r.violations[0].message);
+    EXPECT_GT(r.metrics.at("tier_uploads_complete"), 10) << seed;
+    EXPECT_GT(r.marks.at("H6.remote-retention"), 0u) << seed;
+    moved += r.marks.at("H5.follower-moved-to-tiered") > 0;
+  }
+  EXPECT_GT(moved, 2u);
+}
+
+}  // namespace
+}  // namespace faultline

@@ -27,6 +27,8 @@
 
 #include "models/kafka/broker.h"
 #include "models/kafka/marks.h"
+#include "models/kafka/tier/tier_marks.h"
+#include "scenarios/kafka/tier_checker.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
 #include "models/kafka/placement.h"
@@ -109,6 +111,15 @@ class DcLossScenario final : public Scenario {
     cfg.replica_lag_time_max = p.duration("replica.lag.time.max.ms");
     cfg.unclean_leader_election = p.flag("unclean.leader.election.enable");
     cfg.elr = p.flag("elr") && !rc.bugs().on(Bug::kLastReplicaStanding);
+    if (p.flag("tiered")) {
+      // The multi-region case of tiered storage (H with G): s3-outage's small segments, hotset
+      // and retention, so that archiving, local deletion and remote retention happen all run.
+      cfg.tiered = true;
+      cfg.segment_bytes = 16 * 1024;
+      cfg.hotset_bytes = 32 * 1024;
+      cfg.retention_bytes = 256 * 1024;
+      cfg.retention_check_interval = Duration::seconds(2);
+    }
     const auto sync_per_dc = static_cast<uint32_t>(p.integer("sync_per_dc"));
     const auto observers_per_dc = static_cast<uint32_t>(p.integer("observers_per_dc"));
     const auto partitions = static_cast<PartitionId>(p.integer("partitions"));
@@ -136,6 +147,17 @@ class DcLossScenario final : public Scenario {
     const auto ctl_id = static_cast<NodeId>(sites.size());
     base_ = std::make_unique<ReplicationChecker>(rc, cfg, broker_ids, ctl_id);
     observers_ = std::make_unique<ObserverChecker>(rc, *base_, cfg, ctl_id, p.duration("promotion_bound"));
+    broker_hooks_ = base_->broker_hooks();
+    controller_hooks_ = base_->controller_hooks();
+    if (cfg.tiered) {
+      tier_ = std::make_unique<TierChecker>(rc, *base_, cfg, ctl_id);
+      controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
+                                               const TierState& after) { tier_->on_tier_event(part, e, r, after); };
+      broker_hooks_.on_local_deletion = [this, &sim, ctl_id](NodeId b, PartitionId part, int64_t from, int64_t to) {
+        tier_->on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
+      };
+      sim.coverage().declare(tier_mark_catalogue());
+    }
 
     const BugSet& bugs = rc.bugs();
     for (const BrokerSite& s : sites) {
@@ -144,7 +166,7 @@ class DcLossScenario final : public Scenario {
       bc.controller = ctl_id;
       bc.partitions = hosted[s.broker];
       sim.add_node({fmt::format("b{}", s.broker), s.dc, s.dc}, [this, bc, &bugs](NodeContext& ctx) {
-        auto broker = std::make_shared<Broker>(ctx, bc, bugs, base_->broker_hooks());
+        auto broker = std::make_shared<Broker>(ctx, bc, bugs, broker_hooks_);
         broker->start();
         return broker;
       });
@@ -155,7 +177,7 @@ class DcLossScenario final : public Scenario {
     cc.bug_any_replica_election = bugs.on(Bug::kAnyReplicaElection);
     cc.bug_last_replica_standing = bugs.on(Bug::kLastReplicaStanding);
     sim.add_node({"ctl", "dc3"}, [this, cc, &bugs](NodeContext& ctx) {
-      auto ctl = std::make_shared<Controller>(ctx, cc, bugs, base_->controller_hooks());
+      auto ctl = std::make_shared<Controller>(ctx, cc, bugs, controller_hooks_);
       ctl->start();
       return ctl;
     });
@@ -234,6 +256,14 @@ class DcLossScenario final : public Scenario {
                                                   return observers_->observers_behind();
                                                 });
     if (converged) observers_->verify_acked_everywhere();
+    if (converged && tier_) {
+      // Quiescence for S18 and L4, as in s3-outage.
+      tier_->begin_quiescence(sim.process<Controller>(ctl_id).get());
+      const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
+      if (!rc.run_until(settled + cfg.tier_gc_grace + cfg.tier_gc_interval * 2 + Duration::seconds(10))) return;
+      tier_->check_quiescence(sim.process<Controller>(ctl_id).get());
+      tier_->report_metrics(sim.process<Controller>(ctl_id).get());
+    }
     if (converged && p.choice("promotion_policy") != "none") {
       // Fencing the lost brokers, then a request to a lost leader timing out, then metadata
       // and a retry; 2s for the AlterPartition and the fetches that commit the write.
@@ -267,6 +297,9 @@ class DcLossScenario final : public Scenario {
   }
 
   std::unique_ptr<ReplicationChecker> base_;
+  std::unique_ptr<TierChecker> tier_;
+  BrokerHooks broker_hooks_;
+  ControllerHooks controller_hooks_;
   std::unique_ptr<ObserverChecker> observers_;
 };
 
@@ -304,6 +337,8 @@ std::vector<ParamSpec> dc_loss_params() {
       {"produce_interval", ParamType::kDuration, "50ms", "time between one producer's requests", 1'000'000, kMaxDuration,
        {}},
       {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
+      {"tiered", ParamType::kBool, "false",
+       "tiered storage (H) with s3-outage's 16-record segments, 32 KiB hotset and 256 KiB retention", 0, 1, {}},
       {"promotion_bound", ParamType::kDuration, "10s",
        "L5: longest a caught-up observer waits for promotion, or a promoted one for demotion", 1'000'000, kMaxDuration, {}},
       {"convergence_bound", ParamType::kDuration, "60s", "time allowed to converge after the heal", 0, kMaxDuration, {}},

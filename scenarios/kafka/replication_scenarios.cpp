@@ -161,6 +161,7 @@ class ReplicationScenario final : public Scenario {
         return cons;
       });
       sim.scheduler().at(Instant::zero() + p.duration("duration") / 2, [&sim, reader] { sim.start(reader); });
+      if (tier_checker_) tier_checker_->expect_reader();
       sample_local_bytes(sim);
     }
 

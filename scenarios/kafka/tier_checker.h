@@ -45,13 +45,16 @@ class TierChecker {
   // segments) read `e`: it must read every offset in order (S16: no gap between what is
   // archived and what is local).
   void on_reader_read(PartitionId p, const LogEntry& e);
+  // The scenario runs the late reader: quiescence then requires it to have caught up (L4).
+  void expect_reader() { reader_ = true; }
   void report_metrics(const Controller* controller) const;
   // Notes, per partition, the end of the leader's tierable segments now (L4's target).
   void begin_quiescence(const Controller* controller);
   void check_quiescence(const Controller* controller);
   // H4, H7: the largest local log of any replica now, in bytes (1 KiB a record); the peak
   // goes into the run metrics, and at quiescence every local log must be back within the
-  // hotset (L4), give or take what arrives between hotset checks and what awaits upload.
+  // hotset (L4), give or take what arrives between hotset checks and what awaits upload
+  // (four times the hotset plus eight segments).
   void sample_local_bytes();
   // The last object-store outage of the plan ends at `at`: from then on the samples look for
   // the moment the archive has caught up with what was tierable when it ended
@@ -83,6 +86,7 @@ class TierChecker {
   std::map<PartitionId, int64_t> hw_at_start_;   // the true HW when quiescence began
   uint64_t reader_records_ = 0;
   int64_t peak_local_bytes_ = 0;
+  bool reader_ = false;
   std::optional<Instant> outage_end_;
   std::optional<Instant> zero_lag_at_;
   std::map<PartitionId, int64_t> backlog_;  // tierable at the outage's end, per partition
