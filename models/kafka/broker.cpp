@@ -386,10 +386,9 @@ void Broker::retention_loop() {
 }
 
 void Broker::enforce_hotset(Replica& r) {
-  auto resp = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{r.partition},
-                                              config_.replication.rpc_timeout);
-  if (!resp.ok() || resp.value->error != Errc::kNone || shutting_down_) return;
-  const TierState& tier = resp.value->state;
+  const std::optional<TierState> described = describe_tier(r.partition);
+  if (!described || shutting_down_) return;
+  const TierState& tier = *described;
   // H4: nothing at or above the first untiered offset goes; only Complete counts.
   int64_t untiered = tier.tier_end_offset();
   if (bugs_.on(Bug::kDeleteBeforeUploadComplete)) {

@@ -155,6 +155,9 @@ class Broker {
   // H5: a consumer's fetch below the local log start, served from a Complete archived
   // segment (never from an upload in progress, never across a gap), up to the HW.
   FetchResponse read_remote(const FetchRequest& req, FetchResponse resp);
+  // The partition's tier state (without its log) from the controller; nullopt if it did not
+  // answer. Blocking.
+  std::optional<TierState> describe_tier(PartitionId p);
   // H5 for a follower answered OFFSET_MOVED_TO_TIERED_STORAGE: the epoch in force at
   // `start` - 1, from the epoch object of the archived segment holding it. `covered` false:
   // no Complete segment holds it (retention took it); an epoch missing while covered: it

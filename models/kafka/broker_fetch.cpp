@@ -247,12 +247,18 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
   }
 }
 
-Broker::ArchivedEpoch Broker::archived_epoch_before(PartitionId p, int64_t start) {
-  if (start <= 0) return {false, std::nullopt};
+std::optional<TierState> Broker::describe_tier(PartitionId p) {
   auto d = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{p},
                                            config_.replication.rpc_timeout);
-  if (!d.ok() || d.value->error != Errc::kNone) return {true, std::nullopt};  // unknown: try again
-  for (const TierSegment* s : d.value->state.complete()) {
+  if (!d.ok() || d.value->error != Errc::kNone) return std::nullopt;
+  return std::move(d.value->state);
+}
+
+Broker::ArchivedEpoch Broker::archived_epoch_before(PartitionId p, int64_t start) {
+  if (start <= 0) return {false, std::nullopt};
+  const std::optional<TierState> tier = describe_tier(p);
+  if (!tier) return {true, std::nullopt};  // unknown: try again
+  for (const TierSegment* s : tier->complete()) {
     if (s->base_offset > start - 1 || start - 1 >= s->end_offset) continue;
     const GetResult got = ctx_.objects().get(tier_object::epochs_key(p, s->id));
     if (got.status != ObjectStatus::kOk) return {true, std::nullopt};
@@ -281,17 +287,16 @@ FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {
     resp.error = e;
     return resp;
   };
-  auto d = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{p},
-                                           config_.replication.rpc_timeout);
-  if (!d.ok() || d.value->error != Errc::kNone) return failed(Errc::kKafkaStorageError);
+  const std::optional<TierState> tier = describe_tier(p);
+  if (!tier) return failed(Errc::kKafkaStorageError);
   const TierSegment* covering = nullptr;
-  for (const TierSegment* s : d.value->state.complete()) {
+  for (const TierSegment* s : tier->complete()) {
     if (s->base_offset <= req.fetch_offset && req.fetch_offset < s->end_offset) covering = s;
   }
   if (covering == nullptr) {
     // Below everything archived too: retention took it (H6). The consumer moves up to the
     // log start offset, archived or local.
-    resp.log_start_offset = Archiver::log_start_offset(d.value->state, rep(p).log.log_start_offset());
+    resp.log_start_offset = Archiver::log_start_offset(*tier, rep(p).log.log_start_offset());
     return failed(Errc::kOffsetOutOfRange);
   }
   const GetResult got = ctx_.objects().get(tier_object::data_key(p, covering->id));

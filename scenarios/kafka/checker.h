@@ -74,9 +74,6 @@ class ReplicationChecker {
   // produce_attempts and the rule checkers' event counts (rule_checks_*).
   void report_metrics() const;
 
-  uint64_t acked() const { return acked_count_; }
-  uint64_t consumed() const { return consumed_count_; }
-  uint64_t attempts() const { return attempts_; }
 
  private:
   struct Acked {

@@ -9,6 +9,13 @@ namespace faultline::kafka {
 
 namespace {
 using Kind = TierEvent::Kind;
+
+// The replica of `p` on the broker the controller names its leader, if that process is up.
+const Replica* leader_replica(RunContext& rc, const Controller& controller, PartitionId p) {
+  const PartitionState& st = controller.partitions().at(p);
+  const auto leader = st.leader == kNoBroker ? nullptr : rc.sim().process<Broker>(st.leader);
+  return leader ? leader->replica(p) : nullptr;
+}
 using S = TierSegmentState;
 
 // H3's transitions, written out here rather than taken from the model.
@@ -36,9 +43,7 @@ const std::optional<std::vector<LogEntry>>& TierChecker::entries_of(const std::s
 int64_t TierChecker::log_start(PartitionId p) const {
   const auto ctl = rc_.sim().process<Controller>(controller_);
   if (!ctl) return 0;
-  const PartitionState& st = ctl->partitions().at(p);
-  const auto leader = st.leader == kNoBroker ? nullptr : rc_.sim().process<Broker>(st.leader);
-  const Replica* r = leader ? leader->replica(p) : nullptr;
+  const Replica* r = leader_replica(rc_, *ctl, p);
   auto tier = ctl->tiers().find(p);
   if (tier == ctl->tiers().end()) return 0;
   // Without a live leader, at least what retention took out is gone for good.
@@ -88,9 +93,7 @@ void TierChecker::on_tier_event(PartitionId p, const TierEvent& e, const TierSta
     if (before == S::kUploadComplete && s.state == S::kDeleteInitiate && config_.retention_bytes >= 0) {
       // S17: retention may take this segment out only if the log keeps retention.bytes.
       const auto ctl = rc_.sim().process<Controller>(controller_);
-      const PartitionState* st = ctl ? &ctl->partitions().at(p) : nullptr;
-      const auto leader = st == nullptr || st->leader == kNoBroker ? nullptr : rc_.sim().process<Broker>(st->leader);
-      const Replica* lr = leader ? leader->replica(p) : nullptr;
+      const Replica* lr = ctl ? leader_replica(rc_, *ctl, p) : nullptr;
       if (lr != nullptr) {
         const int64_t start = Archiver::log_start_offset(after, lr->log.log_start_offset());
         const int64_t kept = (lr->log.log_end_offset() - start) * static_cast<int64_t>(PartitionLog::kRecordAccountingBytes);
@@ -186,10 +189,7 @@ void TierChecker::check_content(PartitionId p, const TierSegment& s) {
 namespace {
 // The end of the leader's rolled segments lying below min(HW, recovery point) (H1).
 int64_t tierable_end(RunContext& rc, const Controller& controller, PartitionId p) {
-  const PartitionState& st = controller.partitions().at(p);
-  if (st.leader == kNoBroker) return 0;
-  const auto leader = rc.sim().process<Broker>(st.leader);
-  const Replica* r = leader ? leader->replica(p) : nullptr;
+  const Replica* r = leader_replica(rc, controller, p);
   if (r == nullptr) return 0;
   const int64_t limit = std::min(r->log.high_watermark(), r->log.recovery_point());
   int64_t end = 0;

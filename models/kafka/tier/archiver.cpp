@@ -40,30 +40,39 @@ std::optional<TierAppendResponse> Archiver::append(PartitionId p, int64_t broker
   return std::nullopt;
 }
 
-bool Archiver::put(const std::string& key, const std::string& bytes, const std::function<bool()>& leads) {
+bool Archiver::retry(const std::function<ObjectStatus()>& op, const std::function<void(ObjectStatus)>& failed,
+                     const std::function<bool()>& leads) {
   Duration backoff = Duration::millis(100);
   for (;;) {
     if (!leads()) return false;
-    const ObjectStatus status = ctx_.objects().put(key, bytes);
+    const ObjectStatus status = op();
     if (status == ObjectStatus::kOk) return true;
-    // 503/500: nothing was applied. A timeout: it may have been, now or later; the same
-    // bytes again under the same key are harmless either way.
-    cover(ctx_, status == ObjectStatus::kTimeout ? TierMark::kAmbiguousPut : TierMark::kPutRetried);
+    failed(status);
     ctx_.sleep_for(backoff);
     backoff = std::min(backoff * 2, config_.tier_put_backoff_max);
   }
 }
 
+bool Archiver::put(const std::string& key, const std::string& bytes, const std::function<bool()>& leads) {
+  // 503/500: nothing was applied. A timeout: it may have been, now or later; the same bytes
+  // again under the same key are harmless either way.
+  return retry([&] { return ctx_.objects().put(key, bytes); },
+               [&](ObjectStatus s) {
+                 cover(ctx_, s == ObjectStatus::kTimeout ? TierMark::kAmbiguousPut : TierMark::kPutRetried);
+               },
+               leads);
+}
+
+std::optional<TierState> Archiver::describe(PartitionId p) {
+  auto r = ctx_.call<TierDescribeResponse>(controller_, kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
+  if (!r.ok() || r.value->error != Errc::kNone) return std::nullopt;
+  return std::move(r.value->state);
+}
+
 bool Archiver::del(const std::string& key, const std::function<bool()>& leads) {
-  Duration backoff = Duration::millis(100);
-  for (;;) {
-    if (!leads()) return false;
-    const ObjectStatus status = ctx_.objects().del(key);
-    if (status == ObjectStatus::kOk) return true;  // also when the key never existed (I1)
-    cover(ctx_, TierMark::kDeleteRetried);
-    ctx_.sleep_for(backoff);
-    backoff = std::min(backoff * 2, config_.tier_put_backoff_max);
-  }
+  // kOk also when the key never existed (I1).
+  return retry([&] { return ctx_.objects().del(key); }, [&](ObjectStatus) { cover(ctx_, TierMark::kDeleteRetried); },
+               leads);
 }
 
 int64_t Archiver::log_start_offset(const TierState& tier, int64_t local_log_start) {
@@ -80,9 +89,9 @@ int64_t Archiver::log_start_offset(const TierState& tier, int64_t local_log_star
 void Archiver::retain(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
                       const std::function<bool()>& leads) {
   if (config_.retention_bytes < 0) return;
-  auto r = ctx_.call<TierDescribeResponse>(controller_, kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
-  if (!r.ok() || r.value->error != Errc::kNone) return;
-  const TierState& tier = r.value->state;
+  const std::optional<TierState> described = describe(p);
+  if (!described) return;
+  const TierState& tier = *described;
   const int64_t local_start = log.log_start_offset();
   int64_t start = log_start_offset(tier, local_start);
   auto bytes = [](int64_t records) { return static_cast<int64_t>(PartitionLog::kRecordAccountingBytes) * records; };
@@ -113,9 +122,9 @@ void Archiver::retain(PartitionId p, Epoch epoch, int64_t broker_epoch, const Pa
 void Archiver::collect(PartitionId p, Epoch epoch, int64_t broker_epoch, std::map<std::string, Instant>& seen,
                        const std::function<bool()>& leads) {
   if (bugs_.on(Bug::kKeepFailedUploads)) return;  // BUG(keep-failed-uploads): no GC at all
-  auto r = ctx_.call<TierDescribeResponse>(controller_, kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
-  if (!r.ok() || r.value->error != Errc::kNone) return;
-  for (const auto& [id, s] : r.value->state.segments()) {
+  const std::optional<TierState> tier = describe(p);
+  if (!tier) return;
+  for (const auto& [id, s] : tier->segments()) {
     if (s.state != TierSegmentState::kDeleteInitiate) continue;
     auto [it, fresh] = seen.emplace(id, ctx_.now());
     if (fresh || ctx_.now() - it->second < config_.tier_gc_grace) continue;

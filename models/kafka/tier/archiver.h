@@ -48,6 +48,11 @@ class Archiver {
                                            const std::function<bool()>& leads);
   bool put(const std::string& key, const std::string& bytes, const std::function<bool()>& leads);
   bool del(const std::string& key, const std::function<bool()>& leads);
+  // Runs `op` until it answers kOk, backing off exponentially up to tier_put_backoff_max and
+  // marking each failure with `failed(status)`; false once `leads()` no longer holds.
+  bool retry(const std::function<ObjectStatus()>& op, const std::function<void(ObjectStatus)>& failed,
+             const std::function<bool()>& leads);
+  std::optional<TierState> describe(PartitionId p);
   // GC: deletes the objects of uploads in DeleteInitiate that have been seen there for the
   // grace period, then completes their deletion. `seen` remembers when this leader first
   // saw each one (a new leader waits the grace again: nothing is lost but time).
