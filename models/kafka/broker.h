@@ -165,6 +165,9 @@ class Broker {
   struct ArchivedEpoch {
     bool covered = false;
     std::optional<Epoch> epoch;
+    // The epoch history below the start, merged from the Complete segments' epoch slices
+    // (Kafka's remote segment metadata), its last entry the epoch read from the store.
+    std::vector<EpochStart> history;
   };
   ArchivedEpoch archived_epoch_before(PartitionId p, int64_t start);
   void update_follower(Replica& r, const FetchRequest& req);

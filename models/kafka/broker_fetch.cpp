@@ -71,7 +71,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         if ((archived.epoch || !archived.covered) && start > rr.log.log_end_offset()) {
           cover(ctx_, TierMark::kFollowerMovedToTier);
           rr.log.truncate_fully_and_start_at(start);
-          if (archived.epoch) rr.log.assign_epoch(*archived.epoch, start);
+          rr.log.restore_epoch_history(archived.history);
           if (hooks_.on_truncate) hooks_.on_truncate(id(), p, start);
           if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
           continue;
@@ -255,22 +255,34 @@ std::optional<TierState> Broker::describe_tier(PartitionId p) {
 }
 
 Broker::ArchivedEpoch Broker::archived_epoch_before(PartitionId p, int64_t start) {
-  if (start <= 0) return {false, std::nullopt};
+  if (start <= 0) return {false, std::nullopt, {}};
   const std::optional<TierState> tier = describe_tier(p);
-  if (!tier) return {true, std::nullopt};  // unknown: try again
+  if (!tier) return {true, std::nullopt, {}};  // unknown: try again
   for (const TierSegment* s : tier->complete()) {
     if (s->base_offset > start - 1 || start - 1 >= s->end_offset) continue;
     const GetResult got = ctx_.objects().get(tier_object::epochs_key(p, s->id));
-    if (got.status != ObjectStatus::kOk) return {true, std::nullopt};
+    if (got.status != ObjectStatus::kOk) return {true, std::nullopt, {}};
     const auto epochs = tier_object::decode_epochs(got.bytes);
     Epoch in_force = kNoEpoch;
     for (const EpochStart& e : epochs.value_or(std::vector<EpochStart>{})) {
       if (e.start_offset <= start - 1) in_force = e.epoch;
     }
-    if (in_force == kNoEpoch) return {true, std::nullopt};
-    return {true, in_force};
+    if (in_force == kNoEpoch) return {true, std::nullopt, {}};
+    // The history: every Complete segment's slice up to this one, one entry per epoch change.
+    std::vector<EpochStart> history;
+    for (const TierSegment* below : tier->complete()) {
+      if (below->base_offset > s->base_offset) break;
+      for (const EpochStart& e : below->epochs) {
+        if (e.start_offset > start - 1) break;
+        if (!history.empty() && history.back().epoch >= e.epoch) continue;  // the same epoch, continued
+        history.push_back(e);
+      }
+    }
+    // The store is the authority on the epoch in force (S15 judges metadata against it).
+    if (history.empty() || history.back().epoch != in_force) history = {{in_force, start - 1}};
+    return {true, in_force, std::move(history)};
   }
-  return {false, std::nullopt};
+  return {false, std::nullopt, {}};
 }
 
 FetchResponse Broker::read_remote(const FetchRequest& req, FetchResponse resp) {

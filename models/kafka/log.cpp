@@ -20,6 +20,7 @@ LogConfig LogConfig::from(const ReplicationConfig& c) {
   out.flush_on_append = c.flush_on_append;
   out.hw_checkpoint_interval = c.hw_checkpoint_interval;
   out.recovery_point_checkpoint_interval = c.recovery_point_checkpoint_interval;
+  out.epochs_below_local_start = c.tiered;
   return out;
 }
 
@@ -364,8 +365,8 @@ void PartitionLog::check_invariants(int64_t from) const {
   // (3), the cache alone
   for (size_t i = 0; i < epochs_.size(); ++i) {
     const EpochStart& e = epochs_[i];
-    FL_ASSERT(e.epoch >= 0 && log_start_ <= e.start_offset && e.start_offset <= leo &&
-                  "A2: epoch cache entries lie in [log start, LEO]",
+    FL_ASSERT(e.epoch >= 0 && (config_.epochs_below_local_start || log_start_ <= e.start_offset) &&
+                  e.start_offset <= leo && "A2: epoch cache entries lie in [log start, LEO]",
               partition_, e.epoch, e.start_offset, log_start_, leo);
     if (i > 0) {
       FL_ASSERT(epochs_[i - 1].epoch < e.epoch && epochs_[i - 1].start_offset < e.start_offset &&

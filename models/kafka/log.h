@@ -95,6 +95,14 @@ struct LogConfig {
   // How often the checkpointer writes the HW and the recovery point (if they changed).
   Duration hw_checkpoint_interval = Duration::seconds(5);
   Duration recovery_point_checkpoint_interval = Duration::seconds(60);
+  // Tiered storage (H): the local log start is not the log start. Local deletions (H4, and a
+  // follower following its leader's local start) and recovery leave the leader-epoch cache
+  // alone, as Kafka's UnifiedLog.maybeIncrementLocalLogStartOffset does; Kafka truncates the
+  // cache from the start only at the log start offset proper. Without this a leader whose
+  // local log starts above an epoch boundary answers an older epoch with its first cached
+  // start (LeaderEpochFileCache.endOffsetFor's floorEntry == null case), and a follower keeps
+  // a divergent prefix below it (C3).
+  bool epochs_below_local_start = false;
 
   static LogConfig from(const ReplicationConfig& c);
 };
@@ -212,10 +220,15 @@ class PartitionLog {
   // C8: deletes every segment and the epoch cache; log start = LEO = HW = recovery point =
   // offset, in a new empty segment.
   void truncate_fully_and_start_at(int64_t offset);
+  // H5, a tiered log just rebuilt at its leader's local log start (empty, LEO = log start):
+  // the epoch history below it, as read from the archive (Kafka's
+  // ReplicaFetcherTierStateMachine.buildRemoteLogAuxState assigns the archived leader-epoch
+  // checkpoint). `history` is strictly increasing and starts at or below the log start.
+  void restore_epoch_history(const std::vector<EpochStart>& history);
   // Retention (Kafka's UnifiedLog.deleteOldSegments): deletes the oldest segments that end
   // at or below min(`below`, HW), never the active one, and raises the log start offset to
   // the first remaining segment's base; the epoch cache loses what lies below it
-  // (truncateFromStart). Files go first, lowest first, each removal durable at once, and the
+  // (truncateFromStart), unless LogConfig::epochs_below_local_start. Files go first, lowest first, each removal durable at once, and the
   // log-start checkpoint after them: a crash part-way leaves a suffix of segments, whose
   // first base recovery takes as the log start (Kafka's LogLoader takes the larger of the
   // checkpoint and the first segment's base). Returns the log start offset. Blocking.

@@ -121,6 +121,19 @@ void PartitionLog::truncate_fully_and_start_at(int64_t offset) {
   ctx_.trace("log-truncate-fully", {{"partition", partition_}, {"from", leo_before}, {"start", offset}});
 }
 
+void PartitionLog::restore_epoch_history(const std::vector<EpochStart>& history) {
+  Lock lock(mu_);
+  require_open("restore_epoch_history");
+  FL_ASSERT(config_.epochs_below_local_start && log_end_offset() == log_start_ && epochs_.empty() &&
+                "only an empty tiered log takes an archived epoch history",
+            partition_, log_start_, log_end_offset(), epochs_.size());
+  if (history.empty()) return;
+  FL_ASSERT(history.back().start_offset <= log_start_, partition_, history.back().start_offset, log_start_);
+  write_epoch_checkpoint(history);
+  epochs_ = history;
+  check_invariants(log_start_);
+}
+
 void PartitionLog::truncate_fully_locked(int64_t offset) {
   FL_ASSERT(offset >= 0, partition_, offset);
   Disk& disk = ctx_.disk();
@@ -168,7 +181,7 @@ int64_t PartitionLog::delete_segments_below(int64_t below) {
   log_start_ = start;
   recovery_point_ = std::max(recovery_point_, start);  // nothing below the log start exists
   std::vector<EpochStart> epochs = epochs_;
-  cache_truncate_from_start(epochs, start);
+  if (!config_.epochs_below_local_start) cache_truncate_from_start(epochs, start);
   if (epochs != epochs_) {
     write_epoch_checkpoint(epochs);
     epochs_ = std::move(epochs);
@@ -326,7 +339,7 @@ RecoveryReport PartitionLog::recover() {
       }
     }
   }
-  cache_truncate_from_start(epochs, log_start_);
+  if (!config_.epochs_below_local_start) cache_truncate_from_start(epochs, log_start_);
   cache_truncate_from_end(epochs, leo);
   for (const EpochStart& e : epochs_ckpt) {
     if (std::find(epochs.begin(), epochs.end(), e) == epochs.end()) ++report.epochs_trimmed;
