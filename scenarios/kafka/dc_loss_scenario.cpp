@@ -258,11 +258,7 @@ class DcLossScenario final : public Scenario {
     if (converged) observers_->verify_acked_everywhere();
     if (converged && tier_) {
       // Quiescence for S18 and L4, as in s3-outage.
-      tier_->begin_quiescence(sim.process<Controller>(ctl_id).get());
-      const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
-      if (!rc.run_until(settled + cfg.tier_gc_grace + cfg.tier_gc_interval * 2 + Duration::seconds(10))) return;
-      tier_->check_quiescence(sim.process<Controller>(ctl_id).get());
-      tier_->report_metrics(sim.process<Controller>(ctl_id).get());
+      if (!tier_->await_quiescence()) return;
     }
     if (converged && p.choice("promotion_policy") != "none") {
       // Fencing the lost brokers, then a request to a lost leader timing out, then metadata

@@ -262,8 +262,8 @@ void TierChecker::on_reader_read(PartitionId p, const LogEntry& e) {
   next = e.offset + 1;
 }
 
-void TierChecker::check_quiescence(const Controller* controller) {
-  if (controller == nullptr) return;
+std::optional<TierChecker::Problem> TierChecker::quiescence_problem(const Controller* controller) const {
+  if (controller == nullptr) return std::nullopt;
   const ObjectStore& store = rc_.sim().object_store();
   struct Owner {
     const TierSegment* segment;
@@ -291,11 +291,10 @@ void TierChecker::check_quiescence(const Controller* controller) {
       auto at = delete_initiated_at_.find({it->second.partition, it->second.segment->id});
       if (at != delete_initiated_at_.end() && at->second >= quiescence_began_) continue;
     }
-    rc_.violation("S18", InvariantKind::kSafety,
-                  fmt::format("object {} leaked at quiescence: {}", key,
-                              it == owner.end() ? std::string("no segment names it")
-                                                : fmt::format("its segment is {}", to_string(it->second.segment->state))));
-    return;
+    return Problem{"S18", InvariantKind::kSafety,
+                   fmt::format("object {} leaked at quiescence: {}", key,
+                               it == owner.end() ? std::string("no segment names it")
+                                                 : fmt::format("its segment is {}", to_string(it->second.segment->state)))};
   }
   for (const auto& [p, tier] : controller->tiers()) {
     for (const TierSegment* s : tier.complete()) {
@@ -303,10 +302,9 @@ void TierChecker::check_quiescence(const Controller* controller) {
           store.objects().contains(tier_object::epochs_key(p, s->id))) {
         continue;
       }
-      rc_.violation("S16", InvariantKind::kSafety,
-                    fmt::format("partition {}: segment {} [{}, {}) is Complete but its objects are gone", p, s->id,
-                                s->base_offset, s->end_offset));
-      return;
+      return Problem{"S16", InvariantKind::kSafety,
+                     fmt::format("partition {}: segment {} [{}, {}) is Complete but its objects are gone", p, s->id,
+                                 s->base_offset, s->end_offset)};
     }
   }
   const int64_t local = max_local_bytes();
@@ -316,31 +314,50 @@ void TierChecker::check_quiescence(const Controller* controller) {
   // After an outage a backlog of thousands of records is what this tells from.
   const int64_t allowed = 4 * config_.hotset_bytes + 8 * static_cast<int64_t>(config_.segment_bytes);
   if (local > allowed) {
-    rc_.violation("L4", InvariantKind::kLiveness,
+    return Problem{"L4", InvariantKind::kLiveness,
                   fmt::format("a replica still holds {} bytes locally at quiescence, above four times the hotset {} "
                               "plus eight segments",
-                              local, config_.hotset_bytes));
-    return;
+                              local, config_.hotset_bytes)};
   }
   for (const auto& [p, hw] : hw_at_start_) {
-    if (!reader_ || reader_next_[p] >= hw) continue;
-    rc_.violation("L4", InvariantKind::kLiveness,
+    auto at = reader_next_.find(p);
+    const int64_t next = at == reader_next_.end() ? 0 : at->second;
+    if (!reader_ || next >= hw) continue;
+    return Problem{"L4", InvariantKind::kLiveness,
                   fmt::format("partition {}: the reader that started at offset 0 is at {} at quiescence, below the HW {} "
                               "it had to reach",
-                              p, reader_next_[p], hw));
-    return;
+                              p, next, hw)};
   }
   for (const auto& [p, tierable] : tierable_at_start_) {
     auto tier = controller->tiers().find(p);
     const int64_t tier_end = tier == controller->tiers().end() ? 0 : tier->second.tier_end_offset();
     if (tier_end < tierable) {
-      rc_.violation("L4", InvariantKind::kLiveness,
+      return Problem{"L4", InvariantKind::kLiveness,
                     fmt::format("partition {}: archive lag at quiescence: tier end {} below {}, the end of the leader's "
                                 "tierable segments",
-                                p, tier_end, tierable));
-      return;
+                                p, tier_end, tierable)};
     }
   }
+  return std::nullopt;
+}
+
+bool TierChecker::await_quiescence() {
+  Simulation& sim = rc_.sim();
+  auto controller = [&] { return sim.process<Controller>(controller_).get(); };
+  begin_quiescence(controller());
+  const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
+  if (!rc_.run_until(settled)) return false;
+  const Instant bound = settled + quiescence(config_);
+  while (sim.now() < bound && quiescence_problem(controller())) {
+    if (!rc_.run_until(std::min(bound, sim.now() + Duration::seconds(1)))) return false;
+  }
+  check_quiescence(controller());
+  report_metrics(controller());
+  return true;
+}
+
+void TierChecker::check_quiescence(const Controller* controller) {
+  if (const std::optional<Problem> p = quiescence_problem(controller)) rc_.violation(p->invariant, p->kind, p->message);
 }
 
 void TierChecker::report_metrics(const Controller* controller) const {

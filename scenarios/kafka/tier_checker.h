@@ -48,8 +48,26 @@ class TierChecker {
   // The scenario runs the late reader: quiescence then requires it to have caught up (L4).
   void expect_reader() { reader_ = true; }
   void report_metrics(const Controller* controller) const;
+  // Quiescence, after the heal and convergence: begins it, runs until every object-store
+  // write in flight has landed and then until S16, S18 and L4 hold or quiescence() has
+  // passed, judges them and reports the metrics. False if the run ended meanwhile.
+  bool await_quiescence();
+  // How long after `settled` (the heal, and every object-store write in flight landed)
+  // S18 and L4 are judged: a GC describe or tier append sent into a partition just before
+  // the heal waits out its rpc_timeout, then a leader that had not seen the segment in
+  // DeleteInitiate yet waits the whole grace from its next pass; plus slack for the deletes.
+  static Duration quiescence(const ReplicationConfig& cfg) {
+    return cfg.rpc_timeout + cfg.tier_gc_grace + cfg.tier_gc_interval * 2 + Duration::seconds(10);
+  }
   // Notes, per partition, the end of the leader's tierable segments now (L4's target).
   void begin_quiescence(const Controller* controller);
+  // S16, S18 and L4 at quiescence: the first that does not hold yet, if any.
+  struct Problem {
+    const char* invariant;
+    InvariantKind kind;
+    std::string message;
+  };
+  std::optional<Problem> quiescence_problem(const Controller* controller) const;
   void check_quiescence(const Controller* controller);
   // H4, H7: the largest local log of any replica now, in bytes (1 KiB a record); the peak
   // goes into the run metrics, and at quiescence every local log must be back within the
