@@ -183,7 +183,8 @@ class ReplicationScenario final : public Scenario {
       // (kills aimed at leaders, stalls armed on the follower told to truncate) and during
       // S3 outages: flushes lag, so the recovery point and with it what is tierable (H1) lag,
       // and the hotset must wait for the archive (H4).
-      nemesis.kinds = {FaultKind::kDiskStall, FaultKind::kDiskSlow, FaultKind::kKill, FaultKind::kS3Outage};
+      nemesis.kinds = {FaultKind::kDiskStall, FaultKind::kDiskSlow, FaultKind::kKill, FaultKind::kS3Outage,
+                       FaultKind::kRestart, FaultKind::kPartitionOneWay};
       for (PartitionId i = 0; i < partitions; ++i) {
         nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
       }
@@ -192,8 +193,10 @@ class ReplicationScenario final : public Scenario {
       // The object store fails in every way S3 does (I2) while leaders archive, and leaders
       // die mid-upload (crashes aimed at leader:pN strike whoever is uploading); disk stalls
       // hold flushes, so the recovery point (H1) lags.
-      nemesis.kinds = {FaultKind::kS3Errors, FaultKind::kS3Latency, FaultKind::kS3Outage, FaultKind::kS3Ambiguous,
-                       FaultKind::kKill,     FaultKind::kPowerLoss, FaultKind::kDiskStall};
+      nemesis.kinds = {FaultKind::kS3Errors, FaultKind::kS3Latency,  FaultKind::kS3Outage,
+                       FaultKind::kS3Ambiguous, FaultKind::kKill, FaultKind::kPowerLoss,
+                       FaultKind::kDiskStall, FaultKind::kRestart, FaultKind::kPartitionOneWay,
+                       FaultKind::kPartition, FaultKind::kDropConnections};
       nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
     } else if (flavor_ == Flavor::kBrokerCrash || flavor_ == Flavor::kCascade) {
       // Restarts are controlled shutdowns (D3); a disk replacement is a lossy crash within
@@ -295,11 +298,7 @@ class ReplicationScenario final : public Scenario {
     if (tier_checker_) {
       // Quiescence for S18 and L4: every write in flight has landed, GC's grace has run out
       // for whatever was fenced until now, and the archivers have had time to catch up.
-      tier_checker_->begin_quiescence(sim.process<Controller>(ctl_id).get());
-      const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
-      if (!rc.run_until(settled + cfg.tier_gc_grace + cfg.tier_gc_interval * 2 + Duration::seconds(10))) return;
-      tier_checker_->check_quiescence(sim.process<Controller>(ctl_id).get());
-      tier_checker_->report_metrics(sim.process<Controller>(ctl_id).get());
+      if (!tier_checker_->await_quiescence()) return;
     }
   }
 
