@@ -57,15 +57,28 @@ TEST(TierState, DeletionGoesThroughDeleteInitiate) {
   t.apply(step(Kind::kUploadComplete, 1, "a"));
   ASSERT_TRUE(t.apply(step(Kind::kDeleteInitiate, 1, "a")).changed());
   EXPECT_TRUE(t.complete().empty());
-  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 1, "a")).reason, std::string("not-in-progress"));
+  // Repeats of transitions applied before are no-ops, however far the segment has moved on
+  // (an archiver retrying an UploadComplete whose reply it lost, after retention took it).
+  const TierState::Result late = t.apply(step(Kind::kUploadComplete, 1, "a"));
+  EXPECT_EQ(late.outcome, TierState::Outcome::kRepeated);
+  EXPECT_EQ(late.reason, std::string("already-complete"));
+  EXPECT_TRUE(t.complete().empty());
   ASSERT_TRUE(t.apply(step(Kind::kDeleteComplete, 1, "a")).changed());
-  EXPECT_EQ(t.apply(step(Kind::kDeleteInitiate, 1, "a")).reason, std::string("already-deleted"));
+  EXPECT_EQ(t.apply(step(Kind::kDeleteInitiate, 1, "a")).outcome, TierState::Outcome::kRepeated);
+  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 1, "a")).outcome, TierState::Outcome::kRepeated);
+  EXPECT_EQ(t.find("a")->state, TierSegmentState::kDeleteComplete);
   EXPECT_EQ(t.tier_end_offset(), 10) << "the tier end offset never goes back";
   EXPECT_EQ(t.retention_start(), 10) << "H6: a Complete segment taken out moves the retention start past it";
   t.apply(initiate(1, "b", 10, 20));
   t.apply(init(2));  // fences "b": a fenced upload is not retention
   EXPECT_EQ(t.find("b")->state, TierSegmentState::kDeleteInitiate);
   EXPECT_EQ(t.retention_start(), 10);
+  // A fenced upload never completed: its late UploadComplete is not a repeat (and is fenced
+  // first by its older epoch; in the current epoch it would be refused).
+  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 1, "b")).outcome, TierState::Outcome::kFenced);
+  t.apply(initiate(2, "c", 20, 30));
+  t.apply(step(Kind::kDeleteInitiate, 2, "c"));
+  EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 2, "c")).reason, std::string("not-in-progress"));
 }
 
 // Random sequences of events, most of them plausible, some stale or out of order.

@@ -111,15 +111,18 @@ TierState::Result TierState::apply(const TierEvent& e) {
     }
     case Kind::kUploadComplete:
       if (s == nullptr) return {Outcome::kRejected, "unknown-segment"};
-      if (s->state == S::kUploadComplete) return {Outcome::kRepeated, "already-complete"};
+      // A repeat, also after the segment moved on (retention took it while the archiver
+      // retried a reply it lost): the transition was applied once.
+      if (s->completed) return {Outcome::kRepeated, "already-complete"};
       if (s->state != S::kUploadInitiate) return {Outcome::kRejected, "not-in-progress"};
       s->state = S::kUploadComplete;
+      s->completed = true;
       tier_end_ = std::max(tier_end_, s->end_offset);
       break;
     case Kind::kDeleteInitiate:
       if (s == nullptr) return {Outcome::kRejected, "unknown-segment"};
-      if (s->state == S::kDeleteInitiate) return {Outcome::kRepeated, "already-deleting"};
-      if (s->state == S::kDeleteComplete) return {Outcome::kRejected, "already-deleted"};
+      // DeleteComplete comes only after DeleteInitiate: a repeat either way.
+      if (s->state == S::kDeleteInitiate || s->state == S::kDeleteComplete) return {Outcome::kRepeated, "already-deleting"};
       if (s->state == S::kUploadComplete) retention_start_ = std::max(retention_start_, s->end_offset);
       s->state = S::kDeleteInitiate;
       break;

@@ -15,8 +15,9 @@
 //   (nothing archived twice) and end > base. UploadComplete(id) moves that upload to
 //   Complete and the tier end offset to its end (H2: never before). Complete ->
 //   DeleteInitiate -> DeleteComplete, and Initiate -> DeleteInitiate (fenced or failed). The
-//   same event applied twice is a no-op (idempotent repeats); any other transition is
-//   rejected (S19).
+//   same event applied twice is a no-op (idempotent repeats), also once the segment has moved
+//   on (an UploadComplete retried after retention took the segment); any other transition
+//   is rejected (S19).
 // Invariants (asserted after every applied event): at most one Initiate; Complete segments
 // do not overlap; the tier end offset is the largest end of any segment ever Complete.
 #pragma once
@@ -41,6 +42,7 @@ struct TierSegment {
   int64_t end_offset = 0;  // exclusive
   std::vector<EpochStart> epochs;  // the leader-epoch cache slice for [base, end)
   TierSegmentState state = TierSegmentState::kUploadInitiate;
+  bool completed = false;  // it reached UploadComplete once (whatever happened since)
   bool operator==(const TierSegment&) const = default;
 };
 
