@@ -49,7 +49,15 @@ std::map<std::string, std::pair<uint64_t, uint64_t>> SweepSummary::mark_reach() 
 std::vector<std::string> SweepSummary::never_reached() const {
   std::vector<std::string> out;
   for (const auto& [name, reach] : marks_) {
-    if (reach.reached == 0) out.push_back(name);
+    if (reach.reached == 0 && !guards_.contains(name)) out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<std::string> SweepSummary::guards_not_tripped() const {
+  std::vector<std::string> out;
+  for (const auto& [name, reach] : marks_) {
+    if (reach.reached == 0 && guards_.contains(name)) out.push_back(name);
   }
   return out;
 }
@@ -104,6 +112,10 @@ std::string SweepSummary::text(int64_t sweep_wall_ms) const {
     const std::vector<std::string> never = never_reached();
     out += never.empty() ? std::string("every mark reached\n")
                          : fmt::format("never reached ({}): {}\n", never.size(), fmt::join(never, ", "));
+    const std::vector<std::string> guards = guards_not_tripped();
+    if (!guards.empty()) {
+      out += fmt::format("guards not tripped, as in a correct model ({}): {}\n", guards.size(), fmt::join(guards, ", "));
+    }
   }
   if (!failures_.empty()) {
     out += fmt::format("first failing seed: {}\n", failures_.begin()->first);
@@ -149,6 +161,12 @@ std::string SweepSummary::json(const std::string& scenario) const {
   out += "},\"never_reached\":[";
   first = true;
   for (const auto& name : never_reached()) {
+    out += fmt::format("{}{}", first ? "" : ",", json_escape(name));
+    first = false;
+  }
+  out += "],\"guards_not_tripped\":[";
+  first = true;
+  for (const auto& name : guards_not_tripped()) {
     out += fmt::format("{}{}", first ? "" : ",", json_escape(name));
     first = false;
   }

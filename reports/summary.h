@@ -14,12 +14,14 @@
 // json() is the same summary for machines, one JSON object without wall-clock figures:
 //   {"scenario":..,"runs":N,"verdicts":{"pass":N,"fail":N,"liveness":N,"crash":N},
 //    "by_invariant":{"S1":N,..},"excused":{..},
-//    "marks":{"C8.offset-out-of-range":{"reached":N,"runs":M},..},"never_reached":[..]}
+//    "marks":{"C8.offset-out-of-range":{"reached":N,"runs":M},..},"never_reached":[..],
+//    "guards_not_tripped":[..]}
 // Its field names are a public interface like those of reports/json.h: add, never rename.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,8 +40,13 @@ class SweepSummary {
   uint64_t count(Verdict v) const { return counts_[static_cast<int>(v)]; }
   // Per mark name: (runs that reached it, runs that declared it).
   std::map<std::string, std::pair<uint64_t, uint64_t>> mark_reach() const;
-  // The declared marks no run reached, by name.
+  // Guard marks (sim/coverage.h) by name: never_reached() leaves them out, and the summary
+  // lists the unreached ones apart.
+  void set_guards(std::set<std::string> guards) { guards_ = std::move(guards); }
+  // The declared marks no run reached, by name, guards left out.
   std::vector<std::string> never_reached() const;
+  // The declared guards no run tripped, by name.
+  std::vector<std::string> guards_not_tripped() const;
 
  private:
   struct Failure {
@@ -62,6 +69,7 @@ class SweepSummary {
     uint64_t declared = 0;  // runs that declared the mark
   };
   std::map<std::string, Reach> marks_;
+  std::set<std::string> guards_;
 };
 
 // "median 10.412s, p99 31.020s, max 33.001s (500 runs)" for durations in ns (-1: never).

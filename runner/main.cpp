@@ -14,6 +14,7 @@
 
 #include "reports/json.h"
 #include "reports/summary.h"
+#include "scenarios/registry.h"
 #include "runner/bench.h"
 #include "runner/isolate.h"
 #include "runner/shrink.h"
@@ -270,6 +271,7 @@ int cmd_sweep(const std::string& program, const Common& c, const std::string& se
     throw BadInput{fmt::format("cannot open summary file '{}' for writing", summary_json_path)};
   }
   SweepSummary summary;
+  summary.set_guards(guard_marks());
   const auto start = std::chrono::steady_clock::now();
   run_isolated(requests, IsolationOptions{jobs, c.timeout_s * 1000}, [&](size_t i, const RunResult& r, int64_t ms) {
     check_result(r);  // the same for every seed: the first one stops the sweep

@@ -2,6 +2,9 @@
 
 #include <vector>
 
+#include "models/kafka/marks.h"
+#include "models/kafka/tier/tier_marks.h"
+
 namespace faultline {
 
 std::span<const ScenarioInfo> all_scenarios() {
@@ -17,6 +20,16 @@ std::span<const ScenarioInfo> all_scenarios() {
       selftest_scenario_info(),
   };
   return kAll;
+}
+
+std::set<std::string> guard_marks() {
+  std::set<std::string> out;
+  for (const MarkCatalogue& c : {kafka::mark_catalogue(), kafka::tier_mark_catalogue()}) {
+    for (const MarkSpec& m : c.marks) {
+      if (m.guard) out.insert(m.name);
+    }
+  }
+  return out;
 }
 
 const ScenarioInfo* find_scenario(const std::string& name) {

@@ -3,6 +3,9 @@
 // lists them explicitly (no self-registering statics: order and contents are plain data).
 #pragma once
 
+#include <set>
+#include <string>
+
 #include "scenarios/scenario.h"
 
 namespace faultline {
@@ -15,5 +18,8 @@ ScenarioInfo s3_outage_scenario_info();
 ScenarioInfo disk_stall_scenario_info();
 ScenarioInfo cascade_scenario_info();
 ScenarioInfo dc_loss_scenario_info();
+
+// The names of every guard mark (sim/coverage.h, MarkSpec::guard) of every model's catalogue.
+std::set<std::string> guard_marks();
 
 }  // namespace faultline

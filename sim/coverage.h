@@ -26,6 +26,11 @@ namespace faultline {
 struct MarkSpec {
   const char* name;  // "C8.offset-out-of-range": the rule it belongs to, a dot, a short name
   const char* what;  // one sentence: the state or path reached
+  // A guard: a refusal or a path that a correct model never takes (a tier-state transition
+  // rejected, a fetch above the LEO where epochs answer first), there so that a broken model
+  // or a --bug switch is refused and seen. Summaries list guards apart from the marks never
+  // reached: an unreached guard is the expected state, not a hole in the sweep.
+  bool guard = false;
 };
 
 // A catalogue: the marks of one model, indexed by the model's own enum.

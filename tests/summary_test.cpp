@@ -5,6 +5,7 @@
 
 #include "reports/json.h"
 #include "reports/summary.h"
+#include "scenarios/registry.h"
 
 namespace faultline {
 namespace {
@@ -95,13 +96,43 @@ TEST(SweepSummaryMarks, JsonHasVerdictsInvariantsMarksAndNeverReached) {
             "\"marks\":{\"C8.offset-out-of-range\":{\"reached\":2,\"runs\":3},"
             "\"C9.truncate-blocked\":{\"reached\":0,\"runs\":3},"
             "\"D1.promoted\":{\"reached\":1,\"runs\":1}},"
-            "\"never_reached\":[\"C9.truncate-blocked\"]}");
+            "\"never_reached\":[\"C9.truncate-blocked\"],\"guards_not_tripped\":[]}");
 
   SweepSummary none;
   none.add(with_marks(1, {}), 1, "r");
   EXPECT_EQ(none.json("ping"),
             "{\"scenario\":\"ping\",\"runs\":1,\"verdicts\":{\"pass\":1,\"fail\":0,\"liveness\":0,\"crash\":0},"
-            "\"by_invariant\":{},\"excused\":{},\"marks\":{},\"never_reached\":[]}");
+            "\"by_invariant\":{},\"excused\":{},\"marks\":{},\"never_reached\":[],\"guards_not_tripped\":[]}");
+}
+
+// A guard (a refusal a correct model never needs) is not a hole in the sweep: it is listed
+// apart, and a tripped guard is an ordinary reached mark.
+TEST(SweepSummaryMarks, GuardsAreListedApartFromTheMarksNeverReached) {
+  SweepSummary s;
+  s.set_guards({"C9.truncate-blocked", "H3.rejected"});
+  for (const RunResult& r : two_runs()) s.add(r, 5, "replay");
+  s.add(with_marks(3, {{"H3.rejected", 0}, {"H3.applied", 0}}), 5, "replay");
+  EXPECT_EQ(s.never_reached(), (std::vector<std::string>{"H3.applied"}));
+  EXPECT_EQ(s.guards_not_tripped(), (std::vector<std::string>{"C9.truncate-blocked", "H3.rejected"}));
+  const std::string text = s.text(1000);
+  EXPECT_NE(text.find("\nnever reached (1): H3.applied\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nguards not tripped, as in a correct model (2): C9.truncate-blocked, H3.rejected\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(s.json("k").find(",\"never_reached\":[\"H3.applied\"],\"guards_not_tripped\":[\"C9.truncate-blocked\","
+                             "\"H3.rejected\"]}"),
+            std::string::npos)
+      << s.json("k");
+  s.add(with_marks(4, {{"H3.rejected", 2}}), 5, "replay");  // tripped (by a --bug run, say)
+  EXPECT_EQ(s.guards_not_tripped(), (std::vector<std::string>{"C9.truncate-blocked"}));
+}
+
+// The real catalogues declare their guards.
+TEST(SweepSummaryMarks, TheKafkaCataloguesDeclareTheirGuards) {
+  const std::set<std::string> guards = guard_marks();
+  EXPECT_TRUE(guards.contains("H3.transition-rejected"));
+  EXPECT_TRUE(guards.contains("C2.offset-out-of-range-above-end"));
+  EXPECT_FALSE(guards.contains("H3.upload-fenced"));
 }
 
 TEST(RunJson, MarksListEveryDeclaredMarkWithZeros) {

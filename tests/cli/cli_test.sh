@@ -87,8 +87,8 @@ grep -q "RESULT: FAIL" "$WORK/mixed.err" && pass "summary says FAIL" || fail "su
 "$FL" sweep --scenario ping --seeds 1..6 --json --summary-json "$WORK/summary.json" > "$WORK/sj.out" 2> /dev/null; rc=$?
 if [[ $rc -eq 0 && $(wc -l < "$WORK/summary.json") -eq 1 ]] && grep -q '^{"scenario":"ping","runs":6,"verdicts":{"pass":6,' "$WORK/summary.json" &&
    grep -q '"by_invariant":{}' "$WORK/summary.json" && grep -q '"marks":{}' "$WORK/summary.json" &&
-   grep -q '"never_reached":\[\]}$' "$WORK/summary.json"; then
-  pass "sweep --summary-json writes scenario, runs, verdicts, by_invariant, marks, never_reached"
+   grep -q '"never_reached":\[\],"guards_not_tripped":\[\]}$' "$WORK/summary.json"; then
+  pass "sweep --summary-json writes scenario, runs, verdicts, by_invariant, marks, never_reached, guards_not_tripped"
 else
   fail "sweep --summary-json: rc=$rc"; cat "$WORK/summary.json"
 fi

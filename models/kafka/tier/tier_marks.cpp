@@ -11,7 +11,9 @@ constexpr MarkSpec kTierMarks[] = {
     {"H3.upload-fenced", "a new leader's InitLeader fenced an upload in progress"},
     {"H3.idempotent-repeat", "a tier event arrived twice and the repeat changed nothing"},
     {"H3.stale-epoch-fenced", "a tier event from an older tier epoch was fenced"},
-    {"H3.transition-rejected", "the tier-state machine refused a transition"},
+    // A guard: every writer of a tier-state log is its partition's current leader, which
+    // learns the tier end from the log's own answers, so only a broken archiver is refused.
+    {"H3.transition-rejected", "the tier-state machine refused a transition", /*guard=*/true},
     {"H2.put-retried", "an archiver PUT was retried after 503 or 500"},
     {"H2.ambiguous-put", "an archiver PUT timed out: the object may or may not exist"},
     {"H2.upload-abandoned", "an upload was abandoned when leadership moved mid-upload"},
