@@ -148,6 +148,10 @@ bool is_crash(FaultKind k) {
   return k == FaultKind::kKill || k == FaultKind::kPowerLoss || k == FaultKind::kRestart || k == FaultKind::kDiskReplace;
 }
 
+bool is_object_store_fault(FaultKind k) {
+  return k == FaultKind::kS3Errors || k == FaultKind::kS3Latency || k == FaultKind::kS3Outage || k == FaultKind::kS3Ambiguous;
+}
+
 bool is_node_aimed(FaultKind k) { return is_crash(k) || k == FaultKind::kDiskStall || k == FaultKind::kDiskSlow; }
 
 bool takes_role(FaultKind k) { return is_node_aimed(k) || k == FaultKind::kLinkDelay; }

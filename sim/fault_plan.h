@@ -60,6 +60,8 @@ enum class FaultKind {
 const char* to_string(FaultKind k);
 // Kinds that take a node down for their window: kill, power-loss, restart, disk-replace.
 bool is_crash(FaultKind k);
+// The object store's kinds (I2): s3-errors, s3-latency, s3-outage, s3-ambiguous.
+bool is_object_store_fault(FaultKind k);
 // Kinds aimed at one node (node=): the crashes, disk-stall and disk-slow. Only these take
 // role names (Topology::roles) and a delay.
 bool is_node_aimed(FaultKind k);

@@ -95,7 +95,14 @@ void Consumer::start() {
 void Consumer::consume(PartitionId p) {
   int64_t position = 0;
   Epoch last_epoch = kNoEpoch;
+  uint64_t rewound = rewinds_;
   for (;;) {
+    if (rewound != rewinds_) {
+      rewound = rewinds_;
+      if (hooks_.on_rewind) hooks_.on_rewind(ctx_.id(), p, position);
+      position = 0;
+      last_epoch = kNoEpoch;
+    }
     const PartitionState* st = metadata_.partition(p);
     if (st == nullptr || st->leader == kNoBroker) {
       ctx_.sleep_for(Duration::millis(200));

@@ -39,6 +39,9 @@ struct ConsumerHooks {
   std::function<void(NodeId consumer, PartitionId, NodeId from, const LogEntry& entry)> on_read;
   // The consumer moved its position back after a divergence answer.
   std::function<void(NodeId consumer, PartitionId, int64_t from, int64_t to)> on_reset;
+  // The consumer went back to offset 0 of the partition on request (Consumer::rewind),
+  // from `from`; every read of the partition after this call comes after the rewind.
+  std::function<void(NodeId consumer, PartitionId, int64_t from)> on_rewind;
 };
 
 // Polls the controller for partition leaders.
@@ -85,6 +88,10 @@ class Consumer {
   Consumer(NodeContext& ctx, NodeId controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,
            Duration metadata_poll_interval);
   void start();
+  // Seeks every partition back to offset 0 (auto.offset.reset=earliest takes it up to the
+  // log start): each partition's loop rewinds before its next fetch, after handling the
+  // answer of a fetch in flight.
+  void rewind() { ++rewinds_; }
 
  private:
   void consume(PartitionId p);
@@ -93,6 +100,7 @@ class Consumer {
   std::vector<PartitionId> partitions_;
   const ConsumerHooks& hooks_;
   MetadataCache metadata_;
+  uint64_t rewinds_ = 0;
 };
 
 }  // namespace faultline::kafka

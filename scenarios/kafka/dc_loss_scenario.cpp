@@ -28,7 +28,7 @@
 #include "models/kafka/broker.h"
 #include "models/kafka/marks.h"
 #include "models/kafka/tier/tier_marks.h"
-#include "scenarios/kafka/tier_checker.h"
+#include "scenarios/kafka/tier_run.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
 #include "models/kafka/placement.h"
@@ -150,11 +150,11 @@ class DcLossScenario final : public Scenario {
     broker_hooks_ = base_->broker_hooks();
     controller_hooks_ = base_->controller_hooks();
     if (cfg.tiered) {
-      tier_ = std::make_unique<TierChecker>(rc, *base_, cfg, ctl_id);
+      tier_ = std::make_unique<TierRun>(rc, *base_, cfg, ctl_id);
       controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
-                                               const TierState& after) { tier_->on_tier_event(part, e, r, after); };
+                                               const TierState& after) { tier_->checker().on_tier_event(part, e, r, after); };
       broker_hooks_.on_local_deletion = [this, &sim, ctl_id](NodeId b, PartitionId part, int64_t from, int64_t to) {
-        tier_->on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
+        tier_->checker().on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
       };
       sim.coverage().declare(tier_mark_catalogue());
     }
@@ -204,6 +204,12 @@ class DcLossScenario final : public Scenario {
     });
     sim.coverage().declare(mark_catalogue());
     for (NodeId n = 0; n < sim.node_count(); ++n) sim.start(n);
+    if (tier_) {
+      // The late reader, from offset 0 halfway through the fault phase (H5, S16, L4), in the
+      // applications' site like the other clients.
+      tier_->add_reader(sim, ctl_id, all_partitions, cfg.metadata_poll_interval,
+                        Instant::zero() + p.duration("duration") / 2, "apps");
+    }
 
     // The loss, as a fault plan (or the one given with --plan).
     const Duration fault_window = p.duration("duration");
@@ -227,6 +233,14 @@ class DcLossScenario final : public Scenario {
       e.dc = loss.dc;
       drawn.events.push_back(e);
     }
+    if (tier_) {
+      // The object store has a bad day of its own around the loss (I2): 503 and 500 bursts,
+      // slow answers, ambiguous timeouts and outages, from a stream of their own.
+      const FaultPlan s3 = TierRun::draw_object_store_faults(sim.topology(), sim.seed(), Duration::seconds(5),
+                                                            fault_window, 4);
+      drawn.events.insert(drawn.events.end(), s3.events.begin(), s3.events.end());
+      drawn.sort();
+    }
     FaultControl faults(sim);
     // Power losses count toward the excuse budget, charged to the node hit, right before it
     // goes down (so the checker still sees its logs).
@@ -238,6 +252,7 @@ class DcLossScenario final : public Scenario {
                          {"down", loss.down}, {"policy", p.choice("promotion_policy")}});
     schedule_checker_clocks(sim, plan, fault_window);
     faults.schedule(plan);
+    if (tier_) tier_->note_outages(plan, fault_window);
     for (Instant t = sim.now();;) {
       t = std::min(t + Duration::millis(500), Instant::zero() + fault_window);
       if (!rc.run_until(t)) return;
@@ -258,7 +273,7 @@ class DcLossScenario final : public Scenario {
     if (converged) observers_->verify_acked_everywhere();
     if (converged && tier_) {
       // Quiescence for S18 and L4, as in s3-outage.
-      if (!tier_->await_quiescence()) return;
+      if (!tier_->await_quiescence(sim)) return;
     }
     if (converged && p.choice("promotion_policy") != "none") {
       // Fencing the lost brokers, then a request to a lost leader timing out, then metadata
@@ -276,12 +291,17 @@ class DcLossScenario final : public Scenario {
  private:
   // The checkers' view of the plan: the loss starts at the first event and ends when the last window closes (or at
   // the final heal if a window lasts until then).
+  // Object-store faults are not the loss: they are skipped.
   void schedule_checker_clocks(Simulation& sim, const FaultPlan& plan, Duration fault_window) {
-    if (plan.events.empty()) return;
-    Duration first = plan.events.front().at;
+    std::vector<FaultEvent> loss;
+    for (const FaultEvent& e : plan.events) {
+      if (!is_object_store_fault(e.kind)) loss.push_back(e);
+    }
+    if (loss.empty()) return;
+    Duration first = loss.front().at;
     Duration last = Duration::zero();
     bool until_heal = false;
-    for (const FaultEvent& e : plan.events) {
+    for (const FaultEvent& e : loss) {
       first = std::min(first, e.at);
       if (e.duration == Duration::zero()) until_heal = true;
       last = std::max(last, e.at + e.duration);
@@ -293,7 +313,7 @@ class DcLossScenario final : public Scenario {
   }
 
   std::unique_ptr<ReplicationChecker> base_;
-  std::unique_ptr<TierChecker> tier_;
+  std::unique_ptr<TierRun> tier_;
   BrokerHooks broker_hooks_;
   ControllerHooks controller_hooks_;
   std::unique_ptr<ObserverChecker> observers_;

@@ -16,7 +16,7 @@
 #include "models/kafka/controller.h"
 #include "models/kafka/tier/tier_marks.h"
 #include "scenarios/kafka/checker.h"
-#include "scenarios/kafka/tier_checker.h"
+#include "scenarios/kafka/tier_run.h"
 #include "scenarios/registry.h"
 #include "sim/fault_control.h"
 
@@ -89,7 +89,7 @@ class ReplicationScenario final : public Scenario {
     };
     broker_hooks_.on_local_deletion = [this, &sim, ctl_id = static_cast<NodeId>(brokers)](NodeId b, PartitionId part,
                                                                                         int64_t from, int64_t to) {
-      if (tier_checker_) tier_checker_->on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
+      if (tier_) tier_->checker().on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
     };
     broker_hooks_.on_registered = [this](NodeId b, int64_t broker_epoch) {
       checker_->broker_hooks().on_registered(b, broker_epoch);
@@ -110,9 +110,9 @@ class ReplicationScenario final : public Scenario {
     // The controller's hooks: the replication checker's, and the tier checker's (H3).
     controller_hooks_ = checker_->controller_hooks();
     if (cfg.tiered) {
-      tier_checker_ = std::make_unique<TierChecker>(rc, *checker_, cfg, ctl_id);
+      tier_ = std::make_unique<TierRun>(rc, *checker_, cfg, ctl_id);
       controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
-                                               const TierState& after) { tier_checker_->on_tier_event(part, e, r, after); };
+                                               const TierState& after) { tier_->checker().on_tier_event(part, e, r, after); };
       sim.coverage().declare(tier_mark_catalogue());
     }
     ControllerConfig cc;
@@ -150,19 +150,8 @@ class ReplicationScenario final : public Scenario {
       // A consumer that starts from offset 0 halfway through, after the hotset has deleted
       // the oldest segments everywhere: it must read every committed record, in order, from
       // the object store first (H5; S16 for a gap, L4 if it never catches up).
-      reader_hooks_ = checker_->consumer_hooks();
-      reader_hooks_.on_read = [this](NodeId c, PartitionId part, NodeId from, const LogEntry& e) {
-        checker_->consumer_hooks().on_read(c, part, from, e);
-        if (tier_checker_) tier_checker_->on_reader_read(part, e);
-      };
-      const NodeId reader = sim.add_node({"reader", "dc2"}, [this, ctl_id, all_partitions, cfg](NodeContext& ctx) {
-        auto cons = std::make_shared<Consumer>(ctx, ctl_id, all_partitions, reader_hooks_, cfg.metadata_poll_interval);
-        cons->start();
-        return cons;
-      });
-      sim.scheduler().at(Instant::zero() + p.duration("duration") / 2, [&sim, reader] { sim.start(reader); });
-      if (tier_checker_) tier_checker_->expect_reader();
-      sample_local_bytes(sim);
+      tier_->add_reader(sim, ctl_id, all_partitions, cfg.metadata_poll_interval,
+                        Instant::zero() + p.duration("duration") / 2, "dc2");
     }
 
     // Faults.
@@ -182,9 +171,11 @@ class ReplicationScenario final : public Scenario {
       // Disks of leaders and followers stall or slow down (F4), alone, around leader changes
       // (kills aimed at leaders, stalls armed on the follower told to truncate) and during
       // S3 outages: flushes lag, so the recovery point and with it what is tierable (H1) lag,
-      // and the hotset must wait for the archive (H4).
-      nemesis.kinds = {FaultKind::kDiskStall, FaultKind::kDiskSlow, FaultKind::kKill, FaultKind::kS3Outage,
-                       FaultKind::kRestart, FaultKind::kPartitionOneWay};
+      // and the hotset must wait for the archive (H4). Controlled restarts and one-way
+      // partitions move leadership away from live leaders mid-upload (H2, H3); ambiguous PUT
+      // timeouts leave objects whose existence nobody knows (I2).
+      nemesis.kinds = {FaultKind::kDiskStall, FaultKind::kDiskSlow, FaultKind::kKill,    FaultKind::kS3Outage,
+                       FaultKind::kS3Ambiguous, FaultKind::kRestart, FaultKind::kPartitionOneWay};
       for (PartitionId i = 0; i < partitions; ++i) {
         nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
       }
@@ -276,15 +267,7 @@ class ReplicationScenario final : public Scenario {
     faults.set_resolver(resolve);
     const FaultPlan plan = rc.fault_plan(topology, nemesis);
     faults.schedule(plan);
-    if (tier_checker_) {
-      std::optional<Instant> outage_end;
-      for (const FaultEvent& e : plan.events) {
-        if (e.kind != FaultKind::kS3Outage) continue;
-        const Instant end = Instant::zero() + (e.duration == Duration::zero() ? fault_window : e.at + e.duration);
-        outage_end = std::max(outage_end.value_or(end), std::min(end, Instant::zero() + fault_window));
-      }
-      if (outage_end) tier_checker_->outage_ends(*outage_end);
-    }
+    if (tier_) tier_->note_outages(plan, fault_window);
     if (!rc.run_until(Instant::zero() + fault_window)) return;
 
     faults.heal_all();
@@ -295,20 +278,14 @@ class ReplicationScenario final : public Scenario {
                          [&] { return checker_->unconverged(); });
     checker_->report_metrics();
     rc.metric("faults_applied", static_cast<int64_t>(faults.applied()));
-    if (tier_checker_) {
+    if (tier_) {
       // Quiescence for S18 and L4: every write in flight has landed, GC's grace has run out
       // for whatever was fenced until now, and the archivers have had time to catch up.
-      if (!tier_checker_->await_quiescence()) return;
+      if (!tier_->await_quiescence(sim)) return;
     }
   }
 
  private:
-  // Every second: the largest local log, for the peak-local-bytes metric (H4, H7).
-  void sample_local_bytes(Simulation& sim) {
-    if (tier_checker_) tier_checker_->sample_local_bytes();
-    sim.scheduler().after(Duration::seconds(1), [this, &sim] { sample_local_bytes(sim); });
-  }
-
   // A protocol moment came (a broker took over a partition, was told to truncate, registered
   // again): fire the faults waiting for it.
   void fire(const std::string& role, NodeId broker) {
@@ -321,9 +298,8 @@ class ReplicationScenario final : public Scenario {
 
   Flavor flavor_;
   std::unique_ptr<ReplicationChecker> checker_;
-  std::unique_ptr<TierChecker> tier_checker_;
+  std::unique_ptr<TierRun> tier_;
   ControllerHooks controller_hooks_;
-  ConsumerHooks reader_hooks_;
   BrokerHooks broker_hooks_;
   std::map<std::string, std::vector<std::function<void(NodeId)>>> waiting_;  // future role -> armed faults
 };

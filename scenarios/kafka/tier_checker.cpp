@@ -348,7 +348,8 @@ bool TierChecker::await_quiescence() {
   const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
   if (!rc_.run_until(settled)) return false;
   const Instant bound = settled + quiescence(config_);
-  while (sim.now() < bound && quiescence_problem(controller())) {
+  const Instant earliest = settled + min_quiescence(config_);
+  while (sim.now() < bound && (sim.now() < earliest || quiescence_problem(controller()))) {
     if (!rc_.run_until(std::min(bound, sim.now() + Duration::seconds(1)))) return false;
   }
   check_quiescence(controller());

@@ -45,6 +45,8 @@ class TierChecker {
   // segments) read `e`: it must read every offset in order (S16: no gap between what is
   // archived and what is local).
   void on_reader_read(PartitionId p, const LogEntry& e);
+  // The late reader went back to offset 0 of `p`: from now on it must read it all again.
+  void on_reader_rewound(PartitionId p) { reader_next_[p] = 0; }
   // The scenario runs the late reader: quiescence then requires it to have caught up (L4).
   void expect_reader() { reader_ = true; }
   void report_metrics(const Controller* controller) const;
@@ -59,6 +61,12 @@ class TierChecker {
   static Duration quiescence(const ReplicationConfig& cfg) {
     return cfg.rpc_timeout + cfg.tier_gc_grace + cfg.tier_gc_interval * 2 + Duration::seconds(10);
   }
+  // ... and how long it lasts at least: the archive's cycle runs again on a healed cluster
+  // (uploads, local deletion, a retention pass every tier_gc_interval over what the producer
+  // adds; about ten seconds of records exceed these scenarios' retention.bytes), and the
+  // rewound late reader reads back from the object store, even in runs whose faults left
+  // little data behind.
+  static Duration min_quiescence(const ReplicationConfig& cfg) { return cfg.tier_gc_interval * 6; }
   // Notes, per partition, the end of the leader's tierable segments now (L4's target).
   void begin_quiescence(const Controller* controller);
   // S16, S18 and L4 at quiescence: the first that does not hold yet, if any.

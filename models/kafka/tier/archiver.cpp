@@ -191,13 +191,16 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
       continue;
     }
     ctx_.trace("tier-upload", {{"partition", p}, {"id", id}, {"base", base}, {"end", next->end_offset}});
-    if (!put(tier_object::data_key(p, id), tier_object::encode_entries(entries), leads) ||
-        !put(tier_object::epochs_key(p, id), tier_object::encode_epochs(epochs), leads)) {
+    const bool stored = put(tier_object::data_key(p, id), tier_object::encode_entries(entries), leads) &&
+                        put(tier_object::epochs_key(p, id), tier_object::encode_epochs(epochs), leads);
+    const auto completed =
+        stored ? append(p, broker_epoch, TierEvent{Kind::kUploadComplete, epoch, id, 0, 0, {}}, leads) : std::nullopt;
+    if (!completed || completed->outcome == Outcome::kFenced) {
+      // Leadership moved mid-upload (during a PUT, or before UploadComplete got through): the
+      // next leader's InitLeader fences this upload, if it has not already.
       cover(ctx_, TierMark::kUploadAbandoned);
-      return;  // leadership moved: the next leader's InitLeader fences this upload
+      return;
     }
-    const auto completed = append(p, broker_epoch, TierEvent{Kind::kUploadComplete, epoch, id, 0, 0, {}}, leads);
-    if (!completed || completed->outcome == Outcome::kFenced) return;
     tier_end = completed->tier_end_offset;
     backlog = true;
   }
