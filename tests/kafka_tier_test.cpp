@@ -233,3 +233,42 @@ TEST(TieredStorage, TierEventsRetriedAfterALostReplyAreIdempotent) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+// H6 after an unclean election: b0, cut off from the leader b2 and out of the ISR, is elected
+// uncleanly once b2 (power loss) and b1 (kill) are down. The archive holds committed records
+// b0 never had; its archiver fences them out of the lineage at once (tier end back to the
+// cut, their objects garbage for GC), archives its own records from there, and returning
+// followers whose hotset deleted past b0's LEO truncate fully (Kafka's truncateTo below the
+// first segment) instead of fetching above b0's LEO forever. The losses are excused by the
+// unclean election; nothing else may fail, and nothing may leak (S18).
+TEST(TieredStorage, AnUncleanLeaderFencesArchivedSegmentsOutsideItsLineage) {
+  RunRequest req;
+  req.scenario = "s3-outage";
+  req.seed = 1;
+  req.sets = {{"unclean.leader.election.enable", "true"}, {"elr", "false"}};
+  req.plan_text = "10s partition a=b0 b=b1,b2 for=20s\n25s power-loss node=b2 for=20s\n25.1s kill node=b1 for=20s\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.marks.at("E1.unclean-election"), 0u);
+  EXPECT_EQ(r.marks.at("H6.lineage-fenced"), 3u) << "every partition's archive ran past b0's log";
+  EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
+  EXPECT_GT(r.marks.at("H3.gc-deleted"), 0u);
+  bool excused = false;
+  for (const Violation& v : r.violations) excused |= v.excused && v.invariant == "S1";
+  EXPECT_TRUE(excused) << "the unclean election lost acknowledged records, excused";
+  // The same plan with the defaults (ELR on, unclean election off): the partitions stay
+  // offline until b1 or b2 returns (KIP-966's unclean recovery then elects the longest log),
+  // nothing leaves the lineage and nothing needs an excuse.
+  req.sets = {};
+  const RunResult clean = execute(req);
+  EXPECT_EQ(clean.verdict, Verdict::kPass) << (clean.violations.empty() ? clean.crash : clean.violations[0].message);
+  EXPECT_TRUE(clean.violations.empty());
+  EXPECT_GT(clean.marks.at("E1.partition-offline"), 0u);
+  EXPECT_EQ(clean.marks.at("H6.lineage-fenced"), 0u);
+}
+
+}  // namespace
+}  // namespace faultline

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "models/kafka/tier/archiver.h"
 #include "models/kafka/tier/tier_state.h"
 
 namespace faultline::kafka {
@@ -79,6 +80,52 @@ TEST(TierState, DeletionGoesThroughDeleteInitiate) {
   t.apply(initiate(2, "c", 20, 30));
   t.apply(step(Kind::kDeleteInitiate, 2, "c"));
   EXPECT_EQ(t.apply(step(Kind::kUploadComplete, 2, "c")).reason, std::string("not-in-progress"));
+}
+
+// H6 after an unclean election: the segments above the cut leave the lineage (garbage, not
+// retention) and the tier end goes back to the cut; cuts inside a segment or outside the
+// archive are refused; a repeat is a no-op.
+TEST(TierState, FenceLineageTakesTheSegmentsAboveTheCutOut) {
+  TierState t;
+  t.apply(init(1));
+  for (const auto& [id, base] : std::vector<std::pair<std::string, int64_t>>{{"a", 0}, {"b", 10}, {"c", 20}}) {
+    t.apply(initiate(1, id, base, base + 10));
+    t.apply(step(Kind::kUploadComplete, 1, id));
+  }
+  t.apply(step(Kind::kDeleteInitiate, 1, "a"));  // retention: the log now starts at 10
+  t.apply(init(2));
+  auto fence = [](int64_t cut) { return TierEvent{Kind::kFenceLineage, 2, "", cut, 0, {}}; };
+  EXPECT_EQ(t.apply(fence(15)).reason, std::string("cut-inside-a-segment"));
+  EXPECT_EQ(t.apply(fence(5)).reason, std::string("cut-outside-the-archive"));
+  EXPECT_EQ(t.apply({Kind::kFenceLineage, 1, "", 20, 0, {}}).outcome, Outcome::kFenced);
+  ASSERT_TRUE(t.apply(fence(20)).changed());
+  EXPECT_EQ(t.find("c")->state, TierSegmentState::kDeleteInitiate);
+  EXPECT_EQ(t.find("b")->state, TierSegmentState::kUploadComplete);
+  EXPECT_EQ(t.tier_end_offset(), 20);
+  EXPECT_EQ(t.retention_start(), 10) << "a lineage fence is not retention";
+  EXPECT_EQ(t.apply(fence(20)).outcome, Outcome::kRepeated);
+  EXPECT_TRUE(t.apply(initiate(2, "c2", 20, 25)).changed()) << "the new leader archives its own records from the cut";
+}
+
+// Kafka's isRemoteSegmentWithinLeaderEpochs, as the archiver's lineage check.
+TEST(TierLineage, ASegmentIsInTheLineageWhenItsEpochsAreTheLeadersOwn) {
+  TierSegment s;
+  s.base_offset = 10;
+  s.end_offset = 20;
+  s.epochs = {{1, 10}, {3, 15}};
+  const std::vector<EpochStart> leader = {{1, 0}, {3, 15}, {4, 30}};
+  EXPECT_TRUE(Archiver::within_lineage(s, leader, 40));
+  EXPECT_FALSE(Archiver::within_lineage(s, leader, 18)) << "ends above the leader's LEO";
+  EXPECT_FALSE(Archiver::within_lineage(s, {{1, 0}, {2, 14}, {4, 30}}, 40)) << "epoch 3 unknown to the leader";
+  EXPECT_FALSE(Archiver::within_lineage(s, {{1, 0}, {3, 16}}, 40)) << "epoch 3 starts elsewhere";
+  EXPECT_FALSE(Archiver::within_lineage(s, {{1, 0}, {3, 15}, {4, 18}}, 40)) << "epoch 3 ends before the segment does";
+  EXPECT_FALSE(Archiver::within_lineage(s, {{1, 12}, {3, 15}}, 40)) << "epoch 1 starts after the segment's base";
+  TierState t;
+  t.apply(init(3));
+  t.apply({Kind::kUploadInitiate, 3, "x", 10, 20, s.epochs});
+  t.apply(step(Kind::kUploadComplete, 3, "x"));
+  EXPECT_EQ(Archiver::lineage_cut(t, leader, 40), std::nullopt);
+  EXPECT_EQ(Archiver::lineage_cut(t, leader, 18), std::optional<int64_t>(10));
 }
 
 // Random sequences of events, most of them plausible, some stale or out of order.

@@ -113,7 +113,12 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         // Under hw-before-truncation the HW may already cover entries below; truncate_to
         // clamps it, and the damage is what a consumer or checker saw in between.
         const Instant began = ctx_.now();
-        const int64_t to = std::max<int64_t>(target, rr.log.log_start_offset());
+        // Below our log start (our retention or hotset went further than the leader's log,
+        // which an unclean election allows) the log truncates fully and starts over there,
+        // as Kafka's UnifiedLog.truncateTo does below its first segment; clamping at our log
+        // start would keep records the leader lacks and fetch above its LEO forever.
+        const int64_t to = target;
+        if (to < rr.log.log_start_offset()) cover(ctx_, Mark::kFollowerFullTruncation);
         truncate(rr, to);
         if (ctx_.now() - began > Duration::millis(100)) cover(ctx_, Mark::kTruncationBlockedOnDisk);
         if (hooks_.on_follower_truncated) hooks_.on_follower_truncated(id(), p, to, req.current_leader_epoch);

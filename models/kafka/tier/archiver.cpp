@@ -86,6 +86,28 @@ int64_t Archiver::log_start_offset(const TierState& tier, int64_t local_log_star
   return std::max(start, tier.retention_start());
 }
 
+bool Archiver::within_lineage(const TierSegment& s, const std::vector<EpochStart>& cache, int64_t leo) {
+  if (s.end_offset > leo || s.epochs.empty()) return false;
+  for (size_t i = 0; i < s.epochs.size(); ++i) {
+    const EpochStart& e = s.epochs[i];
+    const int64_t run_end = i + 1 < s.epochs.size() ? s.epochs[i + 1].start_offset : s.end_offset;
+    auto at = std::find_if(cache.begin(), cache.end(), [&](const EpochStart& c) { return c.epoch == e.epoch; });
+    if (at == cache.end()) return false;
+    const int64_t leader_end = std::next(at) == cache.end() ? leo : std::next(at)->start_offset;
+    if (i == 0 ? e.start_offset < at->start_offset : e.start_offset != at->start_offset) return false;
+    if (run_end > leader_end) return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> Archiver::lineage_cut(const TierState& tier, const std::vector<EpochStart>& cache,
+                                             int64_t leo) {
+  for (const TierSegment* s : tier.complete()) {
+    if (!within_lineage(*s, cache, leo)) return s->base_offset;
+  }
+  return std::nullopt;
+}
+
 void Archiver::retain(PartitionId p, Epoch epoch, int64_t broker_epoch, const PartitionLog& log,
                       const std::function<bool()>& leads) {
   if (config_.retention_bytes < 0) return;
@@ -156,7 +178,25 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
   const auto opened = append(p, broker_epoch, TierEvent{Kind::kInitLeader, epoch, "", 0, 0, {}}, leads);
   if (!opened || opened->outcome == Outcome::kFenced || opened->outcome == Outcome::kRejected) return;
   int64_t tier_end = opened->tier_end_offset;
-  if (tier_end > 0) cover(ctx_, TierMark::kResumedFromTierState);
+  if (tier_end > 0) {
+    cover(ctx_, TierMark::kResumedFromTierState);
+    // H6: after an unclean election the archive may hold records this leader's log does not
+    // (offsets it never had, or had in other epochs). Those segments leave the lineage before
+    // anything else happens: readers must not be served another history than the log's, and
+    // this leader archives its own records from the cut on. (Kafka leaves such segments out
+    // of retention until its epoch cache moves past them; the model fences them at once.)
+    std::optional<TierState> tier;
+    while (leads() && !(tier = describe(p))) ctx_.sleep_for(Duration::seconds(1));
+    if (!tier) return;
+    if (const std::optional<int64_t> cut = lineage_cut(*tier, log.epoch_cache(), log.log_end_offset())) {
+      const auto fenced =
+          append(p, broker_epoch, TierEvent{Kind::kFenceLineage, epoch, "", *cut, 0, {}}, leads);
+      if (!fenced || fenced->outcome == Outcome::kFenced || fenced->outcome == Outcome::kRejected) return;
+      cover(ctx_, TierMark::kLineageFenced);
+      ctx_.trace("tier-lineage-fenced", {{"partition", p}, {"above", *cut}, {"leo", log.log_end_offset()}});
+      tier_end = fenced->tier_end_offset;
+    }
+  }
   uint64_t uploads = 0;
   bool backlog = false;
   while (leads()) {
@@ -170,15 +210,18 @@ void Archiver::run(PartitionId p, Epoch epoch, int64_t broker_epoch, const Parti
     int64_t limit = std::min(log.high_watermark(), log.recovery_point());
     // BUG(tier-above-hw): any rolled segment was tierable, committed or not.
     if (bugs_.on(Bug::kTierAboveHw)) limit = log.log_end_offset();
+    // From the tier end, or from the local log start if that is higher, which only a lineage
+    // fence can cause (H4 never deletes past the tier end): what lies between is gone from
+    // this leader's history, a loss the unclean election that caused it answers for.
+    const int64_t base = std::max(tier_end, log.log_start_offset());
     std::optional<SegmentInfo> next;
     for (const SegmentInfo& s : log.segments()) {
-      if (s.active || s.base_offset > tier_end) break;  // nothing rolled there, or not local
-      if (s.end_offset <= tier_end) continue;
+      if (s.active || s.base_offset > base) break;  // nothing rolled there, or not local
+      if (s.end_offset <= base) continue;
       if (s.end_offset <= limit) next = s;
       break;
     }
     if (!next) continue;
-    const int64_t base = tier_end;
     const std::vector<LogEntry> entries = log.read(base, static_cast<uint32_t>(next->end_offset - base), next->end_offset);
     if (entries.size() != static_cast<size_t>(next->end_offset - base)) continue;
     const std::vector<EpochStart> epochs = epoch_slice(log.epoch_cache(), base, next->end_offset);

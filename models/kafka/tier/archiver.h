@@ -32,6 +32,16 @@ class Archiver {
   // archive reaches the local log, else the local log start.
   static int64_t log_start_offset(const TierState& tier, int64_t local_log_start);
 
+  // H6, Kafka's RemoteLogManager.isRemoteSegmentWithinLeaderEpochs: the segment lies within
+  // the lineage of a leader with this epoch cache and log end offset: it ends at or below the
+  // LEO, every epoch of its slice is in the cache, the first one starting no earlier than the
+  // leader's, each later one exactly where the leader's does, and each run ending no later
+  // than the leader's next epoch begins.
+  static bool within_lineage(const TierSegment& s, const std::vector<EpochStart>& cache, int64_t leo);
+  // Where the archive stops being this leader's history: the base of the lowest Complete
+  // segment outside its lineage, if any (after an unclean election, say).
+  static std::optional<int64_t> lineage_cut(const TierState& tier, const std::vector<EpochStart>& cache, int64_t leo);
+
   // GC and remote retention of partition `p` (H3, H6), every tier_gc_interval while
   // `leads()` holds: a task of its own, beside the uploads, as Kafka's expiration task runs
   // beside its copy task. Blocking: run it in a fiber.

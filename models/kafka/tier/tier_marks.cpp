@@ -24,6 +24,7 @@ constexpr MarkSpec kTierMarks[] = {
     {"H5.remote-read-failed", "a remote read met an object-store error and was answered KAFKA_STORAGE_ERROR"},
     {"H5.follower-moved-to-tiered", "a follower below its leader's local log start restarted there, its epoch from the store"},
     {"H6.remote-retention", "retention raised the log start offset past an archived segment and deleted it"},
+    {"H6.lineage-fenced", "after an unclean election, archived segments the new leader's log does not hold left the archive"},
 };
 static_assert(std::size(kTierMarks) == static_cast<size_t>(TierMark::kCount), "every TierMark needs an entry");
 }  // namespace

@@ -27,6 +27,7 @@ enum class TierMark : uint32_t {
   kRemoteReadFailed,      // H5: a remote read met an object-store error
   kFollowerMovedToTier,   // H5: a follower restarted at its leader's local log start
   kRemoteRetention,       // H6: retention deleted an archived segment
+  kLineageFenced,         // H6: segments outside a new leader's lineage left the archive
   kCount,
 };
 

@@ -25,6 +25,7 @@ const char* to_string(TierEvent::Kind k) {
     case TierEvent::Kind::kUploadComplete: return "upload-complete";
     case TierEvent::Kind::kDeleteInitiate: return "delete-initiate";
     case TierEvent::Kind::kDeleteComplete: return "delete-complete";
+    case TierEvent::Kind::kFenceLineage: return "fence-lineage";
   }
   return "?";
 }
@@ -44,6 +45,7 @@ std::string TierEvent::to_text() const {
   if (kind == Kind::kUploadInitiate) {
     return fmt::format("upload-initiate epoch={} id={} [{}, {})", tier_epoch, segment_id, base_offset, end_offset);
   }
+  if (kind == Kind::kFenceLineage) return fmt::format("fence-lineage epoch={} above={}", tier_epoch, base_offset);
   return fmt::format("{} epoch={} id={}", to_string(kind), tier_epoch, segment_id);
 }
 
@@ -94,6 +96,7 @@ TierState::Result TierState::apply(const TierEvent& e) {
   }
   if (e.tier_epoch < tier_epoch_) return {Outcome::kFenced, "older-tier-epoch"};
   if (e.tier_epoch > tier_epoch_) return {Outcome::kRejected, "tier-epoch-not-initialised"};
+  if (e.kind == Kind::kFenceLineage) return fence_lineage(e);
   auto it = segments_.find(e.segment_id);
   TierSegment* s = it == segments_.end() ? nullptr : &it->second;
   switch (e.kind) {
@@ -133,8 +136,28 @@ TierState::Result TierState::apply(const TierEvent& e) {
       s->state = S::kDeleteComplete;
       break;
     case Kind::kInitLeader:
+    case Kind::kFenceLineage:
       FL_UNREACHABLE("handled above");
   }
+  log_.push_back(e);
+  check_invariants();
+  return {};
+}
+
+TierState::Result TierState::fence_lineage(const TierEvent& e) {
+  using S = TierSegmentState;
+  const int64_t cut = e.base_offset;
+  if (cut == tier_end_) return {Outcome::kRepeated, "lineage-already-ends-there"};
+  if (cut > tier_end_ || cut < retention_start_) return {Outcome::kRejected, "cut-outside-the-archive"};
+  for (const auto& [id, s] : segments_) {
+    if (s.state == S::kUploadComplete && s.base_offset < cut && s.end_offset > cut) {
+      return {Outcome::kRejected, "cut-inside-a-segment"};
+    }
+  }
+  for (auto& [id, s] : segments_) {
+    if (s.state == S::kUploadComplete && s.base_offset >= cut) s.state = S::kDeleteInitiate;
+  }
+  tier_end_ = cut;
   log_.push_back(e);
   check_invariants();
   return {};

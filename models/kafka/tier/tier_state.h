@@ -18,8 +18,13 @@
 //   same event applied twice is a no-op (idempotent repeats), also once the segment has moved
 //   on (an UploadComplete retried after retention took the segment); any other transition
 //   is rejected (S19).
+// - FenceLineage(cut) (H6, after an unclean election): the new leader's log does not hold
+//   what the Complete segments above `cut` hold, so they leave the lineage: Complete ->
+//   DeleteInitiate (garbage, not retention: the retention start stays) and the tier end
+//   offset goes back to `cut`, from where the new leader archives its own records. `cut`
+//   lies in [retention start, tier end] on a segment boundary; a repeat is a no-op.
 // Invariants (asserted after every applied event): at most one Initiate; Complete segments
-// do not overlap; the tier end offset is the largest end of any segment ever Complete.
+// do not overlap; the tier end offset is at most the largest end of any segment ever Complete.
 #pragma once
 
 #include <cstdint>
@@ -47,11 +52,18 @@ struct TierSegment {
 };
 
 struct TierEvent {
-  enum class Kind : uint8_t { kInitLeader, kUploadInitiate, kUploadComplete, kDeleteInitiate, kDeleteComplete };
+  enum class Kind : uint8_t {
+    kInitLeader,
+    kUploadInitiate,
+    kUploadComplete,
+    kDeleteInitiate,
+    kDeleteComplete,
+    kFenceLineage,  // H6: Complete segments ending above base_offset leave the lineage
+  };
   Kind kind = Kind::kInitLeader;
   int32_t tier_epoch = 0;
   std::string segment_id;          // all but InitLeader
-  int64_t base_offset = 0;         // UploadInitiate
+  int64_t base_offset = 0;         // UploadInitiate; FenceLineage: where the lineage ends
   int64_t end_offset = 0;          // UploadInitiate
   std::vector<EpochStart> epochs;  // UploadInitiate
   std::string to_text() const;
@@ -88,6 +100,7 @@ class TierState {
   TierState without_log() const;
 
  private:
+  Result fence_lineage(const TierEvent& e);
   void check_invariants() const;
 
   int32_t tier_epoch_ = 0;
