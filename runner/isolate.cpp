@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,7 +79,8 @@ RunResult crash_result(const RunRequest& req, std::string why) {
 }
 
 struct Child {
-  size_t index = 0;
+  size_t sequence = 0;
+  RunRequest request;
   pid_t pid = -1;
   int fd = -1;
   int64_t started_ms = 0;
@@ -96,13 +98,18 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
-Child start_child(const RunRequest& req, size_t index) {
+Child start_child(RunRequest req) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
   std::fflush(nullptr);  // nothing buffered may be written twice
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) {
+    // No orphan keeps running after the runner is killed (even by SIGKILL); if the parent
+    // went before the request took effect, go now.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     ::close(fds[0]);
     RunResult result = execute(req);
     if (req.trace_sink != nullptr) std::fflush(req.trace_sink);
@@ -114,7 +121,7 @@ Child start_child(const RunRequest& req, size_t index) {
   ::close(fds[1]);
   ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
   Child c;
-  c.index = index;
+  c.request = std::move(req);
   c.pid = pid;
   c.fd = fds[0];
   c.started_ms = wall_now_ms();
@@ -235,17 +242,41 @@ bool decode_result(const std::string& bytes, RunResult* out) {
 }
 
 void run_isolated(const std::vector<RunRequest>& requests, const IsolationOptions& options, const OnDone& on_done) {
-  std::vector<Child> running;
   size_t next = 0;
+  run_isolated_stream(
+      [&]() -> std::optional<RunRequest> {
+        if (next >= requests.size()) return std::nullopt;
+        return requests[next++];
+      },
+      options, [&](size_t i, const RunRequest&, const RunResult& result, int64_t ms) { on_done(i, result, ms); });
+}
+
+void run_isolated_stream(const NextRequest& next_request, const IsolationOptions& options,
+                         const OnRequestDone& on_done) {
+  std::vector<Child> running;
+  bool exhausted = false;
+  size_t started = 0;
   const size_t jobs = static_cast<size_t>(std::max(1, options.jobs));
-  while (next < requests.size() || !running.empty()) {
-    while (running.size() < jobs && next < requests.size()) {
-      running.push_back(start_child(requests[next], next));
-      ++next;
+  int64_t last_tick = wall_now_ms();
+  while (!exhausted || !running.empty()) {
+    while (running.size() < jobs && !exhausted) {
+      std::optional<RunRequest> req = next_request();
+      if (!req) {
+        exhausted = true;
+        break;
+      }
+      running.push_back(start_child(std::move(*req)));
+      running.back().sequence = started++;
+    }
+    if (running.empty()) break;
+    if (options.on_tick && wall_now_ms() - last_tick >= options.tick_ms) {
+      options.on_tick();
+      last_tick = wall_now_ms();
     }
     // Wait for output from any child, waking in time for the nearest deadline.
     const int64_t now = wall_now_ms();
     int64_t wait_ms = options.timeout_ms;
+    if (options.on_tick) wait_ms = std::min(wait_ms, options.tick_ms);
     for (const Child& c : running) wait_ms = std::min(wait_ms, c.started_ms + options.timeout_ms - now);
     std::vector<pollfd> fds;
     for (const Child& c : running) fds.push_back({c.fd, POLLIN, 0});
@@ -278,8 +309,8 @@ void run_isolated(const std::vector<RunRequest>& requests, const IsolationOption
         still.push_back(std::move(c));
         continue;
       }
-      const RunResult result = finish_child(requests[c.index], c, options.timeout_ms);
-      on_done(c.index, result, wall_now_ms() - c.started_ms);
+      const RunResult result = finish_child(c.request, c, options.timeout_ms);
+      on_done(c.sequence, c.request, result, wall_now_ms() - c.started_ms);
     }
     running = std::move(still);
   }

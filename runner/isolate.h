@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "scenarios/scenario.h"
@@ -17,13 +18,26 @@
 namespace faultline {
 
 struct IsolationOptions {
+  IsolationOptions(int j = 1, int64_t timeout = 300'000) : jobs(j), timeout_ms(timeout) {}
   int jobs = 1;                 // children at once
   int64_t timeout_ms = 300'000; // wall-clock limit per run
+  // Called at least every tick_ms while runs are in flight (progress lines); may be empty.
+  std::function<void()> on_tick;
+  int64_t tick_ms = 1000;
 };
 
 using OnDone = std::function<void(size_t index, const RunResult& result, int64_t wall_ms)>;
 
 void run_isolated(const std::vector<RunRequest>& requests, const IsolationOptions& options, const OnDone& on_done);
+
+// The same over a lazy stream of requests: `next` is asked for one more whenever a slot is
+// free and returns nullopt at the end, so a range of 10^8 seeds starts at once in constant
+// memory. `on_done` gets each request with its result and its place in the stream (0, 1, ...). A child dies with the runner: it asks
+// the kernel for SIGKILL when its parent goes (PR_SET_PDEATHSIG).
+using NextRequest = std::function<std::optional<RunRequest>()>;
+using OnRequestDone =
+    std::function<void(size_t sequence, const RunRequest& request, const RunResult& result, int64_t wall_ms)>;
+void run_isolated_stream(const NextRequest& next, const IsolationOptions& options, const OnRequestDone& on_done);
 
 // Encoding of a RunResult for the pipe (exposed for tests).
 std::string encode_result(const RunResult& r);

@@ -8,6 +8,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <set>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,17 +19,16 @@
 #include "reports/json.h"
 #include "reports/summary.h"
 #include "scenarios/registry.h"
+#include "runner/bad_input.h"
 #include "runner/bench.h"
 #include "runner/isolate.h"
+#include "runner/results_db.h"
 #include "runner/shrink.h"
+#include "runner/sweep.h"
 #include "scenarios/scenario.h"
 
 namespace faultline {
 namespace {
-
-struct BadInput {
-  std::string message;
-};
 
 int64_t wall_ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
@@ -195,7 +198,38 @@ struct Common {
   std::string plan_path;
   bool json = false;
   int64_t timeout_s = 300;
+  std::string db_path = "faultline.db";
+  bool no_db = false;
 };
+
+// Records one finished run (`faultline run`, or the result of `faultline shrink`) as a
+// sweep of its own kind; an unusable database is bad input, found before the run.
+std::unique_ptr<ResultsDb> open_db(const Common& c) {
+  if (c.no_db || c.db_path.empty()) return nullptr;
+  std::string error;
+  auto db = ResultsDb::open(c.db_path, &error);
+  if (!db) throw BadInput{error};
+  return db;
+}
+
+void record_one(ResultsDb* db, const char* kind, const Common& c, const RunRequest& req, const RunResult& r,
+                int64_t wall_ms, const std::string& replay, const std::string& command) {
+  if (db == nullptr) return;
+  SweepRecord rec;
+  rec.kind = kind;
+  rec.scenario = r.scenario;
+  rec.params = r.params;
+  rec.bugs = r.bugs;
+  rec.plan = req.plan_text.value_or("");
+  rec.first_seed = rec.last_seed = r.seed;
+  rec.command = command;
+  bool resumed = false;
+  std::set<uint64_t> done;
+  const int64_t id = db->begin(rec, /*resume=*/false, &resumed, &done);
+  db->add(id, r, wall_ms, replay);
+  db->finish(id);
+  (void)c;
+}
 
 RunRequest make_request(const Common& c, uint64_t seed) {
   RunRequest r;
@@ -213,9 +247,11 @@ void check_result(const RunResult& r) {
 }
 
 int cmd_run(const std::string& program, const Common& c, uint64_t seed, const std::string& trace_path,
-            bool in_process) {
+            bool in_process, const std::string& command) {
   RunRequest req = make_request(c, seed);
   check(req);
+  if (c.json && trace_path == "-") throw BadInput{"--json with --trace - would mix trace lines into the JSON stream"};
+  auto db = open_db(c);
   std::FILE* trace = nullptr;
   if (!trace_path.empty()) {
     trace = trace_path == "-" ? stdout : std::fopen(trace_path.c_str(), "w");
@@ -239,6 +275,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   }
   if (trace != nullptr && trace != stdout) std::fclose(trace);
   check_result(result);
+  record_one(db.get(), "run", c, req, result, wall_ms, replay, command);
   if (c.json) {
     fmt::print("{}\n", run_to_json(result, wall_ms, replay));
   } else {
@@ -248,50 +285,33 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   return result.verdict == Verdict::kPass ? 0 : 1;
 }
 
-// Writes `text` to `path`, replacing what was there; false if the file cannot be written.
-bool write_file(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) return false;
-  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  return std::fclose(f) == 0 && written;
+int cmd_sweep(const std::string& program, const Common& c, SweepOptions o, const std::string& seeds) {
+  const auto [first, last] = parse_seed_range(seeds);
+  o.program = program;
+  o.scenario = c.scenario;
+  o.sets = parse_sets(c.sets);
+  o.bugs = c.bugs;
+  o.plan_path = c.plan_path;
+  if (!c.plan_path.empty()) o.plan_text = read_plan_file(c.plan_path);
+  o.json = c.json;
+  o.timeout_s = c.timeout_s;
+  o.first = first;
+  o.last = last;
+  return run_sweep(o, [&](const RunRequest& r) { return replay_command(program, r, c.plan_path); });
 }
 
-int cmd_sweep(const std::string& program, const Common& c, const std::string& seeds, int jobs,
-              const std::string& summary_json_path) {
-  const auto [first, last] = parse_seed_range(seeds);
-  std::vector<RunRequest> requests;
-  for (uint64_t s = first;; ++s) {
-    requests.push_back(make_request(c, s));
-    if (s == last) break;
+int cmd_merge(const std::vector<std::string>& paths) {
+  for (size_t i = 1; i < paths.size(); ++i) {
+    if (paths[i] == paths[0]) throw BadInput{fmt::format("merge: '{}' is both the output and an input", paths[0])};
   }
-  check(requests.front());
-  // An unwritable summary path is bad input: found before any seed runs. Emptying the file
-  // now also means a sweep that dies leaves no earlier sweep's summary behind.
-  if (!summary_json_path.empty() && !write_file(summary_json_path, "")) {
-    throw BadInput{fmt::format("cannot open summary file '{}' for writing", summary_json_path)};
+  std::string error;
+  auto out = ResultsDb::open(paths[0], &error);
+  if (!out) throw BadInput{error};
+  for (size_t i = 1; i < paths.size(); ++i) {
+    if (!out->merge_from(paths[i], &error)) throw BadInput{error};
   }
-  SweepSummary summary;
-  summary.set_guards(guard_marks());
-  const auto start = std::chrono::steady_clock::now();
-  run_isolated(requests, IsolationOptions{jobs, c.timeout_s * 1000}, [&](size_t i, const RunResult& r, int64_t ms) {
-    check_result(r);  // the same for every seed: the first one stops the sweep
-    const std::string replay = replay_command(program, requests[i], c.plan_path);
-    if (c.json) {
-      fmt::print("{}\n", run_to_json(r, ms, replay));
-    } else if (r.verdict != Verdict::kPass) {
-      fmt::print("seed {}: {}\n  replay: {}\n", r.seed, describe(r), replay);
-    }
-    std::fflush(stdout);  // a finished result is never lost, whatever happens next
-    summary.add(r, ms, replay);
-  });
-  const std::string text = fmt::format("sweep {} seeds {}..{} (jobs {}): {}", c.scenario, first, last, jobs,
-                                       summary.text(wall_ms_since(start)));
-  std::fputs(text.c_str(), c.json ? stderr : stdout);
-  // Rare after the check above (the disk filled, the directory went away), and still exit 2.
-  if (!summary_json_path.empty() && !write_file(summary_json_path, summary.json(c.scenario) + "\n")) {
-    throw BadInput{fmt::format("cannot write the summary to '{}'", summary_json_path)};
-  }
-  return summary.all_passed() ? 0 : 1;
+  fmt::print("merged {} database(s) into {}\n", paths.size() - 1, paths[0]);
+  return 0;
 }
 
 int cmd_plan(const Common& c, uint64_t seed) {
@@ -310,6 +330,7 @@ int cmd_shrink(const std::string& program, const Common& c, uint64_t seed, const
                uint32_t max_runs) {
   RunRequest req = make_request(c, seed);
   check(req);
+  auto db = open_db(c);
   const auto start = std::chrono::steady_clock::now();
   auto run_one = [&c](const RunRequest& r) {
     RunResult result;
@@ -345,6 +366,11 @@ int cmd_shrink(const std::string& program, const Common& c, uint64_t seed, const
                                        s.plan.to_text());
   std::fputs(text.c_str(), f);
   std::fclose(f);
+  // The shrunk run, with its plan, is what a later replay wants.
+  RunRequest shrunk = req;
+  shrunk.plan_text = s.plan.to_text();
+  record_one(db.get(), "shrink", c, shrunk, s.result, wall_ms_since(start), replay_command(program, req, path),
+             fmt::format("shrink --scenario {} --seed {}", c.scenario, seed));
   fmt::print("shrunk {} -> {} fault(s) in {} runs ({:.1f} s){}\n{}{} seed {}: {}\n  plan: {}\n  replay: {}\n",
              plan->events.size(), s.plan.events.size(), s.runs, static_cast<double>(wall_ms_since(start)) / 1000.0,
              s.budget_hit ? " (run budget reached: maybe not minimal)" : "", s.plan.to_text(), c.scenario, seed,
@@ -365,7 +391,10 @@ int main_impl(int argc, char** argv) {
     sub->add_flag("--json", common.json, "print one JSON object per run");
     sub->add_option("--plan", common.plan_path, "run this fault plan file instead of the seed's nemesis");
     sub->add_option("--timeout", common.timeout_s, "wall-clock seconds before a run is killed as a crash")
-        ->check(CLI::Range(1, 86'400));
+        ->check(CLI::Range(1, 86'400))
+        ->capture_default_str();
+    sub->add_option("--db", common.db_path, "record results in this SQLite database")->capture_default_str();
+    sub->add_flag("--no-db", common.no_db, "record nothing");
   };
 
   CLI::App* run = app.add_subcommand("run", "run one seed of a scenario");
@@ -382,10 +411,24 @@ int main_impl(int argc, char** argv) {
   std::string seeds;
   int jobs = 2;
   sweep->add_option("--seeds", seeds, "seed range A..B (inclusive) or a single seed")->required();
-  sweep->add_option("--jobs", jobs, "runs at once")->check(CLI::Range(1, 256));
-  std::string summary_json_path;
-  sweep->add_option("--summary-json", summary_json_path,
+  sweep->add_option("--jobs", jobs, "runs at once")->check(CLI::Range(1, 256))->capture_default_str();
+  SweepOptions sweep_options;
+  sweep->add_option("--summary-json", sweep_options.summary_json_path,
                     "also write the sweep summary (verdicts, invariants, coverage marks) as one JSON object to PATH");
+  sweep->add_option("--junit", sweep_options.junit_path, "also write JUnit XML to PATH (one test case per failing seed)");
+  sweep->add_flag("--fresh", sweep_options.fresh,
+                  "start over even if the same sweep is unfinished in the database (default: resume it)");
+  sweep->add_flag("--quiet", sweep_options.quiet, "no progress lines");
+  sweep->add_option("--progress-interval", sweep_options.progress_interval_s,
+                    "seconds between progress lines when stderr is not a terminal")
+      ->check(CLI::Range(1, 86'400))
+      ->capture_default_str();
+  std::string shard_text;
+  std::optional<uint64_t> shard_count;
+  sweep->add_option("--shard", shard_text,
+                    "run the K-th of N disjoint slices of the range: K/N, or auto (Kubernetes, Slurm, GNU parallel)");
+  sweep->add_option("--shard-count", shard_count, "N for --shard auto where the engine does not say it")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
 
   CLI::App* plan = app.add_subcommand("plan", "print the fault plan a seed's nemesis draws (edit it, run it with --plan)");
   std::string plan_seed_text;
@@ -401,6 +444,10 @@ int main_impl(int argc, char** argv) {
   shrink->add_option("--seed", shrink_seed_text, "the failing seed")->required();
   shrink->add_option("--out", shrink_out, "where to write the shrunk plan (default: SCENARIO-seedN.plan)");
   shrink->add_option("--max-runs", shrink_runs, "candidate runs at most")->check(CLI::Range(1u, 100'000u));
+
+  CLI::App* merge = app.add_subcommand("merge", "combine the results databases of a sharded sweep: merge OUT.db IN.db...");
+  std::vector<std::string> merge_paths;
+  merge->add_option("databases", merge_paths, "OUT.db then IN.db...")->required()->expected(2, 10'000);
 
   CLI::App* list = app.add_subcommand("list", "list scenarios, parameters and bug switches");
   bool list_json = false;
@@ -427,13 +474,22 @@ int main_impl(int argc, char** argv) {
 
   try {
     if (*list) return cmd_list(list_json);
+    if (*merge) return cmd_merge(merge_paths);
     if (*bench) return run_bench(bench_events, bench_json);
     if (*run) {
       uint64_t seed = 0;
       if (!parse_u64(seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", seed_text)};
-      return cmd_run(program, common, seed, trace_path, in_process);
+      std::string command;
+      for (int i = 0; i < argc; ++i) command += (i ? " " : "") + shell_quote(argv[i]);
+      return cmd_run(program, common, seed, trace_path, in_process, command);
     }
-    if (*sweep) return cmd_sweep(program, common, seeds, jobs, summary_json_path);
+    if (*sweep) {
+      sweep_options.db_path = common.no_db ? std::string() : common.db_path;
+      sweep_options.jobs = jobs;
+      sweep_options.shard = parse_shard(shard_text, shard_count, [](const char* name) { return std::getenv(name); });
+      for (int i = 0; i < argc; ++i) sweep_options.command_line += (i ? " " : "") + shell_quote(argv[i]);
+      return cmd_sweep(program, common, sweep_options, seeds);
+    }
     if (*shrink) {
       uint64_t seed = 0;
       if (!parse_u64(shrink_seed_text, &seed)) {

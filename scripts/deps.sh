@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake ninja-build
   libboost-context-dev libfmt-dev libcli11-dev librapidcheck-dev
-  libsqlite3-dev libgtest-dev libgmock-dev
+  libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -6,6 +6,7 @@ set -u
 FL="$1"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1  # sweeps record into ./faultline.db: keep it out of the build tree
 failures=0
 pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
@@ -19,7 +20,7 @@ if [[ -n "$h7a" && "$h7a" == "$h7b" ]]; then pass "seed 7 twice gives $h7a"; els
 if [[ -n "$h8" && "$h8" != "$h7a" ]]; then pass "seed 8 gives a different hash $h8"; else fail "seed 8 hash '$h8' equals seed 7"; fi
 
 # 2. A sweep gives the same (seed, verdict, hash) set with --jobs 1 and --jobs 2.
-extract() { sed -E 's/.*"seed":([0-9]+),"verdict":"([a-z]+)".*"trace_hash":"([0-9a-f]+)".*/\1 \2 \3/' | sort -n; }
+extract() { grep '"seed":' | sed -E 's/.*"seed":([0-9]+),"verdict":"([a-z]+)".*"trace_hash":"([0-9a-f]+)".*/\1 \2 \3/' | sort -n; }
 "$FL" sweep --scenario ping --seeds 1..40 --jobs 1 --json 2>/dev/null | extract > "$WORK/j1"
 "$FL" sweep --scenario ping --seeds 1..40 --jobs 2 --json 2>/dev/null | extract > "$WORK/j2"
 if [[ $(wc -l < "$WORK/j1") -eq 40 ]] && cmp -s "$WORK/j1" "$WORK/j2"; then
@@ -71,8 +72,13 @@ bad "duplicate set" run --scenario ping --seed 1 --set nodes=3 --set nodes=4
 
 # 5. A sweep with crashing, hanging and deadlocking seeds finishes with every result.
 "$FL" sweep --scenario selftest --set mode=mixed --seeds 1..8 --jobs 2 --timeout 2 --json > "$WORK/mixed" 2> "$WORK/mixed.err"; rc=$?
-n=$(wc -l < "$WORK/mixed")
+n=$(grep -c '"seed":' "$WORK/mixed")
 if [[ $rc -eq 1 && $n -eq 8 ]]; then pass "mixed selftest sweep: 8 results, exit 1"; else fail "mixed sweep: rc=$rc results=$n"; fi
+if tail -1 "$WORK/mixed" | grep -q '^{"scenario":"selftest","runs":8,'; then
+  pass "--json: the summary is the stream's last JSON line"
+else
+  fail "--json summary line: $(tail -1 "$WORK/mixed" | head -c 200)"
+fi
 for v in pass fail liveness crash; do
   grep -q "\"verdict\":\"$v\"" "$WORK/mixed" && pass "mixed sweep reports a $v" || fail "mixed sweep lacks $v"
 done
