@@ -37,15 +37,11 @@ CREATE TABLE IF NOT EXISTS runs(
   scenario TEXT NOT NULL, params TEXT NOT NULL, bugs TEXT NOT NULL, verdict TEXT NOT NULL,
   first_invariant TEXT NOT NULL, message TEXT NOT NULL, trace_hash TEXT NOT NULL, events INTEGER NOT NULL,
   sim_time_ns INTEGER NOT NULL, wall_ms INTEGER NOT NULL, fault_plan TEXT NOT NULL, replay TEXT NOT NULL,
-  UNIQUE(sweep_id, seed));
+  metrics TEXT NOT NULL, marks TEXT NOT NULL, UNIQUE(sweep_id, seed));
 CREATE TABLE IF NOT EXISTS violations(
   run_id INTEGER NOT NULL REFERENCES runs(id), invariant TEXT NOT NULL, kind TEXT NOT NULL, at_ns INTEGER NOT NULL,
   message TEXT NOT NULL, excused INTEGER NOT NULL, excuse TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS metrics(run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS marks(run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, count INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS violations_by_run ON violations(run_id);
-CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id);
-CREATE INDEX IF NOT EXISTS marks_by_run ON marks(run_id);
 )sql";
 
 std::string utc_now() {
@@ -267,13 +263,11 @@ void ResultsDb::write_batch() {
   try {
     Stmt run(db_,
              "INSERT OR IGNORE INTO runs(sweep_id, seed, scenario, params, bugs, verdict, first_invariant, message, "
-             "trace_hash, events, sim_time_ns, wall_ms, fault_plan, replay) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-             "?10, ?11, ?12, ?13, ?14)");
+             "trace_hash, events, sim_time_ns, wall_ms, fault_plan, replay, metrics, marks) VALUES(?1, ?2, ?3, ?4, ?5, "
+             "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     Stmt violation(db_,
                    "INSERT INTO violations(run_id, invariant, kind, at_ns, message, excused, excuse) "
                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    Stmt metric(db_, "INSERT INTO metrics(run_id, name, value) VALUES(?1, ?2, ?3)");
-    Stmt mark(db_, "INSERT INTO marks(run_id, name, count) VALUES(?1, ?2, ?3)");
     for (const Pending& p : pending_) {
       const RunResult& r = p.result;
       const Violation* first = nullptr;
@@ -288,6 +282,10 @@ void ResultsDb::write_batch() {
       run.bind(7, first ? first->invariant : std::string()).bind(8, first ? first->message : r.crash);
       run.bind(9, hex64(r.trace_hash)).bind(10, static_cast<int64_t>(r.events)).bind(11, r.sim_time_ns);
       run.bind(12, p.wall_ms).bind(13, r.fault_plan).bind(14, p.replay);
+      std::string metrics, marks;
+      for (const auto& [name, value] : r.metrics) metrics += fmt::format("{}={}\n", name, value);
+      for (const auto& [name, count] : r.marks) marks += fmt::format("{}={}\n", name, count);
+      run.bind(15, metrics).bind(16, marks);
       run.run();
       if (sqlite3_changes(db_) == 0) continue;  // already recorded: a result is committed once
       const int64_t id = sqlite3_last_insert_rowid(db_);
@@ -295,14 +293,6 @@ void ResultsDb::write_batch() {
         violation.bind(1, id).bind(2, v.invariant).bind(3, std::string(v.kind == InvariantKind::kSafety ? "safety" : "liveness"));
         violation.bind(4, v.at.ns()).bind(5, v.message).bind(6, int64_t{v.excused ? 1 : 0}).bind(7, v.excuse);
         violation.run();
-      }
-      for (const auto& [name, value] : r.metrics) {
-        metric.bind(1, id).bind(2, name).bind(3, value);
-        metric.run();
-      }
-      for (const auto& [name, count] : r.marks) {
-        mark.bind(1, id).bind(2, name).bind(3, static_cast<int64_t>(count));
-        mark.run();
       }
     }
     exec("COMMIT");
@@ -324,8 +314,8 @@ std::vector<StoredRun> ResultsDb::query_runs(const char* where, int64_t arg) {
   flush();
   const std::string sql = fmt::format(
       "SELECT r.id, r.sweep_id, r.seed, r.scenario, r.params, r.bugs, r.verdict, r.trace_hash, r.events, "
-      "r.sim_time_ns, r.wall_ms, r.fault_plan, r.replay, r.message, s.binary FROM runs r JOIN sweeps s ON s.id = "
-      "r.sweep_id WHERE {}",
+      "r.sim_time_ns, r.wall_ms, r.fault_plan, r.replay, r.message, s.binary, r.metrics, r.marks FROM runs r JOIN "
+      "sweeps s ON s.id = r.sweep_id WHERE {}",
       where);
   Stmt q(db_, sql.c_str());
   q.bind(1, arg);
@@ -348,11 +338,11 @@ std::vector<StoredRun> ResultsDb::query_runs(const char* where, int64_t arg) {
     s.replay = q.text(12);
     if (r.verdict == Verdict::kCrash) r.crash = q.text(13);
     s.binary = q.text(14);
+    for (const auto& [name, value] : params_from(q.text(15))) r.metrics[name] = std::stoll(value);
+    for (const auto& [name, value] : params_from(q.text(16))) r.marks[name] = std::stoull(value);
     out.push_back(std::move(s));
   }
   Stmt vq(db_, "SELECT invariant, kind, at_ns, message, excused, excuse FROM violations WHERE run_id = ?1");
-  Stmt mq(db_, "SELECT name, value FROM metrics WHERE run_id = ?1");
-  Stmt kq(db_, "SELECT name, count FROM marks WHERE run_id = ?1");
   for (StoredRun& s : out) {
     vq.bind(1, s.id);
     while (vq.step()) {
@@ -361,12 +351,6 @@ std::vector<StoredRun> ResultsDb::query_runs(const char* where, int64_t arg) {
                                               vq.text(5)});
     }
     vq.reset();
-    mq.bind(1, s.id);
-    while (mq.step()) s.result.metrics[mq.text(0)] = mq.i64(1);
-    mq.reset();
-    kq.bind(1, s.id);
-    while (kq.step()) s.result.marks[kq.text(0)] = static_cast<uint64_t>(kq.i64(1));
-    kq.reset();
   }
   return out;
 }
@@ -433,15 +417,13 @@ bool ResultsDb::merge_from(const std::string& path, std::string* error) {
       const int64_t new_id = sqlite3_last_insert_rowid(db_);
       Stmt runs(db_,
                 "INSERT INTO main.runs(sweep_id, seed, scenario, params, bugs, verdict, first_invariant, message, "
-                "trace_hash, events, sim_time_ns, wall_ms, fault_plan, replay) SELECT ?1, seed, scenario, params, bugs, "
-                "verdict, first_invariant, message, trace_hash, events, sim_time_ns, wall_ms, fault_plan, replay FROM "
-                "src.runs WHERE sweep_id = ?2 ORDER BY seed");
+                "trace_hash, events, sim_time_ns, wall_ms, fault_plan, replay, metrics, marks) SELECT ?1, seed, "
+                "scenario, params, bugs, verdict, first_invariant, message, trace_hash, events, sim_time_ns, wall_ms, "
+                "fault_plan, replay, metrics, marks FROM src.runs WHERE sweep_id = ?2 ORDER BY seed");
       runs.bind(1, new_id).bind(2, old_id);
       runs.run();
       for (const char* child : {"violations(run_id, invariant, kind, at_ns, message, excused, excuse) SELECT n.id, "
-                                "c.invariant, c.kind, c.at_ns, c.message, c.excused, c.excuse FROM src.violations c",
-                                "metrics(run_id, name, value) SELECT n.id, c.name, c.value FROM src.metrics c",
-                                "marks(run_id, name, count) SELECT n.id, c.name, c.count FROM src.marks c"}) {
+                                "c.invariant, c.kind, c.at_ns, c.message, c.excused, c.excuse FROM src.violations c"}) {
         Stmt rows(db_, fmt::format("INSERT INTO main.{} JOIN src.runs o ON o.id = c.run_id JOIN main.runs n ON "
                                    "n.sweep_id = ?1 AND n.seed = o.seed WHERE o.sweep_id = ?2",
                                    child)
