@@ -185,6 +185,8 @@ std::string encode_result(const RunResult& r) {
     w.str(k);
     w.u64(v);
   }
+  w.u64(r.hash_checkpoints.size());
+  for (uint64_t h : r.hash_checkpoints) w.u64(h);
   w.u64(kMagic);
   return std::move(w.out);
 }
@@ -235,6 +237,12 @@ bool decode_result(const std::string& bytes, RunResult* out) {
     uint64_t v = 0;
     if (!rd.str(&k) || !rd.u64(&v)) return false;
     r.marks[k] = v;
+  }
+  if (!rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t h = 0;
+    if (!rd.u64(&h)) return false;
+    r.hash_checkpoints.push_back(h);
   }
   if (!rd.u64(&magic) || magic != kMagic || !rd.done()) return false;
   *out = std::move(r);

@@ -6,9 +6,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <set>
@@ -44,22 +47,52 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// Every option that affects the run: parameters, bugs, the plan (by absolute path, so the
+// line works from any directory) and a non-default timeout.
+int64_t g_replay_timeout_s = 300;
+
 std::string replay_command(const std::string& program, const RunRequest& r, const std::string& plan_path) {
   std::string cmd = fmt::format("{} run --scenario {} --seed {}", shell_quote(program), shell_quote(r.scenario), r.seed);
   for (const auto& [k, v] : r.sets) cmd += fmt::format(" --set {}", shell_quote(k + "=" + v));
   for (const auto& b : r.bugs) cmd += fmt::format(" --bug {}", shell_quote(b));
-  if (!plan_path.empty()) cmd += fmt::format(" --plan {}", shell_quote(plan_path));
+  if (!plan_path.empty()) {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(plan_path, ec);
+    cmd += fmt::format(" --plan {}", shell_quote(ec ? plan_path : absolute.string()));
+  }
+  if (g_replay_timeout_s != 300) cmd += fmt::format(" --timeout {}", g_replay_timeout_s);
   return cmd;
 }
 
+// A plan file: a regular file of at most 1 MiB with at least one fault (a plan without one
+// would silently run nothing; `--set faults=0` says that on purpose).
 std::string read_plan_file(const std::string& path) {
+  constexpr size_t kMaxPlanBytes = 1 << 20;
+  struct stat st = {};
+  if (::stat(path.c_str(), &st) != 0) throw BadInput{fmt::format("cannot read fault plan '{}'", path)};
+  if (!S_ISREG(st.st_mode)) throw BadInput{fmt::format("fault plan '{}' is not a regular file", path)};
+  if (static_cast<size_t>(st.st_size) > kMaxPlanBytes) {
+    throw BadInput{fmt::format("fault plan '{}' is larger than 1 MiB", path)};
+  }
   std::FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) throw BadInput{fmt::format("cannot read fault plan '{}'", path)};
   std::string text;
   char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= kMaxPlanBytes;) text.append(buf, n);
   std::fclose(f);
+  std::string error;
+  const auto plan = FaultPlan::parse(text, &error);
+  if (plan && plan->events.empty()) throw BadInput{fmt::format("fault plan '{}' has no faults", path)};
   return text;
+}
+
+// One line of at most 300 characters: an error never echoes a 100 KB argument.
+std::string clip(std::string s) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  if (s.size() > 300) s = s.substr(0, 297) + "...";
+  return s;
 }
 
 std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
@@ -103,6 +136,21 @@ std::pair<uint64_t, uint64_t> parse_seed_range(const std::string& text) {
 void check(const RunRequest& r) {
   std::string error = validate(r);
   if (!error.empty()) throw BadInput{error};
+  // A switch this scenario is not known to catch runs, but a pass says little about it.
+  const ScenarioInfo* info = find_scenario(r.scenario);
+  for (const std::string& b : r.bugs) {
+    bool caught = false;
+    for (const auto& c : info->catches) caught |= bug_name(c.bug) == b;
+    if (caught) continue;
+    std::string where;
+    for (const auto& s : all_scenarios()) {
+      for (const auto& c : s.catches) {
+        if (bug_name(c.bug) == b) where = s.name;
+      }
+    }
+    fmt::print(stderr, "faultline: note: scenario {} is not known to catch --bug {}{}; a pass says little about it\n",
+               r.scenario, b, where.empty() ? std::string() : fmt::format(" (scenario {} is)", where));
+  }
 }
 
 void print_run_human(const RunResult& r, int64_t wall_ms, const std::string& replay) {
@@ -145,7 +193,11 @@ int cmd_list(bool json) {
   if (!json) {
     for (const auto& s : all_scenarios()) {
       fmt::print("{}\n  {}\n", s.name, s.description);
-      for (const auto& p : s.params) fmt::print("  --set {}={:<10} {}\n", p.name, p.default_value, p.description);
+      size_t width = 0;
+      for (const auto& p : s.params) width = std::max(width, p.name.size() + 1 + p.default_value.size());
+      for (const auto& p : s.params) {
+        fmt::print("  --set {:<{}}  {}\n", p.name + "=" + p.default_value, width, p.description);
+      }
       for (const auto& c : s.catches) {
         fmt::print("  --bug {} (expects {})\n", bug_name(c.bug), fmt::join(c.expects, " or "));
       }
@@ -297,7 +349,70 @@ int cmd_sweep(const std::string& program, const Common& c, SweepOptions o, const
   o.timeout_s = c.timeout_s;
   o.first = first;
   o.last = last;
+  RunRequest probe;
+  probe.scenario = c.scenario;
+  probe.seed = first;
+  probe.sets = o.sets;
+  probe.bugs = o.bugs;
+  probe.plan_text = o.plan_text;
+  check(probe);
   return run_sweep(o, [&](const RunRequest& r) { return replay_command(program, r, c.plan_path); });
+}
+
+// faultline replay: one stored run again, exactly, with its trace written and its hash
+// checked against the stored one. Exit 0 (same hash, pass), 1 (same hash, the failure
+// reproduced) or 3 (another hash: another binary, or non-determinism; said plainly).
+int cmd_replay(const std::string& program, const std::string& db_path, const std::string& run_id_text,
+               bool last_failure, std::string trace_path, int64_t timeout_s) {
+  if (!std::filesystem::exists(db_path)) throw BadInput{fmt::format("no results database '{}'", db_path)};
+  std::string error;
+  auto db = ResultsDb::open(db_path, &error);
+  if (!db) throw BadInput{error};
+  std::optional<StoredRun> stored;
+  if (last_failure) {
+    if (!run_id_text.empty()) throw BadInput{"replay takes a RUN_ID or --last-failure, not both"};
+    stored = db->last_failure();
+    if (!stored) throw BadInput{fmt::format("no failed run in '{}'", db_path)};
+  } else {
+    uint64_t id = 0;
+    if (!parse_u64(run_id_text, &id)) throw BadInput{"replay wants a RUN_ID (a runs.id) or --last-failure"};
+    stored = db->run(static_cast<int64_t>(id));
+    if (!stored) throw BadInput{fmt::format("no run {} in '{}'", id, db_path)};
+  }
+  RunRequest req;
+  req.scenario = stored->result.scenario;
+  req.seed = stored->result.seed;
+  req.sets = stored->result.params;
+  for (const std::string& b : stored->result.bugs) {
+    if (!b.empty()) req.bugs.push_back(b);
+  }
+  if (const std::string plan = db->sweep_plan(stored->sweep_id); !plan.empty()) req.plan_text = plan;
+  check(req);
+  if (trace_path.empty()) trace_path = fmt::format("replay-run{}.trace", stored->id);
+  std::FILE* trace = std::fopen(trace_path.c_str(), "w");
+  if (trace == nullptr) throw BadInput{fmt::format("cannot open trace file '{}' for writing", trace_path)};
+  std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
+  req.trace_sink = trace;
+  RunResult result;
+  int64_t wall_ms = 0;
+  run_isolated({req}, IsolationOptions{1, timeout_s * 1000}, [&](size_t, const RunResult& r, int64_t ms) {
+    result = r;
+    wall_ms = ms;
+  });
+  std::fclose(trace);
+  check_result(result);
+  print_run_human(result, wall_ms, replay_command(program, req, ""));
+  fmt::print("  full trace: {}\n", trace_path);
+  if (result.trace_hash == stored->result.trace_hash) {
+    fmt::print("replay of run {}: trace hash {} matches the recorded one\n", stored->id, hex64(result.trace_hash));
+    return result.verdict == Verdict::kPass ? 0 : 1;
+  }
+  fmt::print("replay of run {}: trace hash DIFFERS: recorded {} by {}, this binary ({}) gives {}{}\n", stored->id,
+             hex64(stored->result.trace_hash), stored->binary, ResultsDb::binary_identity(), hex64(result.trace_hash),
+             stored->binary == ResultsDb::binary_identity()
+                 ? ": the same binary, so the run is not deterministic (a bug in Faultline: please report it)"
+                 : ": another binary, whose model may differ");
+  return 3;
 }
 
 int cmd_merge(const std::vector<std::string>& paths) {
@@ -419,6 +534,8 @@ int main_impl(int argc, char** argv) {
   sweep->add_flag("--fresh", sweep_options.fresh,
                   "start over even if the same sweep is unfinished in the database (default: resume it)");
   sweep->add_flag("--quiet", sweep_options.quiet, "no progress lines");
+  sweep->add_flag("--check-determinism", sweep_options.check_determinism,
+                  "run every seed twice in two processes; a trace-hash mismatch is a failure");
   sweep->add_option("--progress-interval", sweep_options.progress_interval_s,
                     "seconds between progress lines when stderr is not a terminal")
       ->check(CLI::Range(1, 86'400))
@@ -443,7 +560,23 @@ int main_impl(int argc, char** argv) {
   uint32_t shrink_runs = 400;
   shrink->add_option("--seed", shrink_seed_text, "the failing seed")->required();
   shrink->add_option("--out", shrink_out, "where to write the shrunk plan (default: SCENARIO-seedN.plan)");
-  shrink->add_option("--max-runs", shrink_runs, "candidate runs at most")->check(CLI::Range(1u, 100'000u));
+  shrink->add_option("--max-runs", shrink_runs, "candidate runs at most")
+      ->check(CLI::Range(1u, 100'000u))
+      ->capture_default_str();
+
+  CLI::App* replay = app.add_subcommand("replay", "re-run a stored run exactly and check its trace hash");
+  std::string replay_db = "faultline.db";
+  std::string replay_id;
+  bool replay_last = false;
+  std::string replay_trace;
+  int64_t replay_timeout = 300;
+  replay->add_option("run_id", replay_id, "the run's id (runs.id in the database)");
+  replay->add_option("--db", replay_db, "the results database")->capture_default_str();
+  replay->add_flag("--last-failure", replay_last, "the latest run that did not pass");
+  replay->add_option("--trace", replay_trace, "where to write the full trace (default replay-runN.trace)");
+  replay->add_option("--timeout", replay_timeout, "wall-clock seconds before the run is killed as a crash")
+      ->check(CLI::Range(1, 86'400))
+      ->capture_default_str();
 
   CLI::App* merge = app.add_subcommand("merge", "combine the results databases of a sharded sweep: merge OUT.db IN.db...");
   std::vector<std::string> merge_paths;
@@ -456,7 +589,9 @@ int main_impl(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "measure the simulator: events/s against the bare-loop floor");
   uint64_t bench_events = 5'000'000;
   bool bench_json = false;
-  bench->add_option("--events", bench_events, "events per measurement")->check(CLI::Range(uint64_t{1000}, uint64_t{1'000'000'000}));
+  bench->add_option("--events", bench_events, "events per measurement")
+      ->check(CLI::Range(uint64_t{1000}, uint64_t{1'000'000'000}))
+      ->capture_default_str();
   bench->add_flag("--json", bench_json, "machine-readable output");
 
   try {
@@ -468,13 +603,15 @@ int main_impl(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (what.empty()) what = "bad command line";
-    fmt::print(stderr, "faultline: error: {} (see faultline --help)\n", what);
+    fmt::print(stderr, "faultline: error: {} (see faultline --help)\n", clip(what));
     return 2;
   }
 
+  g_replay_timeout_s = common.timeout_s;
   try {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);
+    if (*replay) return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout);
     if (*bench) return run_bench(bench_events, bench_json);
     if (*run) {
       uint64_t seed = 0;
@@ -503,7 +640,7 @@ int main_impl(int argc, char** argv) {
       return cmd_plan(common, seed);
     }
   } catch (const BadInput& e) {
-    fmt::print(stderr, "faultline: error: {}\n", e.message);
+    fmt::print(stderr, "faultline: error: {}\n", clip(e.message));
     return 2;
   }
   return 2;

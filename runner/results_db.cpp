@@ -441,6 +441,12 @@ bool ResultsDb::merge_from(const std::string& path, std::string* error) {
   return true;
 }
 
+std::string ResultsDb::sweep_plan(int64_t sweep_id) {
+  Stmt q(db_, "SELECT plan FROM sweeps WHERE id = ?1");
+  q.bind(1, sweep_id);
+  return q.step() ? q.text(0) : std::string();
+}
+
 std::vector<StoredRun> ResultsDb::runs(int64_t sweep_id) {
   return query_runs("r.sweep_id = ?1 ORDER BY r.seed", sweep_id);
 }

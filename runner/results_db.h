@@ -83,6 +83,8 @@ class ResultsDb {
   // One run by id, or the latest run that did not pass.
   std::optional<StoredRun> run(int64_t run_id);
   std::optional<StoredRun> last_failure();
+  // The plan text a sweep ran with (--plan), or empty.
+  std::string sweep_plan(int64_t sweep_id);
 
   // Copies every sweep and run of the results database at `path` into this one (faultline
   // merge). Refuses, changing nothing, a file that is not a results database and one whose

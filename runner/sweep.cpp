@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -16,6 +17,7 @@
 #include "runner/isolate.h"
 #include "runner/results_db.h"
 #include "scenarios/registry.h"
+#include "sim/trace.h"
 
 namespace faultline {
 
@@ -171,7 +173,13 @@ int run_sweep(const SweepOptions& o, const std::function<std::string(const RunRe
 
   uint64_t next_seed = o.first;
   bool seeds_left = true;
+  std::optional<RunRequest> twin;  // --check-determinism: the second run of the last seed
   auto next = [&]() -> std::optional<RunRequest> {
+    if (twin) {
+      std::optional<RunRequest> out = std::move(twin);
+      twin.reset();
+      return out;
+    }
     while (seeds_left && g_stop_signal == 0) {
       const uint64_t s = next_seed;
       if (s == o.last) seeds_left = false;
@@ -179,6 +187,7 @@ int run_sweep(const SweepOptions& o, const std::function<std::string(const RunRe
       if ((s - o.first) % o.shard.n != o.shard.k - 1 || done.count(s) != 0) continue;
       RunRequest r = proto;
       r.seed = s;
+      if (o.check_determinism) twin = r;
       return r;
     }
     return std::nullopt;
@@ -228,8 +237,32 @@ int run_sweep(const SweepOptions& o, const std::function<std::string(const RunRe
     }
     progress(false);
   };
-  run_isolated_stream(next, iso, [&](size_t, const RunRequest& req, const RunResult& r, int64_t ms) {
-    if (!r.input_error.empty()) throw BadInput{r.input_error};  // the same for every seed
+  std::map<uint64_t, RunResult> first_of_pair;  // --check-determinism: seed -> the run that came back first
+  run_isolated_stream(next, iso, [&](size_t, const RunRequest& req, const RunResult& got, int64_t ms) {
+    if (!got.input_error.empty()) throw BadInput{got.input_error};  // the same for every seed
+    RunResult r = got;
+    if (o.check_determinism) {
+      auto [it, fresh] = first_of_pair.emplace(got.seed, got);
+      if (fresh) return;  // wait for its twin
+      const RunResult& a = it->second;
+      if (a.trace_hash != got.trace_hash) {
+        size_t i = 0;
+        while (i < a.hash_checkpoints.size() && i < got.hash_checkpoints.size() &&
+               a.hash_checkpoints[i] == got.hash_checkpoints[i]) {
+          ++i;
+        }
+        const uint64_t every = Trace::kCheckpointEvery;
+        r.verdict = Verdict::kFail;
+        r.violations.insert(r.violations.begin(),
+                            Violation{"determinism", InvariantKind::kSafety,
+                                      fmt::format("two runs of seed {} gave trace hashes {} and {}; they first differ "
+                                                  "between trace records {} and {} (diff their --trace output there)",
+                                                  got.seed, hex64(a.trace_hash), hex64(got.trace_hash), i * every,
+                                                  (i + 1) * every),
+                                      Instant::zero(), false, {}});
+      }
+      first_of_pair.erase(it);
+    }
     const std::string replay = replay_command(req);
     if (o.json) {
       const std::string line = run_to_json(r, ms, replay) + "\n";

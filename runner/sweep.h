@@ -50,6 +50,9 @@ struct SweepOptions {
   bool quiet = false;
   int64_t progress_interval_s = 10;  // without a TTY
   Shard shard;
+  // Every seed twice, in two processes started in alternating order; a hash mismatch is a
+  // failure ("determinism") naming the window of trace records where the runs first differ.
+  bool check_determinism = false;
 };
 
 // Runs the sweep; returns the exit code (0 all passed, 1 otherwise). Throws BadInput.

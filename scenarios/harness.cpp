@@ -183,6 +183,7 @@ RunResult execute(const RunRequest& request) {
     result.verdict = Verdict::kPass;
   }
   result.trace_hash = sim.trace().hash();
+  result.hash_checkpoints = sim.trace().checkpoints();
   result.events = sim.scheduler().steps();
   result.trace_records = sim.trace().records();
   result.sim_time_ns = sim.now().ns();

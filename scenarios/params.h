@@ -16,6 +16,10 @@ namespace faultline {
 
 enum class ParamType { kInt, kDuration, kBool, kChoice };
 
+// The longest duration parameter: one simulated day. A run's memory grows with its simulated
+// time (acknowledged records, traces), so a larger value is refused as bad input.
+inline constexpr int64_t kMaxDurationParam = 86'400'000'000'000;
+
 struct ParamSpec {
   std::string name;
   ParamType type = ParamType::kInt;

@@ -71,6 +71,8 @@ struct RunResult {
   // Coverage marks of the catalogues the scenario declared (sim/coverage.h): every mark by
   // name with how often the run reached it, zeros included.
   std::map<std::string, uint64_t> marks;
+  // The trace hash after every Trace::kCheckpointEvery-th record (not part of the verdict).
+  std::vector<uint64_t> hash_checkpoints;
 };
 
 class RunContext {

@@ -3,6 +3,8 @@
 // harness and the runner report every kind of ending correctly: that a crashing or hanging
 // seed never takes a sweep down and that a deadlock is named. Two ping nodes provide
 // ordinary traffic around the chosen outcome, which happens at 1 s of simulated time.
+#include <unistd.h>
+
 #include <csignal>
 #include <stdexcept>
 
@@ -59,6 +61,10 @@ class SelftestScenario final : public Scenario {
       sim.scheduler().at(at, [] { throw std::runtime_error("selftest: an exception in a callback"); });
     } else if (mode == "crash-signal") {
       sim.scheduler().at(at, [] { std::raise(SIGSEGV); });
+    } else if (mode == "nondeterministic") {
+      // Deliberately broken: the process id enters the trace, so two processes running the
+      // same seed disagree (what sweep --check-determinism must catch). Not in `mixed`.
+      sim.scheduler().at(at, [&sim] { sim.note("selftest-process", {{"pid", static_cast<int64_t>(::getpid())}}); });
     } else if (mode == "hang") {
       sim.scheduler().at(at, [] {
         volatile uint64_t spin = 0;
@@ -81,11 +87,14 @@ class SelftestScenario final : public Scenario {
 ScenarioInfo selftest_scenario_info() {
   std::vector<std::string> choices = kModes;
   choices.push_back("mixed");
+  choices.push_back("nondeterministic");
   return ScenarioInfo{
       "selftest",
       "Harness self-test: ends in the outcome chosen by `mode` (mixed: chosen by seed), "
       "to prove that verdicts, crash isolation and timeouts work.",
-      {{"mode", ParamType::kChoice, "pass", "pass|fail|liveness|deadlock|crash-assert|crash-exception|crash-signal|hang|mixed",
+      {{"mode", ParamType::kChoice, "pass",
+        "pass|fail|liveness|deadlock|crash-assert|crash-exception|crash-signal|hang|mixed, or nondeterministic (the "
+        "trace depends on the process: only for testing --check-determinism)",
         0, 0, choices}},
       {},
       [] { return std::make_unique<SelftestScenario>(); },

@@ -35,6 +35,7 @@ void Trace::record(Instant at, NodeId node, std::string_view kind, std::initiali
     h = mix(h ^ (f.is_text ? hash_text(f.text) : static_cast<uint64_t>(f.num)));
   }
   hash_ = h;
+  if ((records_ & (kCheckpointEvery - 1)) == 0) checkpoints_.push_back(h);
   if (sink_ != nullptr) print(at, node, kind, fields);
 }
 

@@ -65,6 +65,11 @@ class Trace {
 
   uint64_t hash() const { return finalize(hash_); }
   uint64_t records() const { return records_; }
+  // The rolling hash after every kCheckpointEvery-th record: two runs that end with different
+  // hashes first differ in the window after their last equal checkpoint (sweep
+  // --check-determinism names it; a diff of the two traces there finds the event).
+  static constexpr uint64_t kCheckpointEvery = 1024;
+  const std::vector<uint64_t>& checkpoints() const { return checkpoints_; }
 
  private:
   static uint64_t mix(uint64_t h) {
@@ -82,6 +87,7 @@ class Trace {
 
   uint64_t hash_ = 0x6a09e667f3bcc909ULL;
   uint64_t records_ = 0;
+  std::vector<uint64_t> checkpoints_;
   std::FILE* sink_ = nullptr;
   std::vector<std::string> node_names_;
   std::string world_name_ = "world";

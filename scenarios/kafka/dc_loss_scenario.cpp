@@ -320,7 +320,7 @@ class DcLossScenario final : public Scenario {
 };
 
 // Duration parameters stop at one day: the checks add two of them, far from overflow.
-constexpr int64_t kMaxDuration = 86'400'000'000'000;
+constexpr int64_t kMaxDuration = kMaxDurationParam;
 
 std::vector<ParamSpec> dc_loss_params() {
   return {

@@ -50,6 +50,13 @@ class ReplicationScenario final : public Scenario {
     const auto brokers = static_cast<NodeId>(p.integer("brokers"));
     const auto partitions = static_cast<PartitionId>(p.integer("partitions"));
     const auto rf = static_cast<uint32_t>(std::min<int64_t>(p.integer("rf"), brokers));
+    // A min ISR above the replicas makes every acks=all write fail, and the checkers would
+    // judge a cluster that cannot work: bad input, as dc-loss says too.
+    if (cfg.min_insync_replicas > static_cast<int32_t>(rf)) {
+      throw InputError{fmt::format("min.insync.replicas ({}) exceeds the {} replicas of a partition (rf, capped at the "
+                                   "broker count)",
+                                   cfg.min_insync_replicas, rf)};
+    }
 
     // Placement: partition i on brokers i, i+1, ... (mod brokers), preferred leader first.
     std::vector<PartitionState> placement;
@@ -312,7 +319,7 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"partitions", ParamType::kInt, "3", "number of partitions", 1, 64, {}},
       {"rf", ParamType::kInt, "3", "replication factor (capped at the broker count)", 1, 32, {}},
       {"min.insync.replicas", ParamType::kInt, "2", "min.insync.replicas", 1, 32, {}},
-      {"replica.lag.time.max.ms", ParamType::kDuration, "10s", "replica.lag.time.max.ms (D1)", 1'000'000, INT64_MAX, {}},
+      {"replica.lag.time.max.ms", ParamType::kDuration, "10s", "replica.lag.time.max.ms (D1)", 1'000'000, kMaxDurationParam, {}},
       {"unclean.leader.election.enable", ParamType::kBool, "false", "allow unclean leader election (E1)", 0, 1, {}},
       {"elr", ParamType::kBool, "true", "eligible leader replicas, KIP-966 (D4)", 0, 1, {}},
       {"hw_requires_min_isr", ParamType::kBool, "true", "the HW never advances below min ISR (B4)", 0, 1, {}},
@@ -326,15 +333,15 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
        "with tiering, archived local segments beyond this many bytes are deleted (H4), 1 KiB a record", 0, INT64_MAX, {}},
       {"log.flush.offset.checkpoint.interval.ms", ParamType::kDuration, "10s",
        "how often the recovery point is checkpointed (Kafka: 60s; shorter here so that recovery from a checkpoint "
-       "happens within a run)", 1'000'000, INT64_MAX, {}},
+       "happens within a run)", 1'000'000, kMaxDurationParam, {}},
       {"acks", ParamType::kInt, "-1", "producer acks: 0, 1 or -1 (all)", -1, 1, {}},
-      {"produce_interval", ParamType::kDuration, "100ms", "time between produce requests of one partition", 1'000'000, INT64_MAX, {}},
+      {"produce_interval", ParamType::kDuration, "100ms", "time between produce requests of one partition", 1'000'000, kMaxDurationParam, {}},
       {"max.in.flight.requests.per.connection", ParamType::kInt, "5", "produce requests of one partition outstanding at once", 1, 100, {}},
       {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
-      {"duration", ParamType::kDuration, duration, "length of the fault phase", 5'000'000'000, INT64_MAX, {}},
+      {"duration", ParamType::kDuration, duration, "length of the fault phase", 5'000'000'000, kMaxDurationParam, {}},
       {"faults", ParamType::kInt, faults, "fault budget of the nemesis", 0, 1000, {}},
       {"power_losses", ParamType::kInt, power_losses, "most power losses the nemesis draws", 0, 1000, {}},
-      {"convergence_bound", ParamType::kDuration, "60s", "time allowed to converge after the heal", 0, INT64_MAX, {}},
+      {"convergence_bound", ParamType::kDuration, "60s", "time allowed to converge after the heal", 0, kMaxDurationParam, {}},
   };
 }
 

@@ -69,6 +69,24 @@ bad "garbage seed range" sweep --scenario ping --seeds 1-5
 bad "zero jobs" sweep --scenario ping --seeds 1..2 --jobs 0
 bad "unwritable trace file" run --scenario ping --seed 1 --trace /nonexistent/dir/trace.txt
 bad "duplicate set" run --scenario ping --seed 1 --set nodes=3 --set nodes=4
+bad "a duration beyond a day" run --scenario ping --seed 1 --set duration=9223372036s
+bad "plan on a directory" run --scenario ping --seed 1 --plan "$WORK"
+bad "plan on a device" run --scenario ping --seed 1 --plan /dev/zero
+: > "$WORK/empty.plan"
+bad "empty plan" run --scenario ping --seed 1 --plan "$WORK/empty.plan"
+bad "min ISR above the replicas (broker-crash)" run --scenario broker-crash --seed 1 --set min.insync.replicas=4
+bad "a 100 KB argument" run --scenario ping --seed 1 --set "nodes=$(head -c 100000 /dev/zero | tr '\0' x)"
+bad "--json with --trace -" run --scenario ping --seed 1 --json --trace -
+if "$FL" run --scenario broker-crash --seed 1 --bug tier-above-hw 2>&1 >/dev/null | grep -q "not known to catch --bug tier-above-hw (scenario s3-outage is)"; then
+  pass "a --bug the scenario does not catch is said"
+else
+  fail "no note for a --bug the scenario does not catch"
+fi
+if [[ $("$FL" run --scenario ping --seed 1 --set "nodes=$(head -c 100000 /dev/zero | tr '\0' x)" 2>&1 | wc -c) -lt 400 ]]; then
+  pass "an error never echoes a 100 KB argument"
+else
+  fail "a long argument is echoed"
+fi
 
 # 5. A sweep with crashing, hanging and deadlocking seeds finishes with every result.
 "$FL" sweep --scenario selftest --set mode=mixed --seeds 1..8 --jobs 2 --timeout 2 --json > "$WORK/mixed" 2> "$WORK/mixed.err"; rc=$?

@@ -101,7 +101,40 @@ else
   fail "JUnit: $(head -c 400 j.xml)"
 fi
 
-# 7. Bad database files: exit 2, one line, nothing damaged.
+# 7. Replay: a stored failure reproduces its trace hash; a run recorded by another binary
+#    (here: a row whose binary and hash were changed) is said to differ, naming that binary.
+"$FL" sweep --scenario broker-crash --seeds 1..10 --bug truncate-to-hw --db r.db --quiet > /dev/null
+"$FL" replay --db r.db --last-failure --trace last.trace > replay.out; rc=$?
+id=$(q r.db "select id from runs where verdict != 'pass' order by id desc limit 1")
+if [[ $rc -eq 1 ]] && grep -q "replay of run $id: trace hash .* matches the recorded one" replay.out && [[ -s last.trace ]] &&
+   grep -q "violated S6" replay.out; then
+  pass "replay --last-failure reproduces run $id's trace hash, writes its trace and its violation"
+else
+  fail "replay of the last failure: rc=$rc $(tail -2 replay.out)"
+fi
+q r.db "update sweeps set binary = 'faultline 0.0.1 (deadbeef Release)'; update runs set trace_hash = '0123456789abcdef' where id = $id"
+"$FL" replay --db r.db "$id" --trace other.trace > replay2.out; rc=$?
+if [[ $rc -eq 3 ]] && grep -q "trace hash DIFFERS: recorded 0123456789abcdef by faultline 0.0.1 (deadbeef Release)" replay2.out &&
+   grep -q "another binary" replay2.out; then
+  pass "a replay that diverges from another binary's record says so (exit 3)"
+else
+  fail "diverging replay: rc=$rc $(tail -1 replay2.out)"
+fi
+"$FL" replay --db r.db 999999 > /dev/null 2> nr.err; rc=$?
+[[ $rc -eq 2 && $(wc -l < nr.err) -eq 1 ]] && pass "replay of an unknown run: exit 2" || fail "unknown run: rc=$rc"
+
+# 8. --check-determinism: quiet on a deterministic scenario, a failure naming the diverging
+#    window on the deliberately broken selftest mode.
+"$FL" sweep --scenario s3-outage --seeds 1..6 --check-determinism --no-db --quiet > cd.out; rc=$?
+"$FL" sweep --scenario selftest --set mode=nondeterministic --seeds 1..3 --check-determinism --no-db --quiet > nd.out; rc2=$?
+if [[ $rc -eq 0 ]] && grep -q "6 runs" cd.out && [[ $rc2 -eq 1 ]] &&
+   [[ $(grep -c "^seed [0-9]: fail determinism at 0s: two runs of seed [0-9] gave trace hashes .* first differ between trace records 0 and 1024" nd.out) -eq 3 ]]; then
+  pass "--check-determinism: s3-outage agrees with itself, the broken mode is caught in every seed"
+else
+  fail "--check-determinism: rc=$rc rc2=$rc2 $(head -2 nd.out)"
+fi
+
+# 9. Bad database files: exit 2, one line, nothing damaged.
 head -c 4096 /dev/urandom > corrupt.db
 cp corrupt.db corrupt.orig
 "$FL" sweep --scenario ping --seeds 1..2 --db corrupt.db > /dev/null 2> c.err; rc=$?
