@@ -28,6 +28,7 @@
 #include "runner/results_db.h"
 #include "runner/shrink.h"
 #include "runner/sweep.h"
+#include "runner/trace_ring.h"
 #include "scenarios/scenario.h"
 
 namespace faultline {
@@ -166,27 +167,14 @@ void print_run_human(const RunResult& r, int64_t wall_ms, const std::string& rep
   fmt::print("  replay: {}\n", replay);
 }
 
-// For a failed run: replay it (deterministically, in a child) with the trace on, and show
-// the last events that led to the end.
-void print_trace_tail(RunRequest req, int64_t timeout_s) {
+// For a failed run: the last events that led to its end, from the trace ring the run wrote
+// into (its child's memory is shared with us, so this works after a signal or a hang too).
+void print_trace_tail(const TraceRing& ring) {
   constexpr size_t kTail = 25;
-  std::FILE* tmp = std::tmpfile();
-  if (tmp == nullptr) return;
-  req.trace_sink = tmp;
-  run_isolated({req}, IsolationOptions{1, timeout_s * 1000}, [](size_t, const RunResult&, int64_t) {});
-  std::fflush(tmp);
-  std::rewind(tmp);
-  std::vector<std::string> lines;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, tmp) != nullptr) {
-    lines.emplace_back(buf);
-    if (lines.size() > 4 * kTail) lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(kTail));
-  }
-  std::fclose(tmp);
+  const std::vector<std::string> lines = ring.last_lines(kTail);
   if (lines.empty()) return;
-  const size_t from = lines.size() > kTail ? lines.size() - kTail : 0;
-  fmt::print("  last {} trace events (the full trace: add --trace FILE):\n", lines.size() - from);
-  for (size_t i = from; i < lines.size(); ++i) fmt::print("  | {}", lines[i]);
+  fmt::print("  last {} trace events (the full trace: add --trace FILE):\n", lines.size());
+  for (const std::string& l : lines) fmt::print("  | {}", l);
 }
 
 int cmd_list(bool json) {
@@ -311,7 +299,9 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
     // Line-buffered: a run that dies of a signal still leaves its trace up to the last line.
     std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
   }
-  req.trace_sink = trace;
+  // Without --trace the run writes into a ring shared with its child, for the tail below.
+  TraceRing ring;
+  req.trace_sink = trace != nullptr ? trace : ring.sink();
   const std::string replay = replay_command(program, req, c.plan_path);
   const auto start = std::chrono::steady_clock::now();
   RunResult result;
@@ -332,7 +322,10 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
     fmt::print("{}\n", run_to_json(result, wall_ms, replay));
   } else {
     print_run_human(result, wall_ms, replay);
-    if (result.verdict != Verdict::kPass && trace == nullptr) print_trace_tail(req, c.timeout_s);
+    if (result.verdict != Verdict::kPass && trace == nullptr) {
+      if (ring.sink() != nullptr) std::fflush(ring.sink());  // an in-process run's last line
+      print_trace_tail(ring);
+    }
   }
   return result.verdict == Verdict::kPass ? 0 : 1;
 }
@@ -641,6 +634,11 @@ int main_impl(int argc, char** argv) {
     }
   } catch (const BadInput& e) {
     fmt::print(stderr, "faultline: error: {}\n", clip(e.message));
+    return 2;
+  } catch (const std::exception& e) {
+    // The runner's own trouble (the results database failed mid-sweep, fork failed): what
+    // was committed stays; say what happened in one line.
+    fmt::print(stderr, "faultline: error: {}\n", clip(e.what()));
     return 2;
   }
   return 2;

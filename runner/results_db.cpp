@@ -167,6 +167,11 @@ std::unique_ptr<ResultsDb> ResultsDb::open(const std::string& path, std::string*
     return nullptr;
   }
   sqlite3_busy_timeout(db, 10'000);
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    *error = fmt::format("results database '{}' is read-only", path);
+    sqlite3_close(db);
+    return nullptr;
+  }
   std::unique_ptr<ResultsDb> out(new ResultsDb(db));
   try {
     int64_t v = 0, objects = 0;

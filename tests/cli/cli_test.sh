@@ -82,6 +82,16 @@ if "$FL" run --scenario broker-crash --seed 1 --bug tier-above-hw 2>&1 >/dev/nul
 else
   fail "no note for a --bug the scenario does not catch"
 fi
+# The trace tail of a run that died of a signal or hung comes from the run itself (a ring
+# shared with its process), not from a second run.
+for mode in crash-signal hang; do
+  "$FL" run --scenario selftest --seed 1 --set mode=$mode --timeout 3 --no-db > "$WORK/tail.out" 2>/dev/null
+  if grep -q "last [0-9]* trace events" "$WORK/tail.out" && grep -q "ping-round seq=9" "$WORK/tail.out"; then
+    pass "the trace tail of a $mode run is shown"
+  else
+    fail "no trace tail for $mode: $(tail -2 "$WORK/tail.out")"
+  fi
+done
 if [[ $("$FL" run --scenario ping --seed 1 --set "nodes=$(head -c 100000 /dev/zero | tr '\0' x)" 2>&1 | wc -c) -lt 400 ]]; then
   pass "an error never echoes a 100 KB argument"
 else
