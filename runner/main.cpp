@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -319,7 +320,9 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   check_result(result);
   record_one(db.get(), "run", c, req, result, wall_ms, replay, command);
   if (c.json) {
-    fmt::print("{}\n", run_to_json(result, wall_ms, replay));
+    const std::string line = run_to_json(result, wall_ms, replay) + "\n";
+    std::fflush(stdout);
+    (void)!::write(STDOUT_FILENO, line.data(), line.size());  // one JSON line, one write
   } else {
     print_run_human(result, wall_ms, replay);
     if (result.verdict != Verdict::kPass && trace == nullptr) {
