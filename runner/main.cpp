@@ -25,6 +25,7 @@
 #include "scenarios/registry.h"
 #include "runner/bad_input.h"
 #include "runner/bench.h"
+#include "runner/fuzz.h"
 #include "runner/isolate.h"
 #include "runner/results_db.h"
 #include "runner/shrink.h"
@@ -411,6 +412,68 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
   return 3;
 }
 
+// faultline fuzz: generated plans until a failure, a run budget or a time budget; a failure
+// is shrunk and printed with the command that replays it. Exit 0 (nothing found) or 1.
+int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const std::string& for_text, int jobs,
+             uint64_t rc_seed) {
+  FuzzOptions o;
+  o.base = make_request(c, 0);
+  check(o.base);
+  if (o.base.plan_text) throw BadInput{"fuzz generates its own plans: --plan does not apply"};
+  o.runs = runs;
+  if (!for_text.empty()) {
+    Duration d;
+    if (!parse_duration(for_text, &d) || d.ns() <= 0 || d > Duration::seconds(7 * 86'400)) {
+      throw BadInput{fmt::format("--for wants a duration such as 90s or 10m (at most 7 days), got '{}'", for_text)};
+    }
+    o.for_ms = d.ns() / 1'000'000;
+    if (runs == 100) o.runs = UINT64_MAX;  // --for alone: as many runs as fit
+  }
+  o.jobs = jobs;
+  o.timeout_ms = c.timeout_s * 1000;
+  o.rc_seed = rc_seed;
+  if (!plan_space(o.base)) throw BadInput{fmt::format("scenario '{}' has no fault plan to fuzz", c.scenario)};
+  auto db = open_db(c);
+  int64_t sweep_id = 0;
+  if (db) {
+    SweepRecord rec;
+    rec.kind = "fuzz";
+    rec.scenario = c.scenario;
+    rec.bugs = c.bugs;
+    rec.first_seed = 0;
+    rec.last_seed = o.runs == UINT64_MAX ? 0 : o.runs - 1;
+    rec.command = fmt::format("fuzz --scenario {} --seed {}", c.scenario, rc_seed);
+    bool resumed = false;
+    std::set<uint64_t> done;
+    sweep_id = db->begin(rec, /*resume=*/false, &resumed, &done);
+  }
+  const FuzzResult f = fuzz(o, [&](const RunRequest& req, const RunResult& r, int64_t ms) {
+    if (db) db->add(sweep_id, r, ms, replay_command(program, req, ""));
+  });
+  if (db) db->finish(sweep_id);
+  fmt::print("fuzz {} (RapidCheck seed {}): {} runs in {:.1f} s, {:.1f} runs/s\n", c.scenario, rc_seed, f.runs, f.wall_s,
+             static_cast<double>(f.runs) / std::max(f.wall_s, 0.001));
+  size_t reached = 0;
+  for (const auto& [name, n] : f.marks_reached) reached += n > 0;
+  fmt::print("coverage: {} of {} marks reached\n", reached, f.marks_reached.size());
+  if (!f.failure) {
+    fmt::print("RESULT: PASS (no failure)\n");
+    return 0;
+  }
+  const std::string plan_path = fmt::format("{}-fuzz{}.plan", c.scenario, f.failure->seed);
+  std::FILE* out = std::fopen(plan_path.c_str(), "w");
+  if (out != nullptr) {
+    std::fputs(f.shrunk_plan.to_text().c_str(), out);
+    std::fclose(out);
+  }
+  RunRequest replay = o.base;
+  replay.seed = f.failure->seed;
+  fmt::print("found: {}\nshrunk {} -> {} fault(s) in {} runs:\n{}  plan: {}\n  replay: {}\nRESULT: FAIL\n",
+             describe(*f.failure), f.original_plan.events.size(), f.shrunk_plan.events.size(), f.shrink_runs,
+             f.shrunk_plan.to_text(), plan_path, replay_command(program, replay, plan_path));
+  return 1;
+}
+
 int cmd_merge(const std::vector<std::string>& paths) {
   for (size_t i = 1; i < paths.size(); ++i) {
     if (paths[i] == paths[0]) throw BadInput{fmt::format("merge: '{}' is both the output and an input", paths[0])};
@@ -560,6 +623,20 @@ int main_impl(int argc, char** argv) {
       ->check(CLI::Range(1u, 100'000u))
       ->capture_default_str();
 
+  CLI::App* fuzz_cmd = app.add_subcommand("fuzz", "property-based fuzzing: generated fault plans, shrunk on failure");
+  add_common(fuzz_cmd);
+  uint64_t fuzz_runs = 100;
+  std::string fuzz_for;
+  int fuzz_jobs = 2;
+  uint64_t fuzz_seed = 1;
+  fuzz_cmd->add_option("--runs", fuzz_runs, "generated runs at most")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}))
+      ->capture_default_str();
+  fuzz_cmd->add_option("--for", fuzz_for, "fuzz for this long (e.g. 10m) instead of a run count");
+  fuzz_cmd->add_option("--jobs", fuzz_jobs, "runs at once")->check(CLI::Range(1, 256))->capture_default_str();
+  fuzz_cmd->add_option("--seed", fuzz_seed, "RapidCheck's seed: the same seed generates the same plans")
+      ->capture_default_str();
+
   CLI::App* replay = app.add_subcommand("replay", "re-run a stored run exactly and check its trace hash");
   std::string replay_db = "faultline.db";
   std::string replay_id;
@@ -607,6 +684,7 @@ int main_impl(int argc, char** argv) {
   try {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);
+    if (*fuzz_cmd) return cmd_fuzz(program, common, fuzz_runs, fuzz_for, fuzz_jobs, fuzz_seed);
     if (*replay) return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout);
     if (*bench) return run_bench(bench_events, bench_json);
     if (*run) {

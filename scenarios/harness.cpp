@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <fmt/format.h>
 
 #include <exception>
@@ -32,11 +33,25 @@ bool RunContext::failed() const {
 }
 
 FaultPlan RunContext::fault_plan(const Topology& topology, const NemesisOptions& options) {
+  plan_space_ = RunResult::PlanSpace{topology,        options.kinds,     options.crashable,       options.start,
+                                     options.end,     options.max_down, options.max_power_losses};
   if (request_.plan_text) return fault_plan(topology, FaultPlan{});
   return fault_plan(topology, draw_plan(topology, options, Prng(sim_.seed(), "nemesis")));
 }
 
 FaultPlan RunContext::fault_plan(const Topology& topology, FaultPlan drawn) {
+  if (!plan_space_) {
+    // A scenario that draws its own plan: its kinds are those it drew, in the window of the
+    // events it drew.
+    RunResult::PlanSpace space{topology, {}, {}, Duration::seconds(1), Duration::seconds(1), 0, 0};
+    for (const FaultEvent& e : drawn.events) {
+      if (std::find(space.kinds.begin(), space.kinds.end(), e.kind) == space.kinds.end()) space.kinds.push_back(e.kind);
+      if (is_crash(e.kind) && !e.a.empty()) space.crashable.push_back(e.a[0]);
+      space.end = std::max(space.end, e.at + Duration::seconds(1));
+      space.max_power_losses += e.kind == FaultKind::kPowerLoss;
+    }
+    plan_space_ = space;
+  }
   FaultPlan plan;
   if (request_.plan_text) {
     std::string error;
@@ -155,6 +170,7 @@ RunResult execute(const RunRequest& request) {
   if (!crash && outcome.reason == StopReason::kCrash) crash = outcome.detail;
 
   result.fault_plan = rc.fault_plan_text();
+  result.plan_space = rc.plan_space();
   result.violations = rc.violations();
   result.metrics = rc.metrics();
   result.marks = sim.coverage().counts();

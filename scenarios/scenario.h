@@ -73,6 +73,19 @@ struct RunResult {
   std::map<std::string, uint64_t> marks;
   // The trace hash after every Trace::kCheckpointEvery-th record (not part of the verdict).
   std::vector<uint64_t> hash_checkpoints;
+  // What a fault plan of this scenario may contain (set by the run, for `faultline fuzz`,
+  // which asks with plan_only): the topology, the kinds its nemesis draws, the nodes and
+  // roles it may crash, the fault window and the most brokers down at once.
+  struct PlanSpace {
+    Topology topology;
+    std::vector<FaultKind> kinds;
+    std::vector<std::string> crashable;
+    Duration start = Duration::zero();
+    Duration end = Duration::zero();
+    uint32_t max_down = 0;
+    uint32_t max_power_losses = 0;
+  };
+  std::optional<PlanSpace> plan_space;
 };
 
 class RunContext {
@@ -97,6 +110,7 @@ class RunContext {
   // say): the one given with --plan, else `drawn`.
   FaultPlan fault_plan(const Topology& topology, FaultPlan drawn);
   const std::string& fault_plan_text() const { return plan_text_; }
+  const std::optional<RunResult::PlanSpace>& plan_space() const { return plan_space_; }
 
   void metric(const std::string& name, int64_t value) { metrics_[name] = value; }
   const std::map<std::string, int64_t>& metrics() const { return metrics_; }
@@ -122,6 +136,7 @@ class RunContext {
   const BugSet& bugs_;
   const RunRequest& request_;
   std::string plan_text_;
+  std::optional<RunResult::PlanSpace> plan_space_;
   std::vector<Violation> violations_;
   std::map<std::string, int64_t> metrics_;
   RunOutcome outcome_;

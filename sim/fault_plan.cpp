@@ -252,6 +252,11 @@ std::string validate_plan(const FaultPlan& plan, const Topology& topology) {
         if (!topology.find(n) && !role) return fmt::format("fault plan event '{}': unknown node '{}'", e.to_text(), n);
       }
     }
+    // Found by the fuzzer: the object store asserts this, so a plan asking for it is bad input.
+    if (e.kind == FaultKind::kS3Errors &&
+        e.rate.num * e.rate2.den + e.rate2.num * e.rate.den > e.rate.den * e.rate2.den) {
+      return fmt::format("fault plan event '{}': slowdown and internal error rates add up to more than 1", e.to_text());
+    }
     if (e.kind == FaultKind::kIsolateDc) {
       const auto dcs = topology.dcs();
       if (std::find(dcs.begin(), dcs.end(), e.dc) == dcs.end()) {
