@@ -102,10 +102,16 @@ class ControllerCluster {
     return *(*out)->value;
   }
 
-  // The broker's process (re)starts: it registers; it does not heartbeat yet.
-  RegisterBrokerResponse register_broker(BrokerId b, bool clean_shutdown = true) {
+  // The broker's process (re)starts: it registers; it does not heartbeat yet. A clean
+  // shutdown names the epoch it was made under (KIP-966): by default the last one this
+  // broker registered with.
+  RegisterBrokerResponse register_broker(BrokerId b, bool clean_shutdown = true,
+                                         std::optional<int64_t> previous_epoch = std::nullopt) {
     stop_heartbeats(b);  // a new process: the old one's heartbeats are gone
-    const auto resp = call<RegisterBrokerResponse>(b, kRegisterBroker, RegisterBrokerRequest{b, clean_shutdown});
+    auto last = epochs_.find(b);
+    const int64_t previous = previous_epoch.value_or(clean_shutdown && last != epochs_.end() ? last->second : -1);
+    const auto resp =
+        call<RegisterBrokerResponse>(b, kRegisterBroker, RegisterBrokerRequest{b, clean_shutdown, previous});
     epochs_[b] = resp.broker_epoch;
     return resp;
   }
@@ -511,6 +517,23 @@ TEST(Controller, ABrokerRestartingAfterAnUncleanShutdownLeavesTheElr) {
   EXPECT_EQ(t.partition().leader, 2u);
   EXPECT_EQ(t.partition().isr, (Brokers{2}));
   EXPECT_TRUE(t.partition().elr.empty());
+}
+
+// KIP-966's previousBrokerEpoch: clean-shutdown markers written under another broker epoch
+// than the one the controller last gave (a process that never registered writes -1) are not
+// a clean shutdown. faultline fuzz found the S11 this allowed (tests/fuzz_regressions_test).
+TEST(Controller, ACleanShutdownUnderAnotherBrokerEpochIsUnclean) {
+  ControllerCluster t({});
+  shrink_to_one_and_two(t);
+  t.stop_heartbeats(2);
+  t.stop_heartbeats(1);
+  t.wait_for_session_expiry();
+  ASSERT_EQ(t.partition().elr, (Brokers{1, 2}));
+  t.register_broker(1, /*clean_shutdown=*/true, /*previous_epoch=*/-1);
+  EXPECT_EQ(t.partition().elr, (Brokers{2}));
+  EXPECT_EQ(t.changes.back().why, kWhyUncleanShutdown);
+  t.start_broker(2);  // markers under its last epoch: clean, stays eligible and leads
+  EXPECT_EQ(t.partition().leader, 2u);
 }
 
 TEST(Controller, MembersRemovedWhileTheIsrStaysAtMinIsrAreNotEligible) {

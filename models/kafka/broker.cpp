@@ -80,6 +80,12 @@ void Broker::start() {
 }
 
 void Broker::main() {
+  // KIP-966: the broker epoch of a clean shutdown, read and removed before anything else
+  // (Kafka's CleanShutdownFileHandler); a crash leaves no file, so -1.
+  if (auto epoch = ctx_.disk().read(kCleanShutdownEpochFile)) {
+    previous_broker_epoch_ = std::atoll(epoch->c_str());
+    ctx_.disk().remove(kCleanShutdownEpochFile);
+  }
   bool clean = true;
   for (auto& [p, r] : replicas_) {
     const RecoveryReport report = r->log.recover();
@@ -109,7 +115,7 @@ void Broker::main() {
 
 void Broker::register_with_controller(bool clean) {
   while (!shutting_down_) {
-    RegisterBrokerRequest req{id(), clean};
+    RegisterBrokerRequest req{id(), clean, previous_broker_epoch_};
     auto resp = ctx_.call<RegisterBrokerResponse>(config_.controller, kRegisterBroker, req, config_.replication.rpc_timeout);
     if (resp.ok() && resp.value->error == Errc::kNone) {
       broker_epoch_ = resp.value->broker_epoch;
@@ -198,6 +204,11 @@ void Broker::shutdown(std::function<void()> stopped) {
       ++r->fetcher_generation;  // and a fetcher started meanwhile ends here
       r->log.shutdown_cleanly();
     }
+    // The epoch this incarnation registered with (-1 if it never did: then the controller
+    // cannot take the shutdown as clean, whatever the logs say). Found by faultline fuzz: a
+    // broker back with an empty disk, shut down before it registered, came back "clean"
+    // and stayed in the ELR with nothing (S11).
+    ctx_.disk().write_atomically(kCleanShutdownEpochFile, std::to_string(broker_epoch_));
     ctx_.trace("controlled-shutdown-done", {{"acknowledged", acknowledged}});
     stopped();
   });

@@ -187,6 +187,8 @@ class Broker {
   const BrokerHooks& hooks_;
   std::map<PartitionId, std::unique_ptr<Replica>> replicas_;
   int64_t broker_epoch_ = -1;
+  int64_t previous_broker_epoch_ = -1;  // from the clean-shutdown file (KIP-966), -1 if none
+  static constexpr const char* kCleanShutdownEpochFile = "clean-shutdown-broker-epoch";
   uint64_t metadata_version_ = 0;
   std::map<BrokerId, BrokerInfo> brokers_;  // as of the latest metadata
   Archiver archiver_;  // H1, H2: runs per partition while this broker leads it (tiered only)

@@ -110,25 +110,28 @@ RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBroker
   if (req.broker != from) return {.error = Errc::kInvalidRequest, .broker_epoch = -1};
   BrokerInfo& info = brokers_.try_emplace(from, BrokerInfo{.broker = from}).first->second;
   const bool reincarnation = info.registered;
+  // KIP-966: a shutdown is clean only under the epoch this controller last gave the broker.
+  const bool clean = req.clean_shutdown && (!reincarnation || req.previous_broker_epoch == info.epoch);
+  if (req.clean_shutdown && !clean) cover(ctx_, Mark::kCleanShutdownEpochMismatch);
   info.epoch = next_broker_epoch_++;
   info.registered = true;
   info.fenced = true;  // until its first heartbeat with this epoch
   shutting_down_.erase(from);
   last_heartbeat_[from] = ctx_.now();
   const int64_t epoch = info.epoch;
-  ctx_.trace("broker-register", {{"broker", from}, {"epoch", epoch}, {"clean_shutdown", req.clean_shutdown}});
+  ctx_.trace("broker-register", {{"broker", from}, {"epoch", epoch}, {"clean_shutdown", clean}});
   broker_changed(from, "registered");
   // A first registration changes no partition: a broker that never ran under this
   // controller fetched nothing, so nothing was committed that it could have lost.
   if (reincarnation) {
-    if (!req.clean_shutdown) cover(ctx_, Mark::kUncleanRestartLeftIsr);
+    if (!clean) cover(ctx_, Mark::kUncleanRestartLeftIsr);
     for (const auto& [id, p] : partitions_) {
-      if (req.clean_shutdown && contains(p.elr, from)) cover(ctx_, Mark::kElrMemberRestartedCleanly);
+      if (clean && contains(p.elr, from)) cover(ctx_, Mark::kElrMemberRestartedCleanly);
     }
     // D3: the previous incarnation is gone, whether or not its session had expired.
     // D4: after an unclean shutdown its log may have lost a tail, so it is no longer an
     // eligible leader either.
-    remove_broker(from, !req.clean_shutdown, req.clean_shutdown ? kWhyBrokerReregistered : kWhyUncleanShutdown);
+    remove_broker(from, !clean, clean ? kWhyBrokerReregistered : kWhyUncleanShutdown);
   }
   return {.error = Errc::kNone, .broker_epoch = epoch};
 }

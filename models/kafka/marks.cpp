@@ -51,6 +51,7 @@ constexpr MarkSpec kMarks[] = {
     {"D4.elr-non-empty", "a partition had eligible leader replicas"},
     {"D4.isr-empty", "a partition's ISR became empty"},
     {"D4.elr-member-restarted-cleanly", "an ELR member re-registered after a clean shutdown and stayed eligible"},
+    {"D4.clean-shutdown-epoch-mismatch", "a broker claimed a clean shutdown under another broker epoch than the controller gave it (KIP-966): unclean"},
     {"E1.election-from-isr", "a leader was elected from the ISR"},
     {"E1.election-from-elr", "a leader was elected from the ELR"},
     {"E1.partition-offline", "a partition lost its leader and nobody was eligible"},

@@ -64,6 +64,7 @@ enum class Mark : uint32_t {
   kElrNonEmpty,                   // D4
   kIsrEmpty,                      // D4
   kElrMemberRestartedCleanly,     // D4: stays eligible across a clean restart
+  kCleanShutdownEpochMismatch,    // D4: clean markers, but not under the epoch the controller gave
   // E: election, consumers
   kElectionFromIsr,               // E1
   kElectionFromElr,               // E1

@@ -116,6 +116,10 @@ struct FetchResponse {
 struct RegisterBrokerRequest {
   BrokerId broker = kNoBroker;
   bool clean_shutdown = true;  // false after a crash (D4: leaves the ELR)
+  // KIP-966's previousBrokerEpoch: the broker epoch the clean shutdown was made under, from
+  // the broker's clean-shutdown file (-1 if none). The controller takes a shutdown as clean
+  // only if it matches the epoch it last gave this broker (ClusterControlManager).
+  int64_t previous_broker_epoch = -1;
 };
 struct RegisterBrokerResponse {
   Errc error = Errc::kNone;

@@ -54,6 +54,7 @@ TierState TierState::without_log() const {
   out.tier_epoch_ = tier_epoch_;
   out.tier_end_ = tier_end_;
   out.retention_start_ = retention_start_;
+  out.opened_ = opened_;
   out.segments_ = segments_;
   return out;
 }
@@ -84,8 +85,9 @@ TierState::Result TierState::apply(const TierEvent& e) {
   using S = TierSegmentState;
   if (e.kind == Kind::kInitLeader) {
     if (e.tier_epoch < tier_epoch_) return {Outcome::kFenced, "older-tier-epoch"};
-    if (e.tier_epoch == tier_epoch_ && !log_.empty()) return {Outcome::kRepeated, "same-tier-epoch"};
+    if (e.tier_epoch == tier_epoch_ && opened_) return {Outcome::kRepeated, "same-tier-epoch"};
     tier_epoch_ = e.tier_epoch;
+    opened_ = true;
     // H3: the new epoch fences the upload in progress; its object is garbage.
     for (auto& [id, s] : segments_) {
       if (s.state == S::kUploadInitiate) s.state = S::kDeleteInitiate;
@@ -95,7 +97,8 @@ TierState::Result TierState::apply(const TierEvent& e) {
     return {};
   }
   if (e.tier_epoch < tier_epoch_) return {Outcome::kFenced, "older-tier-epoch"};
-  if (e.tier_epoch > tier_epoch_) return {Outcome::kRejected, "tier-epoch-not-initialised"};
+  // Found by the model-based test: before any InitLeader the epoch-0 state took events.
+  if (e.tier_epoch > tier_epoch_ || !opened_) return {Outcome::kRejected, "tier-epoch-not-initialised"};
   if (e.kind == Kind::kFenceLineage) return fence_lineage(e);
   auto it = segments_.find(e.segment_id);
   TierSegment* s = it == segments_.end() ? nullptr : &it->second;

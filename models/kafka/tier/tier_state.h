@@ -106,6 +106,7 @@ class TierState {
   int32_t tier_epoch_ = 0;
   int64_t tier_end_ = 0;
   int64_t retention_start_ = 0;
+  bool opened_ = false;  // an InitLeader was applied: events of tier_epoch_ may follow
   std::map<std::string, TierSegment> segments_;
   std::vector<TierEvent> log_;
 };
