@@ -27,5 +27,26 @@ TEST(FuzzRegressions, AShutdownBeforeRegisteringIsNotClean) {
   EXPECT_GT(r.marks.at("D4.clean-shutdown-epoch-mismatch"), 0u);
 }
 
+// partition, fuzz seed 7, run 3740, shrunk 11 -> 4 faults: b0 (leader of epoch 0) is killed
+// just as the controller makes it leader of epoch 1, returns with ten unreplicated records,
+// and is cut off from the controller; b2 leads epoch 2 from offset 125, and its retention
+// moves its log start (and the start of its epoch cache) to 127 before b0 follows again.
+// Asked for epoch 0, b2 answers (0, 127): b0 truncated to 127 and kept its divergent 125 and
+// 126 below its new HW (S2). Kafka would hide them below the leader's log start; this model
+// starts the follower over there.
+TEST(FuzzRegressions, AFollowerBelowItsLeadersEpochCacheStartsOverAtTheLeadersLogStart) {
+  RunRequest req;
+  req.scenario = "partition";
+  req.seed = 3740;
+  req.plan_text =
+      "5.784s disk-stall node=b2 for=3.092s\n"
+      "6.474s power-loss node=b1 for=1.71s\n"
+      "8.14s kill node=b0 for=1.774s\n"
+      "9.764s partition a=b0 b=ctl for=2.8s\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
+}
+
 }  // namespace
 }  // namespace faultline

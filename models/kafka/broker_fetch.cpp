@@ -117,9 +117,25 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         // which an unclean election allows) the log truncates fully and starts over there,
         // as Kafka's UnifiedLog.truncateTo does below its first segment; clamping at our log
         // start would keep records the leader lacks and fetch above its LEO forever.
-        const int64_t to = target;
-        if (to < rr.log.log_start_offset()) cover(ctx_, Mark::kFollowerFullTruncation);
-        truncate(rr, to);
+        int64_t to = target;
+        // A leader whose epoch cache starts above our last epoch answers with its log start
+        // (LeaderEpochFileCache.endOffsetFor's floorEntry == null case): our records below
+        // it are unverified. Kafka keeps them but raises our log start to the leader's on the
+        // next fetch (maybeIncrementLogStartOffset), inside a segment if need be, so they are
+        // never read. This model's log start moves by whole segments (see Departures), so it
+        // starts over at the leader's log start instead; without this a follower kept
+        // divergent records below its HW (S2, found by faultline fuzz of partition).
+        if (!config_.replication.tiered && div.end_offset <= f.log_start_offset &&
+            rr.log.log_start_offset() < f.log_start_offset) {
+          to = f.log_start_offset;
+          cover(ctx_, Mark::kFollowerFullTruncation);
+          rr.log.truncate_fully_and_start_at(to);
+          if (hooks_.on_truncate) hooks_.on_truncate(id(), p, to);
+          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        } else {
+          if (to < rr.log.log_start_offset()) cover(ctx_, Mark::kFollowerFullTruncation);
+          truncate(rr, to);
+        }
         if (ctx_.now() - began > Duration::millis(100)) cover(ctx_, Mark::kTruncationBlockedOnDisk);
         if (hooks_.on_follower_truncated) hooks_.on_follower_truncated(id(), p, to, req.current_leader_epoch);
         truncated_last = true;
