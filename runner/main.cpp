@@ -456,6 +456,21 @@ int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const s
   size_t reached = 0;
   for (const auto& [name, n] : f.marks_reached) reached += n > 0;
   fmt::print("coverage: {} of {} marks reached\n", reached, f.marks_reached.size());
+  if (db) {
+    // What fuzzing reached that the recorded sweeps of this scenario never did.
+    uint64_t sweep_runs = 0;
+    const std::set<std::string> swept = db->marks_reached(c.scenario, "sweep", &sweep_runs);
+    std::vector<std::string> only;
+    for (const auto& [name, n] : f.marks_reached) {
+      if (n > 0 && !swept.contains(name)) only.push_back(name);
+    }
+    if (sweep_runs == 0) {
+      fmt::print("no recorded sweep of {} in {} to compare coverage with\n", c.scenario, c.db_path);
+    } else {
+      fmt::print("reached by fuzzing, never by the {} recorded sweep runs ({}): {}\n", sweep_runs, only.size(),
+                 only.empty() ? std::string("none") : fmt::format("{}", fmt::join(only, ", ")));
+    }
+  }
   if (!f.failure) {
     fmt::print("RESULT: PASS (no failure)\n");
     return 0;

@@ -446,6 +446,22 @@ bool ResultsDb::merge_from(const std::string& path, std::string* error) {
   return true;
 }
 
+std::set<std::string> ResultsDb::marks_reached(const std::string& scenario, const std::string& kind,
+                                              uint64_t* runs) {
+  flush();
+  std::set<std::string> out;
+  *runs = 0;
+  Stmt q(db_, "SELECT r.marks FROM runs r JOIN sweeps s ON s.id = r.sweep_id WHERE r.scenario = ?1 AND s.kind = ?2");
+  q.bind(1, scenario).bind(2, kind);
+  while (q.step()) {
+    ++*runs;
+    for (const auto& [name, count] : params_from(q.text(0))) {
+      if (count != "0") out.insert(name);
+    }
+  }
+  return out;
+}
+
 std::string ResultsDb::sweep_plan(int64_t sweep_id) {
   Stmt q(db_, "SELECT plan FROM sweeps WHERE id = ?1");
   q.bind(1, sweep_id);

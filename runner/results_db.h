@@ -83,6 +83,9 @@ class ResultsDb {
   // One run by id, or the latest run that did not pass.
   std::optional<StoredRun> run(int64_t run_id);
   std::optional<StoredRun> last_failure();
+  // The marks any recorded run of `kind` (sweep, fuzz, ...) of `scenario` reached, and how
+  // many such runs there are.
+  std::set<std::string> marks_reached(const std::string& scenario, const std::string& kind, uint64_t* runs);
   // The plan text a sweep ran with (--plan), or empty.
   std::string sweep_plan(int64_t sweep_id);
 
