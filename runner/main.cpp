@@ -555,9 +555,11 @@ int cmd_shrink(const std::string& program, const Common& c, uint64_t seed, const
                                        s.plan.to_text());
   std::fputs(text.c_str(), f);
   std::fclose(f);
-  // The shrunk run, with its plan, is what a later replay wants.
+  // The shrunk run, with its plan and workload, is what a later replay wants.
   RunRequest shrunk = req;
   shrunk.plan_text = s.plan.to_text();
+  shrunk.sets = s.sets;
+  req.sets = s.sets;
   record_one(db.get(), "shrink", c, shrunk, s.result, wall_ms_since(start), replay_command(program, req, path),
              fmt::format("shrink --scenario {} --seed {}", c.scenario, seed));
   fmt::print("shrunk {} -> {} fault(s) in {} runs ({:.1f} s){}\n{}{} seed {}: {}\n  plan: {}\n  replay: {}\n",

@@ -27,13 +27,17 @@ struct ShrinkResult {
   RunResult result;      // its run
   uint32_t runs = 0;     // candidate runs made
   bool budget_hit = false;
+  std::map<std::string, std::string> sets;  // the request's --set values at the end (fewer partitions, say)
 };
 
 // What a shrunk run must keep: its verdict and first invariant.
 std::string outcome_signature(const RunResult& r);
 
 // Runs `request` with `plan` (through `run`, which must execute the request, normally in a
-// child process) and shrinks the plan while the outcome signature of `original` holds.
+// child process) and shrinks while the outcome signature of `original` holds: drops events
+// (halves, quarters, ... single ones), halves windows, leaves nodes out of partitions and
+// link faults, moves events earlier (binary search on times), and halves `partitions` where
+// the scenario has that parameter.
 using Runner = std::function<RunResult(const RunRequest&)>;
 ShrinkResult shrink_plan(const RunRequest& request, const FaultPlan& plan, const RunResult& original,
                          const ShrinkOptions& options, const Runner& run,

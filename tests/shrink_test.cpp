@@ -11,6 +11,51 @@ namespace {
 
 using namespace literals;
 
+// Inside the faults: with a fake runner whose "bug" needs b0 cut off from the controller
+// after 2s while 2 partitions exist, shrinking keeps the one event, leaves the other nodes
+// out of it, moves it back to just after 2s and halves the partitions to... not below 2.
+TEST(Shrink, ShrinksInsideAFaultNodeSetsMomentsAndTheWorkload) {
+  auto fails = [](const RunRequest& r) {
+    RunResult out;
+    out.scenario = r.scenario;
+    out.seed = r.seed;
+    std::string error;
+    const auto plan = FaultPlan::parse(*r.plan_text, &error);
+    const auto parts = r.sets.count("partitions") ? std::stoi(r.sets.at("partitions")) : 3;
+    bool bad = false;
+    for (const FaultEvent& e : plan->events) {
+      const bool b0 = std::find(e.a.begin(), e.a.end(), "b0") != e.a.end();
+      const bool ctl = std::find(e.b.begin(), e.b.end(), "ctl") != e.b.end();
+      bad |= e.kind == FaultKind::kPartition && b0 && ctl && e.at >= 2_s;
+    }
+    if (bad && parts >= 2) {
+      out.verdict = Verdict::kFail;
+      out.violations.push_back(Violation{"S1", InvariantKind::kSafety, "lost", Instant::zero(), false, {}});
+    }
+    return out;
+  };
+  RunRequest req;
+  req.scenario = "broker-crash";
+  req.seed = 1;
+  const std::string text =
+      "1s kill node=b1 for=2s\n"
+      "9s partition a=b0,b1,producer b=ctl,consumer for=4s\n"
+      "12s disk-stall node=b2 for=3s\n";
+  req.plan_text = text;
+  std::string error;
+  const FaultPlan plan = *FaultPlan::parse(text, &error);
+  const RunResult original = fails(req);
+  ASSERT_EQ(original.verdict, Verdict::kFail);
+  const ShrinkResult s = shrink_plan(req, plan, original, ShrinkOptions{}, fails);
+  ASSERT_EQ(s.plan.events.size(), 1u) << s.plan.to_text();
+  const FaultEvent& e = s.plan.events[0];
+  EXPECT_EQ(e.a, (std::vector<std::string>{"b0"}));
+  EXPECT_EQ(e.b, (std::vector<std::string>{"ctl"}));
+  EXPECT_GE(e.at, 2_s);
+  EXPECT_LT(e.at, 2_s + 50_ms) << "moved back to the earliest moment that still fails";
+  EXPECT_EQ(s.sets.at("partitions"), "2") << "one partition would not fail";
+}
+
 FaultPlan parse(const std::string& text) {
   std::string error;
   auto p = FaultPlan::parse(text, &error);
