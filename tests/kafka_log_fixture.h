@@ -202,7 +202,7 @@ class ReplicaNode {
 }
 
 // Entries [from, from + epochs.size()) with the given epochs and record ids 100 + offset.
-Entries entries(int64_t from, const std::vector<Epoch>& epochs) {
+[[maybe_unused]] Entries entries(int64_t from, const std::vector<Epoch>& epochs) {
   Entries out;
   for (size_t i = 0; i < epochs.size(); ++i) {
     const int64_t o = from + static_cast<int64_t>(i);
