@@ -1,18 +1,17 @@
 // runner/main.cpp
-// The `faultline` command line: run, sweep, list, bench.
+// The `faultline` command line: parses it and runs run, sweep, plan, shrink, list and bench
+// (the database commands replay, fuzz and merge are in runner/db_commands.cpp).
 //
 // Exit codes: 0 everything passed; 1 some run did not pass; 2 bad input (one line on
 // stderr, nothing run). Every run prints its replay command.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,7 +24,7 @@
 #include "scenarios/registry.h"
 #include "runner/bad_input.h"
 #include "runner/bench.h"
-#include "runner/fuzz.h"
+#include "runner/cli.h"
 #include "runner/isolate.h"
 #include "runner/results_db.h"
 #include "runner/shrink.h"
@@ -35,139 +34,6 @@
 
 namespace faultline {
 namespace {
-
-int64_t wall_ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,:/=+") ==
-                        std::string::npos) {
-    return s;
-  }
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// Every option that affects the run: parameters, bugs, the plan (by absolute path, so the
-// line works from any directory) and a non-default timeout.
-int64_t g_replay_timeout_s = 300;
-
-std::string replay_command(const std::string& program, const RunRequest& r, const std::string& plan_path) {
-  std::string cmd = fmt::format("{} run --scenario {} --seed {}", shell_quote(program), shell_quote(r.scenario), r.seed);
-  for (const auto& [k, v] : r.sets) cmd += fmt::format(" --set {}", shell_quote(k + "=" + v));
-  for (const auto& b : r.bugs) cmd += fmt::format(" --bug {}", shell_quote(b));
-  if (!plan_path.empty()) {
-    std::error_code ec;
-    const auto absolute = std::filesystem::absolute(plan_path, ec);
-    cmd += fmt::format(" --plan {}", shell_quote(ec ? plan_path : absolute.string()));
-  }
-  if (g_replay_timeout_s != 300) cmd += fmt::format(" --timeout {}", g_replay_timeout_s);
-  return cmd;
-}
-
-// A plan file: a regular file of at most 1 MiB with at least one fault (a plan without one
-// would silently run nothing; `--set faults=0` says that on purpose).
-std::string read_plan_file(const std::string& path) {
-  constexpr size_t kMaxPlanBytes = 1 << 20;
-  struct stat st = {};
-  if (::stat(path.c_str(), &st) != 0) throw BadInput{fmt::format("cannot read fault plan '{}'", path)};
-  if (!S_ISREG(st.st_mode)) throw BadInput{fmt::format("fault plan '{}' is not a regular file", path)};
-  if (static_cast<size_t>(st.st_size) > kMaxPlanBytes) {
-    throw BadInput{fmt::format("fault plan '{}' is larger than 1 MiB", path)};
-  }
-  std::FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) throw BadInput{fmt::format("cannot read fault plan '{}'", path)};
-  std::string text;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= kMaxPlanBytes;) text.append(buf, n);
-  std::fclose(f);
-  std::string error;
-  const auto plan = FaultPlan::parse(text, &error);
-  if (plan && plan->events.empty()) throw BadInput{fmt::format("fault plan '{}' has no faults", path)};
-  return text;
-}
-
-// One line of at most 300 characters: an error never echoes a 100 KB argument.
-std::string clip(std::string s) {
-  for (char& c : s) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  if (s.size() > 300) s = s.substr(0, 297) + "...";
-  return s;
-}
-
-std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
-  std::map<std::string, std::string> out;
-  for (const auto& s : sets) {
-    const auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) throw BadInput{fmt::format("--set wants key=value, got '{}'", s)};
-    const std::string key = s.substr(0, eq);
-    if (out.count(key) != 0) throw BadInput{fmt::format("--set {} given twice", key)};
-    out[key] = s.substr(eq + 1);
-  }
-  return out;
-}
-
-bool parse_u64(const std::string& s, uint64_t* out) {
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 20) return false;
-  try {
-    size_t used = 0;
-    *out = std::stoull(s, &used);
-    return used == s.size();
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-std::pair<uint64_t, uint64_t> parse_seed_range(const std::string& text) {
-  const auto dots = text.find("..");
-  uint64_t a = 0, b = 0;
-  if (dots == std::string::npos) {
-    if (!parse_u64(text, &a)) throw BadInput{fmt::format("--seeds wants A..B or N, got '{}'", text)};
-    return {a, a};
-  }
-  if (!parse_u64(text.substr(0, dots), &a) || !parse_u64(text.substr(dots + 2), &b)) {
-    throw BadInput{fmt::format("--seeds wants A..B with non-negative integers, got '{}'", text)};
-  }
-  if (a > b) throw BadInput{fmt::format("--seeds range is empty: {} > {}", a, b)};
-  if (b - a >= 100'000'000) throw BadInput{fmt::format("--seeds range too large: {} seeds", b - a + 1)};
-  return {a, b};
-}
-
-void check(const RunRequest& r) {
-  std::string error = validate(r);
-  if (!error.empty()) throw BadInput{error};
-  // A switch this scenario is not known to catch runs, but a pass says little about it.
-  const ScenarioInfo* info = find_scenario(r.scenario);
-  for (const std::string& b : r.bugs) {
-    bool caught = false;
-    for (const auto& c : info->catches) caught |= bug_name(c.bug) == b;
-    if (caught) continue;
-    std::string where;
-    for (const auto& s : all_scenarios()) {
-      for (const auto& c : s.catches) {
-        if (bug_name(c.bug) == b) where = s.name;
-      }
-    }
-    fmt::print(stderr, "faultline: note: scenario {} is not known to catch --bug {}{}; a pass says little about it\n",
-               r.scenario, b, where.empty() ? std::string() : fmt::format(" (scenario {} is)", where));
-  }
-}
-
-void print_run_human(const RunResult& r, int64_t wall_ms, const std::string& replay) {
-  fmt::print("{} seed {}: {}\n", r.scenario, r.seed, describe(r));
-  for (const auto& v : r.violations) {
-    fmt::print("  {} {} {} at {}: {}{}\n", v.excused ? "excused" : "violated", v.invariant,
-               v.kind == InvariantKind::kSafety ? "(safety)" : "(liveness)", format_duration(v.at.since_start()),
-               v.message, v.excused ? " [" + v.excuse + "]" : "");
-  }
-  for (const auto& [k, v] : r.metrics) fmt::print("  {} = {}\n", k, v);
-  fmt::print("  trace_hash {} events {} sim_time {} wall {} ms\n", hex64(r.trace_hash), r.events,
-             format_duration(Duration::nanos(r.sim_time_ns)), wall_ms);
-  fmt::print("  replay: {}\n", replay);
-}
 
 // For a failed run: the last events that led to its end, from the trace ring the run wrote
 // into (its child's memory is shared with us, so this works after a signal or a hang too).
@@ -233,61 +99,6 @@ int cmd_list(bool json) {
   return 0;
 }
 
-struct Common {
-  std::string scenario;
-  std::vector<std::string> sets;
-  std::vector<std::string> bugs;
-  std::string plan_path;
-  bool json = false;
-  int64_t timeout_s = 300;
-  std::string db_path = "faultline.db";
-  bool no_db = false;
-};
-
-// Records one finished run (`faultline run`, or the result of `faultline shrink`) as a
-// sweep of its own kind; an unusable database is bad input, found before the run.
-std::unique_ptr<ResultsDb> open_db(const Common& c) {
-  if (c.no_db || c.db_path.empty()) return nullptr;
-  std::string error;
-  auto db = ResultsDb::open(c.db_path, &error);
-  if (!db) throw BadInput{error};
-  return db;
-}
-
-void record_one(ResultsDb* db, const char* kind, const Common& c, const RunRequest& req, const RunResult& r,
-                int64_t wall_ms, const std::string& replay, const std::string& command) {
-  if (db == nullptr) return;
-  SweepRecord rec;
-  rec.kind = kind;
-  rec.scenario = r.scenario;
-  rec.params = r.params;
-  rec.bugs = r.bugs;
-  rec.plan = req.plan_text.value_or("");
-  rec.first_seed = rec.last_seed = r.seed;
-  rec.command = command;
-  bool resumed = false;
-  std::set<uint64_t> done;
-  const int64_t id = db->begin(rec, /*resume=*/false, &resumed, &done);
-  db->add(id, r, wall_ms, replay);
-  db->finish(id);
-  (void)c;
-}
-
-RunRequest make_request(const Common& c, uint64_t seed) {
-  RunRequest r;
-  r.scenario = c.scenario;
-  r.seed = seed;
-  r.sets = parse_sets(c.sets);
-  r.bugs = c.bugs;
-  if (!c.plan_path.empty()) r.plan_text = read_plan_file(c.plan_path);
-  return r;
-}
-
-// A run that could not start (e.g. a plan naming a node the scenario lacks) is bad input.
-void check_result(const RunResult& r) {
-  if (!r.input_error.empty()) throw BadInput{r.input_error};
-}
-
 int cmd_run(const std::string& program, const Common& c, uint64_t seed, const std::string& trace_path,
             bool in_process, const std::string& command) {
   RunRequest req = make_request(c, seed);
@@ -304,7 +115,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   // Without --trace the run writes into a ring shared with its child, for the tail below.
   TraceRing ring;
   req.trace_sink = trace != nullptr ? trace : ring.sink();
-  const std::string replay = replay_command(program, req, c.plan_path);
+  const std::string replay = replay_command(program, req, c.plan_path, c.timeout_s);
   const auto start = std::chrono::steady_clock::now();
   RunResult result;
   int64_t wall_ms = 0;
@@ -319,7 +130,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   }
   if (trace != nullptr && trace != stdout) std::fclose(trace);
   check_result(result);
-  record_one(db.get(), "run", c, req, result, wall_ms, replay, command);
+  record_one(db.get(), "run", req, result, wall_ms, replay, command);
   if (c.json) {
     const std::string line = run_to_json(result, wall_ms, replay) + "\n";
     std::fflush(stdout);
@@ -336,7 +147,6 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
 
 int cmd_sweep(const std::string& program, const Common& c, SweepOptions o, const std::string& seeds) {
   const auto [first, last] = parse_seed_range(seeds);
-  o.program = program;
   o.scenario = c.scenario;
   o.sets = parse_sets(c.sets);
   o.bugs = c.bugs;
@@ -353,154 +163,7 @@ int cmd_sweep(const std::string& program, const Common& c, SweepOptions o, const
   probe.bugs = o.bugs;
   probe.plan_text = o.plan_text;
   check(probe);
-  return run_sweep(o, [&](const RunRequest& r) { return replay_command(program, r, c.plan_path); });
-}
-
-// faultline replay: one stored run again, exactly, with its trace written and its hash
-// checked against the stored one. Exit 0 (same hash, pass), 1 (same hash, the failure
-// reproduced) or 3 (another hash: another binary, or non-determinism; said plainly).
-int cmd_replay(const std::string& program, const std::string& db_path, const std::string& run_id_text,
-               bool last_failure, std::string trace_path, int64_t timeout_s) {
-  if (!std::filesystem::exists(db_path)) throw BadInput{fmt::format("no results database '{}'", db_path)};
-  std::string error;
-  auto db = ResultsDb::open(db_path, &error);
-  if (!db) throw BadInput{error};
-  std::optional<StoredRun> stored;
-  if (last_failure) {
-    if (!run_id_text.empty()) throw BadInput{"replay takes a RUN_ID or --last-failure, not both"};
-    stored = db->last_failure();
-    if (!stored) throw BadInput{fmt::format("no failed run in '{}'", db_path)};
-  } else {
-    uint64_t id = 0;
-    if (!parse_u64(run_id_text, &id)) throw BadInput{"replay wants a RUN_ID (a runs.id) or --last-failure"};
-    stored = db->run(static_cast<int64_t>(id));
-    if (!stored) throw BadInput{fmt::format("no run {} in '{}'", id, db_path)};
-  }
-  RunRequest req;
-  req.scenario = stored->result.scenario;
-  req.seed = stored->result.seed;
-  req.sets = stored->result.params;
-  for (const std::string& b : stored->result.bugs) {
-    if (!b.empty()) req.bugs.push_back(b);
-  }
-  if (const std::string plan = db->sweep_plan(stored->sweep_id); !plan.empty()) req.plan_text = plan;
-  check(req);
-  if (trace_path.empty()) trace_path = fmt::format("replay-run{}.trace", stored->id);
-  std::FILE* trace = std::fopen(trace_path.c_str(), "w");
-  if (trace == nullptr) throw BadInput{fmt::format("cannot open trace file '{}' for writing", trace_path)};
-  std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
-  req.trace_sink = trace;
-  RunResult result;
-  int64_t wall_ms = 0;
-  run_isolated({req}, IsolationOptions{1, timeout_s * 1000}, [&](size_t, const RunResult& r, int64_t ms) {
-    result = r;
-    wall_ms = ms;
-  });
-  std::fclose(trace);
-  check_result(result);
-  print_run_human(result, wall_ms, replay_command(program, req, ""));
-  fmt::print("  full trace: {}\n", trace_path);
-  if (result.trace_hash == stored->result.trace_hash) {
-    fmt::print("replay of run {}: trace hash {} matches the recorded one\n", stored->id, hex64(result.trace_hash));
-    return result.verdict == Verdict::kPass ? 0 : 1;
-  }
-  fmt::print("replay of run {}: trace hash DIFFERS: recorded {} by {}, this binary ({}) gives {}{}\n", stored->id,
-             hex64(stored->result.trace_hash), stored->binary, ResultsDb::binary_identity(), hex64(result.trace_hash),
-             stored->binary == ResultsDb::binary_identity()
-                 ? ": the same binary, so the run is not deterministic (a bug in Faultline: please report it)"
-                 : ": another binary, whose model may differ");
-  return 3;
-}
-
-// faultline fuzz: generated plans until a failure, a run budget or a time budget; a failure
-// is shrunk and printed with the command that replays it. Exit 0 (nothing found) or 1.
-int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const std::string& for_text, int jobs,
-             uint64_t rc_seed) {
-  FuzzOptions o;
-  o.base = make_request(c, 0);
-  check(o.base);
-  if (o.base.plan_text) throw BadInput{"fuzz generates its own plans: --plan does not apply"};
-  o.runs = runs;
-  if (!for_text.empty()) {
-    Duration d;
-    if (!parse_duration(for_text, &d) || d.ns() <= 0 || d > Duration::seconds(7 * 86'400)) {
-      throw BadInput{fmt::format("--for wants a duration such as 90s or 10m (at most 7 days), got '{}'", for_text)};
-    }
-    o.for_ms = d.ns() / 1'000'000;
-    if (runs == 100) o.runs = UINT64_MAX;  // --for alone: as many runs as fit
-  }
-  o.jobs = jobs;
-  o.timeout_ms = c.timeout_s * 1000;
-  o.rc_seed = rc_seed;
-  if (!plan_space(o.base)) throw BadInput{fmt::format("scenario '{}' has no fault plan to fuzz", c.scenario)};
-  auto db = open_db(c);
-  int64_t sweep_id = 0;
-  if (db) {
-    SweepRecord rec;
-    rec.kind = "fuzz";
-    rec.scenario = c.scenario;
-    rec.bugs = c.bugs;
-    rec.first_seed = 0;
-    rec.last_seed = o.runs == UINT64_MAX ? 0 : o.runs - 1;
-    rec.command = fmt::format("fuzz --scenario {} --seed {}", c.scenario, rc_seed);
-    bool resumed = false;
-    std::set<uint64_t> done;
-    sweep_id = db->begin(rec, /*resume=*/false, &resumed, &done);
-  }
-  const FuzzResult f = fuzz(o, [&](const RunRequest& req, const RunResult& r, int64_t ms) {
-    if (db) db->add(sweep_id, r, ms, replay_command(program, req, ""));
-  });
-  if (db) db->finish(sweep_id);
-  fmt::print("fuzz {} (RapidCheck seed {}): {} runs in {:.1f} s, {:.1f} runs/s\n", c.scenario, rc_seed, f.runs, f.wall_s,
-             static_cast<double>(f.runs) / std::max(f.wall_s, 0.001));
-  size_t reached = 0;
-  for (const auto& [name, n] : f.marks_reached) reached += n > 0;
-  fmt::print("coverage: {} of {} marks reached\n", reached, f.marks_reached.size());
-  if (db) {
-    // What fuzzing reached that the recorded sweeps of this scenario never did.
-    uint64_t sweep_runs = 0;
-    const std::set<std::string> swept = db->marks_reached(c.scenario, "sweep", &sweep_runs);
-    std::vector<std::string> only;
-    for (const auto& [name, n] : f.marks_reached) {
-      if (n > 0 && !swept.contains(name)) only.push_back(name);
-    }
-    if (sweep_runs == 0) {
-      fmt::print("no recorded sweep of {} in {} to compare coverage with\n", c.scenario, c.db_path);
-    } else {
-      fmt::print("reached by fuzzing, never by the {} recorded sweep runs ({}): {}\n", sweep_runs, only.size(),
-                 only.empty() ? std::string("none") : fmt::format("{}", fmt::join(only, ", ")));
-    }
-  }
-  if (!f.failure) {
-    fmt::print("RESULT: PASS (no failure)\n");
-    return 0;
-  }
-  const std::string plan_path = fmt::format("{}-fuzz{}.plan", c.scenario, f.failure->seed);
-  std::FILE* out = std::fopen(plan_path.c_str(), "w");
-  if (out != nullptr) {
-    std::fputs(f.shrunk_plan.to_text().c_str(), out);
-    std::fclose(out);
-  }
-  RunRequest replay = o.base;
-  replay.seed = f.failure->seed;
-  fmt::print("found: {}\nshrunk {} -> {} fault(s) in {} runs:\n{}  plan: {}\n  replay: {}\nRESULT: FAIL\n",
-             describe(*f.failure), f.original_plan.events.size(), f.shrunk_plan.events.size(), f.shrink_runs,
-             f.shrunk_plan.to_text(), plan_path, replay_command(program, replay, plan_path));
-  return 1;
-}
-
-int cmd_merge(const std::vector<std::string>& paths) {
-  for (size_t i = 1; i < paths.size(); ++i) {
-    if (paths[i] == paths[0]) throw BadInput{fmt::format("merge: '{}' is both the output and an input", paths[0])};
-  }
-  std::string error;
-  auto out = ResultsDb::open(paths[0], &error);
-  if (!out) throw BadInput{error};
-  for (size_t i = 1; i < paths.size(); ++i) {
-    if (!out->merge_from(paths[i], &error)) throw BadInput{error};
-  }
-  fmt::print("merged {} database(s) into {}\n", paths.size() - 1, paths[0]);
-  return 0;
+  return run_sweep(o, [&](const RunRequest& r) { return replay_command(program, r, c.plan_path, c.timeout_s); });
 }
 
 int cmd_plan(const Common& c, uint64_t seed) {
@@ -560,12 +223,12 @@ int cmd_shrink(const std::string& program, const Common& c, uint64_t seed, const
   shrunk.plan_text = s.plan.to_text();
   shrunk.sets = s.sets;
   req.sets = s.sets;
-  record_one(db.get(), "shrink", c, shrunk, s.result, wall_ms_since(start), replay_command(program, req, path),
+  record_one(db.get(), "shrink", shrunk, s.result, wall_ms_since(start), replay_command(program, req, path, c.timeout_s),
              fmt::format("shrink --scenario {} --seed {}", c.scenario, seed));
   fmt::print("shrunk {} -> {} fault(s) in {} runs ({:.1f} s){}\n{}{} seed {}: {}\n  plan: {}\n  replay: {}\n",
              plan->events.size(), s.plan.events.size(), s.runs, static_cast<double>(wall_ms_since(start)) / 1000.0,
              s.budget_hit ? " (run budget reached: maybe not minimal)" : "", s.plan.to_text(), c.scenario, seed,
-             describe(s.result), path, replay_command(program, req, path));
+             describe(s.result), path, replay_command(program, req, path, c.timeout_s));
   return 1;
 }
 
@@ -697,7 +360,6 @@ int main_impl(int argc, char** argv) {
     return 2;
   }
 
-  g_replay_timeout_s = common.timeout_s;
   try {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);

@@ -31,7 +31,6 @@ Shard parse_shard(const std::string& text, std::optional<uint64_t> count,
                   const std::function<const char*(const char*)>& getenv);
 
 struct SweepOptions {
-  std::string program;
   std::string command_line;
   std::string scenario;
   std::map<std::string, std::string> sets;
