@@ -48,5 +48,21 @@ TEST(FuzzRegressions, AFollowerBelowItsLeadersEpochCacheStartsOverAtTheLeadersLo
   EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
 }
 
+// dc-loss with produce_interval=20ms (fuzz seed 1, shrunk 6 -> 1 fault and the configuration
+// to that one knob): the producers keep writing while the cluster converges, and across
+// datacenters an append is always in flight, so no poll ever saw HW = LEO on every replica
+// at once: L3 "did not converge" in every seed. Convergence now also counts a partition
+// whose HW and replicas have reached the leader's LEO of the previous poll.
+TEST(FuzzRegressions, ConvergenceUnderAWorkloadThatNeverPauses) {
+  RunRequest req;
+  req.scenario = "dc-loss";
+  req.seed = 373072913;
+  req.sets["produce_interval"] = "20ms";
+  req.plan_text = "1s power-loss node=b2 for=50ms\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.metrics.at("converged_under_load"), 0);
+}
+
 }  // namespace
 }  // namespace faultline

@@ -522,43 +522,84 @@ void ReplicationChecker::on_read(NodeId, PartitionId p, NodeId, const LogEntry& 
   bind(p, e.offset, e.record_id, "a consumer read");
 }
 
-std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverged() const {
+std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverged() {
+  using Pending = std::pair<std::string, std::string>;
   const auto ctl = rc_.sim().process<Controller>(controller_);
   if (!ctl) return std::make_pair(std::string("L7"), std::string("the controller is down"));
+  // Every partition is looked at (not only up to the first pending one), so that each
+  // poll's LEO snapshot is complete for the next.
+  std::optional<Pending> first;
+  std::map<PartitionId, std::pair<BrokerId, int64_t>> now;
+  int64_t moving = 0;  // partitions judged against the previous poll's LEO
+  auto pending = [&](std::string invariant, std::string what) {
+    if (!first) first = std::make_pair(std::move(invariant), std::move(what));
+  };
   for (const auto& [p, st] : ctl->partitions()) {
-    if (st.leader == kNoBroker) return std::make_pair(std::string("L2"), fmt::format("partition {} has no leader", p));
+    if (st.leader == kNoBroker) {
+      pending("L2", fmt::format("partition {} has no leader", p));
+      continue;
+    }
     const Broker* leader = broker(st.leader);
-    if (leader == nullptr) return std::make_pair(std::string("L2"), fmt::format("partition {}: leader is down", p));
+    if (leader == nullptr) {
+      pending("L2", fmt::format("partition {}: leader is down", p));
+      continue;
+    }
     const Replica* lr = leader->replica(p);
     if (!lr->leader) {
-      return std::make_pair(std::string("L2"), fmt::format("partition {}: {} does not know it leads", p,
-                                                           rc_.sim().trace().node_name(st.leader)));
+      pending("L2", fmt::format("partition {}: {} does not know it leads", p, rc_.sim().trace().node_name(st.leader)));
+      continue;
     }
+    const int64_t leo = lr->log.log_end_offset();
+    now[p] = {st.leader, leo};
     std::vector<BrokerId> want = st.replicas;
     std::vector<BrokerId> isr = st.isr;
     std::sort(want.begin(), want.end());
     std::sort(isr.begin(), isr.end());
     if (isr != want) {
-      return std::make_pair(std::string("L2"), fmt::format("partition {}: ISR has {} of {} replicas", p, isr.size(),
-                                                           want.size()));
+      pending("L2", fmt::format("partition {}: ISR has {} of {} replicas", p, isr.size(), want.size()));
+      continue;
     }
-    const int64_t leo = lr->log.log_end_offset();
-    if (lr->log.high_watermark() != leo) {
-      return std::make_pair(std::string("L3"),
-                            fmt::format("partition {}: leader HW {} has not reached its LEO {} with a full ISR", p,
-                                        lr->log.high_watermark(), leo));
+    // Quiet: HW = LEO everywhere. Under load: the previous poll's LEO of the same leader.
+    bool quiet = lr->log.high_watermark() == leo;
+    for (BrokerId b : st.replicas) {
+      const Broker* br = broker(b);
+      quiet = quiet && br != nullptr && br->replica(p)->log.log_end_offset() == leo;
+    }
+    int64_t target = leo;
+    if (auto prev = poll_leo_.find(p); !quiet && prev != poll_leo_.end() && prev->second.first == st.leader &&
+                                       prev->second.second <= leo) {
+      target = prev->second.second;
+    }
+    converged_below_[p] = target;
+    moving += target < leo ? 1 : 0;
+    if (lr->log.high_watermark() < target) {
+      pending("L3", fmt::format("partition {}: leader HW {} has not reached its LEO {} with a full ISR", p,
+                                lr->log.high_watermark(), target == leo ? leo : target));
+      continue;
     }
     for (BrokerId b : st.replicas) {
       const Broker* br = broker(b);
-      if (br == nullptr) return std::make_pair(std::string("L2"), fmt::format("partition {}: replica down", p));
-      const Replica* r = br->replica(p);
-      if (r->log.log_end_offset() != leo) {
-        return std::make_pair(std::string("L6"), fmt::format("partition {}: {} has LEO {}, leader {}", p,
-                                                             rc_.sim().trace().node_name(b), r->log.log_end_offset(), leo));
+      if (br == nullptr) {
+        pending("L2", fmt::format("partition {}: replica down", p));
+        break;
+      }
+      const int64_t rleo = br->replica(p)->log.log_end_offset();
+      if (rleo < target || rleo > leo) {
+        pending("L6", fmt::format("partition {}: {} has LEO {}, leader {}", p, rc_.sim().trace().node_name(b), rleo,
+                                  rleo > leo ? leo : target));
+        break;
       }
     }
   }
-  return std::nullopt;
+  poll_leo_ = std::move(now);
+  // How many partitions converged while still being written to (the metric shows the path).
+  if (!first) rc_.metric("converged_under_load", moving);
+  return first;
+}
+
+int64_t ReplicationChecker::converged_below(PartitionId p) const {
+  auto it = converged_below_.find(p);
+  return it == converged_below_.end() ? 0 : it->second;
 }
 
 }  // namespace faultline::kafka
