@@ -57,7 +57,7 @@ void check_result(const RunResult& r);
 int cmd_replay(const std::string& program, const std::string& db_path, const std::string& run_id_text,
                bool last_failure, std::string trace_path, int64_t timeout_s);
 int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const std::string& for_text, int jobs,
-             uint64_t rc_seed);
+             uint64_t rc_seed, bool fixed_config);
 int cmd_merge(const std::vector<std::string>& paths);
 
 }  // namespace faultline

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -78,9 +79,24 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
 
 // faultline fuzz: generated plans until a failure, a run budget or a time budget; a failure
 // is shrunk and printed with the command that replays it. Exit 0 (nothing found) or 1.
+// The `faultline fuzz` command line that reproduce strings apply to: the same scenario, --set
+// and --bug.
+std::string fuzz_command(const std::string& program, const RunRequest& base, int64_t timeout_s) {
+  std::string cmd = fmt::format("{} fuzz --scenario {}", shell_quote(program), shell_quote(base.scenario));
+  for (const auto& [k, v] : base.sets) cmd += fmt::format(" --set {}", shell_quote(k + "=" + v));
+  for (const auto& b : base.bugs) cmd += fmt::format(" --bug {}", shell_quote(b));
+  if (timeout_s != 300) cmd += fmt::format(" --timeout {}", timeout_s);
+  return cmd;
+}
+
 int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const std::string& for_text, int jobs,
-             uint64_t rc_seed) {
+             uint64_t rc_seed, bool fixed_config) {
   FuzzOptions o;
+  o.vary_config = !fixed_config;
+  // RapidCheck's convention: RC_PARAMS="reproduce=..." (printed by a failure) runs that case.
+  if (const char* params = std::getenv("RC_PARAMS"); params != nullptr && std::string_view(params).find("reproduce") != std::string_view::npos) {
+    o.reproduce = params;
+  }
   o.base = make_request(c, 0);
   check(o.base);
   if (o.base.plan_text) throw BadInput{"fuzz generates its own plans: --plan does not apply"};
@@ -106,7 +122,7 @@ int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const s
     rec.bugs = c.bugs;
     rec.first_seed = 0;
     rec.last_seed = o.runs == UINT64_MAX ? 0 : o.runs - 1;
-    rec.command = fmt::format("fuzz --scenario {} --seed {}", c.scenario, rc_seed);
+    rec.command = fmt::format("fuzz --scenario {} --seed {}{}", c.scenario, rc_seed, fixed_config ? " --fixed-config" : "");
     bool resumed = false;
     std::set<uint64_t> done;
     sweep_id = db->begin(rec, /*resume=*/false, &resumed, &done);
@@ -115,8 +131,10 @@ int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const s
     if (db) db->add(sweep_id, r, ms, replay_command(program, req, "", c.timeout_s));
   });
   if (db) db->finish(sweep_id);
-  fmt::print("fuzz {} (RapidCheck seed {}): {} runs in {:.1f} s, {:.1f} runs/s\n", c.scenario, rc_seed, f.runs, f.wall_s,
-             static_cast<double>(f.runs) / std::max(f.wall_s, 0.001));
+  fmt::print("fuzz {} ({}): {} runs in {:.1f} s, {:.1f} runs/s\n", c.scenario,
+             o.reproduce.empty() ? fmt::format("RapidCheck seed {}{}", rc_seed, fixed_config ? ", fixed configuration" : "")
+                                 : std::string("reproducing RC_PARAMS"),
+             f.runs, f.wall_s, static_cast<double>(f.runs) / std::max(f.wall_s, 0.001));
   size_t reached = 0;
   for (const auto& [name, n] : f.marks_reached) reached += n > 0;
   fmt::print("coverage: {} of {} marks reached\n", reached, f.marks_reached.size());
@@ -142,14 +160,24 @@ int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const s
   const std::string plan_path = fmt::format("{}-fuzz{}.plan", c.scenario, f.failure->seed);
   std::FILE* out = std::fopen(plan_path.c_str(), "w");
   if (out != nullptr) {
-    std::fputs(f.shrunk_plan.to_text().c_str(), out);
+    std::fputs(f.shrunk.plan.to_text().c_str(), out);
     std::fclose(out);
   }
-  RunRequest replay = o.base;
-  replay.seed = f.failure->seed;
-  fmt::print("found: {}\nshrunk {} -> {} fault(s) in {} runs:\n{}  plan: {}\n  replay: {}\nRESULT: FAIL\n",
-             describe(*f.failure), f.original_plan.events.size(), f.shrunk_plan.events.size(), f.shrink_runs,
-             f.shrunk_plan.to_text(), plan_path, replay_command(program, replay, plan_path, c.timeout_s));
+  auto config_text = [](const FuzzCase& fc) {
+    std::vector<std::string> parts;
+    for (const auto& [k, v] : fc.sets) parts.push_back(k + "=" + v);
+    return parts.empty() ? std::string("the scenario's defaults") : fmt::format("{}", fmt::join(parts, " "));
+  };
+  fmt::print("found: {}\n", describe(*f.failure));
+  if (o.reproduce.empty()) {
+    fmt::print("shrunk {} -> {} fault(s) in {} runs; configuration {} -> {}\n", f.original.plan.events.size(),
+               f.shrunk.plan.events.size(), f.shrink_runs, config_text(f.original), config_text(f.shrunk));
+  } else {
+    fmt::print("configuration: {}\n", config_text(f.shrunk));
+  }
+  fmt::print("{}  plan: {}\n  replay: {}\n  reproduce the case: RC_PARAMS=\"{}\" {}\nRESULT: FAIL\n", f.shrunk.plan.to_text(),
+             plan_path, replay_command(program, f.failing_request, plan_path, c.timeout_s), f.reproduce,
+             fuzz_command(program, o.base, c.timeout_s));
   return 1;
 }
 

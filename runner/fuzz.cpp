@@ -6,6 +6,10 @@
 #include <chrono>
 #include <map>
 
+#include <fmt/format.h>
+#include <rapidcheck/detail/Configuration.h>
+
+#include "runner/bad_input.h"
 #include "runner/isolate.h"
 #include "runner/shrink.h"
 
@@ -38,7 +42,17 @@ rc::Gen<FaultEvent> gen_event(const RunResult::PlanSpace& space, std::vector<Fau
   return rc::gen::exec([space, kinds] {
     std::vector<std::string> nodes;
     for (const auto& n : space.topology.nodes) nodes.push_back(n.name);
-    std::vector<std::string> disks = space.crashable;  // disk faults aim where crashes do
+    // Crashes and disk faults aim at what the nemesis may crash (nodes, and roles resolved
+    // when the fault strikes, such as leader:p0), and also at protocol moments (roles that
+    // wait for a moment to come: next-leader:p0, diverging, next-registered): the races the
+    // nemesis arms on purpose are the fuzzer's to find too.
+    std::vector<std::string> crash_targets = space.crashable;
+    for (const std::string& role : space.topology.roles) {
+      if (std::find(crash_targets.begin(), crash_targets.end(), role) == crash_targets.end()) {
+        crash_targets.push_back(role);
+      }
+    }
+    std::vector<std::string> disks = crash_targets;
     if (disks.empty()) disks = nodes;
     const int64_t start_ms = std::max<int64_t>(1, space.start.ns() / 1'000'000);
     const int64_t end_ms = std::max(start_ms + 1, space.end.ns() / 1'000'000);
@@ -51,7 +65,7 @@ rc::Gen<FaultEvent> gen_event(const RunResult::PlanSpace& space, std::vector<Fau
       case FaultKind::kPowerLoss:
       case FaultKind::kRestart:
       case FaultKind::kDiskReplace:
-        e.a = {*rc::gen::elementOf(space.crashable)};
+        e.a = {*rc::gen::elementOf(crash_targets)};
         if (is_role(space.topology, e.a[0])) e.delay = ms(*rc::gen::inRange<int64_t>(0, 3'000));
         break;
       case FaultKind::kDiskStall:
@@ -113,13 +127,34 @@ rc::Gen<FaultPlan> gen_plan(const RunResult::PlanSpace& space) {
     if (possible) kinds.push_back(k);
   }
   if (kinds.empty()) return rc::gen::just(FaultPlan{});
-  // A container of events shrinks by dropping any of them, then by shrinking each (earlier,
-  // shorter, smaller node sets); up to a dozen events.
-  return rc::gen::map(rc::gen::resize(12, rc::gen::nonEmpty(rc::gen::container<std::vector<FaultEvent>>(
-                                              gen_event(space, kinds)))),
-                      [space](std::vector<FaultEvent> events) {
+  // A container of groups shrinks by dropping any of them, then by shrinking each (earlier,
+  // shorter, smaller node sets, no follow-up); up to a dozen groups. A group is one event, or
+  // a disk fault aimed at a protocol moment with a crash of its follow-up role at the same
+  // moment (the race between a held truncation and a leader change that the nemesis arms).
+  const rc::Gen<FaultEvent> event = gen_event(space, kinds);
+  const bool restarts = std::find(kinds.begin(), kinds.end(), FaultKind::kRestart) != kinds.end();
+  const rc::Gen<std::vector<FaultEvent>> group = rc::gen::exec([event, space, restarts] {
+    std::vector<FaultEvent> g = {*event};
+    const FaultEvent& e = g.front();
+    if (e.kind != FaultKind::kDiskStall && e.kind != FaultKind::kDiskSlow) return g;
+    auto follow = std::find_if(space.followups.begin(), space.followups.end(),
+                               [&](const auto& f) { return f.first == e.a.at(0); });
+    if (follow == space.followups.end() || *rc::gen::inRange(0, 2) == 0) return g;
+    FaultEvent crash;
+    crash.at = e.at;
+    crash.kind = restarts && *rc::gen::inRange(0, 2) == 1 ? FaultKind::kRestart : FaultKind::kKill;
+    crash.a = {follow->second};
+    crash.delay = ms(*rc::gen::inRange<int64_t>(0, std::min<int64_t>(3'000, e.duration.ns() / 1'000'000) + 1));
+    crash.duration = ms(*rc::gen::inRange<int64_t>(50, 30'000));
+    g.push_back(std::move(crash));
+    return g;
+  });
+  return rc::gen::map(rc::gen::resize(12, rc::gen::nonEmpty(rc::gen::container<std::vector<std::vector<FaultEvent>>>(group))),
+                      [space](std::vector<std::vector<FaultEvent>> groups) {
                         FaultPlan plan;
-                        plan.events = std::move(events);
+                        for (auto& g : groups) {
+                          for (FaultEvent& e : g) plan.events.push_back(std::move(e));
+                        }
                         return within_tolerance(std::move(plan), space);
                       });
 }
@@ -129,7 +164,7 @@ FaultPlan within_tolerance(FaultPlan plan, const RunResult::PlanSpace& space) {
   // A crash is counted down from its strike until its window and a rejoin grace (replica
   // lag time plus margin, as the nemesis assumes) have passed; a role aimed at a future
   // holder may strike up to a takeover later.
-  const Duration grace = Duration::seconds(15);
+  const Duration grace = space.rejoin_grace > Duration::zero() ? space.rejoin_grace : Duration::seconds(15);
   const Duration takeover = Duration::seconds(12);
   std::vector<std::pair<Duration, std::string>> down;
   uint32_t power_losses = 0;
@@ -165,74 +200,152 @@ std::optional<RunResult::PlanSpace> plan_space(const RunRequest& base) {
   return result.plan_space;
 }
 
+std::string fuzz_test_id(const RunRequest& base) { return "faultline fuzz " + base.scenario; }
+
+namespace {
+
+// The Reproduce entry for this fuzz target in an RC_PARAMS string.
+rc::detail::Reproduce parse_reproduce(const std::string& params, const std::string& id) {
+  rc::detail::Configuration config;
+  try {
+    config = rc::detail::configFromString(params);
+  } catch (const std::exception& e) {
+    throw BadInput{fmt::format("RC_PARAMS does not parse: {}", e.what())};
+  }
+  auto it = config.reproduce.find(id);
+  if (it == config.reproduce.end()) {
+    throw BadInput{fmt::format("RC_PARAMS has no reproduce entry for '{}' (same --scenario as the failure?)", id)};
+  }
+  return it->second;
+}
+
+std::string reproduce_string(const std::string& id, const rc::Random& random, int size,
+                             const std::vector<std::size_t>& path) {
+  rc::detail::Configuration config;
+  config.reproduce[id] = rc::detail::Reproduce{random, size, path};
+  return rc::detail::configToMinimalString(config);
+}
+
+struct Generated {
+  rc::Shrinkable<FuzzCase> shrinkable;
+  rc::Random random;  // what generated it, with its size: the start of its reproduce string
+  int size;
+};
+
+RunResult run_one(const RunRequest& req, int64_t timeout_ms) {
+  RunResult got;
+  run_isolated({req}, IsolationOptions(1, timeout_ms), [&](size_t, const RunResult& rr, int64_t) { got = rr; });
+  return got;
+}
+
+}  // namespace
+
 FuzzResult fuzz(const FuzzOptions& o, const std::function<void(const RunRequest&, const RunResult&, int64_t)>& on_run) {
   FuzzResult out;
-  const auto space = plan_space(o.base);
-  if (!space) return out;
-  const rc::Gen<FaultPlan> gen = gen_plan(*space);
-  rc::Random random(o.rc_seed);
+  auto cache = std::make_shared<PlanSpaceCache>(o.base);
+  if (!cache->get({})) return out;
+  const rc::Gen<FuzzCase> gen = gen_case(cache, o.vary_config);
+  const std::string id = fuzz_test_id(o.base);
   const auto start = std::chrono::steady_clock::now();
   auto elapsed_ms = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   };
-  // Generation: each run gets its own plan (and the run index as its seed, so that the
-  // workload's randomness varies too); RapidCheck's size grows from 0 to 100 and wraps.
-  std::map<uint64_t, rc::Shrinkable<FaultPlan>> shrinkables;
+  std::map<size_t, Generated> generated_cases;  // by generation index, while in flight
+  struct Failed {
+    size_t index;
+    RunRequest req;
+    RunResult result;
+  };
+  std::optional<Failed> failed;
+  if (!o.reproduce.empty()) {
+    // One case, regenerated from its random state and size, then down its shrink path.
+    const rc::detail::Reproduce rep = parse_reproduce(o.reproduce, id);
+    rc::Shrinkable<FuzzCase> current = gen(rep.random, rep.size);
+    for (std::size_t step : rep.shrinkPath) {
+      auto next = current.shrinks();
+      for (std::size_t i = 0; i < step; ++i) next.next();
+      auto chosen = next.next();
+      if (!chosen) throw BadInput{"RC_PARAMS: the shrink path does not fit this binary's generator"};
+      current = *chosen;
+    }
+    out.original = out.shrunk = current.value();
+    const RunRequest req = case_request(o.base, current.value());
+    const RunResult r = run_one(req, o.timeout_ms);
+    ++out.runs;
+    for (const auto& [name, count] : r.marks) out.marks_reached[name] += count > 0 ? 1 : 0;
+    on_run(req, r, elapsed_ms());
+    if (r.verdict != Verdict::kPass && r.input_error.empty()) {
+      out.failure = r;
+      out.failing_request = req;
+      out.reproduce = reproduce_string(id, rep.random, rep.size, rep.shrinkPath);
+    }
+    out.wall_s = static_cast<double>(elapsed_ms()) / 1000.0;
+    return out;
+  }
+
+  // Generation: each run gets its own case (configuration, plan and seed) from a split of
+  // the seed's random state, at RapidCheck's size growing from 0 to 100 and wrapping.
+  rc::Random random(o.rc_seed);
   uint64_t generated = 0;
-  std::optional<std::pair<RunRequest, RunResult>> failed;
   run_isolated_stream(
       [&]() -> std::optional<RunRequest> {
         if (failed || generated >= o.runs || (o.for_ms > 0 && elapsed_ms() >= o.for_ms)) return std::nullopt;
         const uint64_t index = generated++;
-        auto shrinkable = gen(random.split(), static_cast<int>(index % 101));
-        RunRequest r = o.base;
-        r.seed = index;
-        r.plan_text = shrinkable.value().to_text();
-        shrinkables.emplace(index, std::move(shrinkable));
-        return r;
+        const rc::Random r = random.split();
+        const int size = static_cast<int>(index % 101);
+        Generated g{gen(r, size), r, size};
+        RunRequest req = case_request(o.base, g.shrinkable.value());
+        generated_cases.emplace(index, std::move(g));
+        return req;
       },
       IsolationOptions(o.jobs, o.timeout_ms),
-      [&](size_t, const RunRequest& req, const RunResult& r, int64_t ms) {
+      [&](size_t index, const RunRequest& req, const RunResult& r, int64_t ms) {
         ++out.runs;
         for (const auto& [name, count] : r.marks) out.marks_reached[name] += count > 0 ? 1 : 0;
         on_run(req, r, ms);
-        if (r.verdict != Verdict::kPass && r.input_error.empty() && (!failed || req.seed < failed->first.seed)) {
-          failed = std::make_pair(req, r);
+        // The earliest generated failure wins (runs finish out of order with jobs > 1).
+        if (r.verdict != Verdict::kPass && r.input_error.empty() && (!failed || index < failed->index)) {
+          failed = Failed{index, req, r};
         }
-        if (!failed || failed->first.seed != req.seed) shrinkables.erase(req.seed);
+        if (!failed || failed->index != index) generated_cases.erase(index);
       });
   out.wall_s = static_cast<double>(elapsed_ms()) / 1000.0;
   if (!failed) return out;
 
-  // Shrinking: RapidCheck's shrinks of the failing plan, first that still fails the same way
-  // wins, then its shrinks, until none does (or the budget is spent). Sequential: each step
-  // depends on the last.
-  const std::string signature = outcome_signature(failed->second);
-  rc::Shrinkable<FaultPlan> current = shrinkables.at(failed->first.seed);
-  out.original_plan = current.value();
-  RunResult best = failed->second;
-  RunRequest req = failed->first;
+  // Shrinking: RapidCheck's shrinks of the failing case (configuration first, then plan),
+  // first that still fails the same way wins, then its shrinks, until none does (or the
+  // budget is spent). Sequential: each step depends on the last. The path of chosen shrink
+  // indices is what RapidCheck's reproduce string records.
+  const std::string signature = outcome_signature(failed->result);
+  const Generated& first = generated_cases.at(failed->index);
+  rc::Shrinkable<FuzzCase> current = first.shrinkable;
+  out.original = current.value();
+  RunResult best = failed->result;
+  RunRequest best_req = failed->req;
+  std::vector<std::size_t> path;
   bool progress = true;
   while (progress && out.shrink_runs < o.max_shrink_runs) {
     progress = false;
     auto candidates = current.shrinks();
-    while (auto next = candidates.next()) {
-      if (out.shrink_runs >= o.max_shrink_runs) break;
-      RunRequest attempt = req;
-      attempt.plan_text = next->value().to_text();
-      RunResult got;
-      run_isolated({attempt}, IsolationOptions(1, o.timeout_ms), [&](size_t, const RunResult& rr, int64_t) { got = rr; });
+    std::size_t index = 0;
+    for (auto next = candidates.next(); next && out.shrink_runs < o.max_shrink_runs; next = candidates.next(), ++index) {
+      const RunRequest attempt = case_request(o.base, next->value());
+      const RunResult got = run_one(attempt, o.timeout_ms);
       ++out.shrink_runs;
       if (got.verdict != Verdict::kPass && outcome_signature(got) == signature) {
         current = *next;
         best = got;
+        best_req = attempt;
+        path.push_back(index);
         progress = true;
         break;
       }
     }
   }
-  out.shrunk_plan = current.value();
+  out.shrunk = current.value();
   out.failure = best;
+  out.failing_request = best_req;
+  out.reproduce = reproduce_string(id, first.random, first.size, path);
   out.wall_s = static_cast<double>(elapsed_ms()) / 1000.0;
   return out;
 }

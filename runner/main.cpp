@@ -303,7 +303,7 @@ int main_impl(int argc, char** argv) {
       ->check(CLI::Range(1u, 100'000u))
       ->capture_default_str();
 
-  CLI::App* fuzz_cmd = app.add_subcommand("fuzz", "property-based fuzzing: generated fault plans, shrunk on failure");
+  CLI::App* fuzz_cmd = app.add_subcommand("fuzz", "property-based fuzzing: generated configurations and fault plans, shrunk on failure");
   add_common(fuzz_cmd);
   uint64_t fuzz_runs = 100;
   std::string fuzz_for;
@@ -314,8 +314,11 @@ int main_impl(int argc, char** argv) {
       ->capture_default_str();
   fuzz_cmd->add_option("--for", fuzz_for, "fuzz for this long (e.g. 10m) instead of a run count");
   fuzz_cmd->add_option("--jobs", fuzz_jobs, "runs at once")->check(CLI::Range(1, 256))->capture_default_str();
-  fuzz_cmd->add_option("--seed", fuzz_seed, "RapidCheck's seed: the same seed generates the same plans")
+  fuzz_cmd->add_option("--seed", fuzz_seed, "RapidCheck's seed: the same seed generates the same runs")
       ->capture_default_str();
+  bool fuzz_fixed_config = false;
+  fuzz_cmd->add_flag("--fixed-config", fuzz_fixed_config,
+                     "keep the scenario's configuration and workload (and --set); generate only fault plans");
 
   CLI::App* replay = app.add_subcommand("replay", "re-run a stored run exactly and check its trace hash");
   std::string replay_db = "faultline.db";
@@ -363,7 +366,7 @@ int main_impl(int argc, char** argv) {
   try {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);
-    if (*fuzz_cmd) return cmd_fuzz(program, common, fuzz_runs, fuzz_for, fuzz_jobs, fuzz_seed);
+    if (*fuzz_cmd) return cmd_fuzz(program, common, fuzz_runs, fuzz_for, fuzz_jobs, fuzz_seed, fuzz_fixed_config);
     if (*replay) return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout);
     if (*bench) return run_bench(bench_events, bench_json);
     if (*run) {

@@ -33,8 +33,9 @@ bool RunContext::failed() const {
 }
 
 FaultPlan RunContext::fault_plan(const Topology& topology, const NemesisOptions& options) {
-  plan_space_ = RunResult::PlanSpace{topology,        options.kinds,     options.crashable,       options.start,
-                                     options.end,     options.max_down, options.max_power_losses};
+  plan_space_ = RunResult::PlanSpace{topology,    options.kinds,    options.crashable,        options.start,
+                                     options.end, options.max_down, options.max_power_losses, options.rejoin_grace,
+                                     options.moment_followups};
   if (request_.plan_text) return fault_plan(topology, FaultPlan{});
   return fault_plan(topology, draw_plan(topology, options, Prng(sim_.seed(), "nemesis")));
 }
@@ -43,7 +44,7 @@ FaultPlan RunContext::fault_plan(const Topology& topology, FaultPlan drawn) {
   if (!plan_space_) {
     // A scenario that draws its own plan: its kinds are those it drew, in the window of the
     // events it drew.
-    RunResult::PlanSpace space{topology, {}, {}, Duration::seconds(1), Duration::seconds(1), 0, 0};
+    RunResult::PlanSpace space{topology, {}, {}, Duration::seconds(1), Duration::seconds(1), 0, 0, Duration::seconds(15), {}};
     for (const FaultEvent& e : drawn.events) {
       if (std::find(space.kinds.begin(), space.kinds.end(), e.kind) == space.kinds.end()) space.kinds.push_back(e.kind);
       if (is_crash(e.kind) && !e.a.empty()) space.crashable.push_back(e.a[0]);

@@ -84,6 +84,10 @@ struct RunResult {
     Duration end = Duration::zero();
     uint32_t max_down = 0;
     uint32_t max_power_losses = 0;
+    Duration rejoin_grace = Duration::seconds(15);  // a crashed broker counts as down this long after
+    // A disk fault aimed at the first protocol moment may bring a crash of the second
+    // (NemesisOptions::moment_followups: the follower told to truncate, then its leader).
+    std::vector<std::pair<std::string, std::string>> followups;
   };
   std::optional<PlanSpace> plan_space;
 };

@@ -1,7 +1,8 @@
 // Property-based fuzzing of whole runs (label fuzz; runner/fuzz.h): for every scenario family,
-// "every invariant holds for any tolerated fault plan". RapidCheck generates the plans
-// (every fault kind the family's nemesis draws, aimed at any node or role, at any time,
-// within max_down and the power-loss budget) and shrinks a failure to a small plan; the
+// "every invariant holds for any tolerated configuration and fault plan". RapidCheck
+// generates the configuration and workload (runner/fuzz_config.h), then the plan (every
+// fault kind the family's nemesis draws, aimed at any node, role or moment, at any time,
+// within max_down and the power-loss budget) and shrinks a failure to a small case; the
 // failure message carries the plan in its text form and the `faultline run --plan` line
 // that replays it, and RapidCheck prints its RC_PARAMS="reproduce=..." string. Each run is
 // isolated in a child process, as in sweeps. The budget is RapidCheck's (RC_PARAMS
@@ -22,40 +23,45 @@ namespace faultline {
 
 // How RapidCheck shows a counterexample: the plan's own text form.
 void showValue(const FaultPlan& plan, std::ostream& os) { os << "\n" << plan.to_text(); }
+void showValue(const FuzzCase& c, std::ostream& os) {
+  os << "\nseed " << c.seed << "\n";
+  for (const auto& [k, v] : c.sets) os << "--set " << k << "=" << v << "\n";
+  os << c.plan.to_text();
+}
 
 namespace {
 
-const RunResult::PlanSpace& space_of(const std::string& scenario) {
-  static std::map<std::string, RunResult::PlanSpace> spaces;  // computed once per scenario
-  auto it = spaces.find(scenario);
-  if (it == spaces.end()) {
+std::shared_ptr<PlanSpaceCache> cache_of(const std::string& scenario) {
+  static std::map<std::string, std::shared_ptr<PlanSpaceCache>> caches;  // one per scenario
+  auto& c = caches[scenario];
+  if (!c) {
     RunRequest base;
     base.scenario = scenario;
-    it = spaces.emplace(scenario, *plan_space(base)).first;
+    c = std::make_shared<PlanSpaceCache>(base);
   }
-  return it->second;
+  return c;
 }
 
-// One isolated run of `scenario` seed `seed` with `plan`; the property holds if it passes.
-void holds(const std::string& scenario, uint64_t seed, const FaultPlan& plan) {
-  RunRequest req;
-  req.scenario = scenario;
-  req.seed = seed;
-  req.plan_text = plan.to_text();
+// One isolated run of a generated case; the property holds if it passes.
+void holds(const std::string& scenario, const FuzzCase& c) {
+  RunRequest base;
+  base.scenario = scenario;
+  const RunRequest req = case_request(base, c);
   RunResult result;
   run_isolated({req}, IsolationOptions(1, 300'000), [&](size_t, const RunResult& r, int64_t) { result = r; });
   RC_ASSERT(result.input_error.empty());
   if (result.verdict != Verdict::kPass) {
+    std::string sets;
+    for (const auto& [k, v] : c.sets) sets += fmt::format(" --set {}={}", k, v);
     RC_FAIL(fmt::format("{} seed {}: {}\nreplay: write the plan above to p.plan and run\n  faultline run --scenario {} "
-                        "--seed {} --plan p.plan",
-                        scenario, seed, describe(result), scenario, seed));
+                        "--seed {}{} --plan p.plan",
+                        scenario, c.seed, describe(result), scenario, c.seed, sets));
   }
 }
 
 void fuzz_family(const std::string& scenario) {
-  const auto seed = *rc::gen::inRange<uint64_t>(0, 1'000'000);
-  const FaultPlan plan = *gen_plan(space_of(scenario));
-  holds(scenario, seed, plan);
+  const FuzzCase c = *gen_case(cache_of(scenario), /*vary_config=*/true);
+  holds(scenario, c);
 }
 
 RC_GTEST_PROP(Fuzz, BrokerCrashHoldsForAnyToleratedPlan, ()) { fuzz_family("broker-crash"); }
@@ -67,7 +73,7 @@ RC_GTEST_PROP(Fuzz, DiskStallHoldsForAnyToleratedPlan, ()) { fuzz_family("disk-s
 // The generator itself: plans parse back from their text, stay in the space's window and
 // kinds, and keep within max_down and the power-loss budget.
 RC_GTEST_PROP(FuzzGen, PlansStayWithinTheSpaceAndRoundTrip, ()) {
-  const RunResult::PlanSpace& space = space_of("broker-crash");
+  const RunResult::PlanSpace& space = *cache_of("broker-crash")->get({});
   const FaultPlan plan = *gen_plan(space);
   std::string error;
   const auto back = FaultPlan::parse(plan.to_text(), &error);
@@ -82,6 +88,35 @@ RC_GTEST_PROP(FuzzGen, PlansStayWithinTheSpaceAndRoundTrip, ()) {
     lossy += e.kind == FaultKind::kPowerLoss || e.kind == FaultKind::kDiskReplace;
   }
   RC_ASSERT(lossy <= space.max_power_losses);
+}
+
+// The configuration generator: every configuration it draws, for every Kafka family, is one
+// the scenario accepts (min ISR within RF and the brokers, dc-loss's within its sync
+// replicas), has a plan space, and comes with a non-empty plan.
+RC_GTEST_PROP(FuzzGen, EveryGeneratedConfigurationRuns, ()) {
+  const std::string scenario = *rc::gen::elementOf(
+      std::vector<std::string>{"broker-crash", "cascade", "partition", "s3-outage", "disk-stall", "dc-loss"});
+  const FuzzCase c = *gen_case(cache_of(scenario), /*vary_config=*/true);
+  RunRequest base;
+  base.scenario = scenario;
+  RC_ASSERT(validate(case_request(base, c)) == std::string());
+  RC_ASSERT(cache_of(scenario)->get(c.sets).has_value());
+  RC_ASSERT(!c.plan.events.empty());
+  const ScenarioInfo* info = find_scenario(scenario);
+  for (const auto& [k, v] : c.sets) {
+    RC_ASSERT(std::any_of(info->params.begin(), info->params.end(), [&](const ParamSpec& p) { return p.name == k; }));
+  }
+}
+
+// A pinned --set is never generated.
+RC_GTEST_PROP(FuzzGen, PinnedSetsStayPinned, ()) {
+  RunRequest base;
+  base.scenario = "broker-crash";
+  base.sets["rf"] = "3";
+  base.sets["acks"] = "-1";
+  const auto sets = *gen_config(base);
+  RC_ASSERT(!sets.contains("rf"));
+  RC_ASSERT(!sets.contains("acks"));
 }
 
 }  // namespace

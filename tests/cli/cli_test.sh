@@ -210,5 +210,23 @@ bad "plan for a scenario without faults" plan --scenario selftest --seed 1
 bad "shrink for a scenario without faults" shrink --scenario selftest --seed 1 --set mode=fail
 bad "shrink with a bad seed" shrink --scenario ping --seed x
 
+# 9. faultline fuzz: a bug switch is found and shrunk; the printed RC_PARAMS reproduce string
+# regenerates exactly that case (the same failure and replay line), and the replay command
+# replays it with the same failure; a bad RC_PARAMS is bad input.
+"$FL" fuzz --scenario broker-crash --bug ack-below-min-isr --runs 200 --no-db > "$WORK/fz"; rc=$?
+repro=$(grep -o 'RC_PARAMS="[^"]*"' "$WORK/fz" | head -1 | sed 's/^RC_PARAMS="\(.*\)"$/\1/')
+found=$(grep '^found:' "$WORK/fz")
+replay=$(grep '^  replay:' "$WORK/fz" | sed 's/^  replay: //')
+if [[ $rc -eq 1 && -n "$repro" && "$found" == *S10* ]]; then pass "fuzz finds ack-below-min-isr: $found"; else fail "fuzz: rc=$rc found='$found'"; fi
+RC_PARAMS="$repro" "$FL" fuzz --scenario broker-crash --bug ack-below-min-isr --no-db > "$WORK/fz2"; rc=$?
+if [[ $rc -eq 1 && "$(grep '^found:' "$WORK/fz2")" == "$found" && "$(grep '^  replay:' "$WORK/fz2" | sed 's/^  replay: //')" == "$replay" ]]; then
+  pass "RC_PARAMS reproduce string runs the shrunk case again"
+else
+  fail "reproduce: rc=$rc"; head -5 "$WORK/fz2"
+fi
+if [[ -n "$replay" ]] && eval "$replay" > "$WORK/fz3"; [[ $? -eq 1 ]] && grep -q "fail S10" "$WORK/fz3"; then pass "the fuzz replay command fails the same way"; else fail "fuzz replay command"; fi
+RC_PARAMS="reproduce=garbage" bad "RC_PARAMS that does not parse" fuzz --scenario broker-crash --no-db
+RC_PARAMS="$repro" bad "RC_PARAMS for another scenario" fuzz --scenario cascade --no-db
+
 echo "cli_test: $((failures)) failure(s)"
 [[ $failures -eq 0 ]]
