@@ -748,7 +748,8 @@ std::string run_plan(const PropertyConfig& pc, const std::vector<Step>& plan, st
       }
       // Offline only while nobody electable is live.
       for (BrokerId r : p.replicas) {
-        const bool electable = in(p.isr, r) || (pc.elr && in(p.elr, r)) || pc.unclean;
+        // E1: the ELR is electable only once the ISR is empty.
+        const bool electable = in(p.isr, r) || (pc.elr && p.isr.empty() && in(p.elr, r)) || pc.unclean;
         check(!(electable && live(r)), at + "offline although broker " + std::to_string(r) + " is electable");
       }
     }

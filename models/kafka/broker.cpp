@@ -215,10 +215,12 @@ void Broker::shutdown(std::function<void()> stopped) {
 }
 
 void Broker::become_leader(Replica& r, const PartitionState& st) {
-  // A3: the new epoch starts at the current LEO; follower state starts afresh.
-  // C9 says a broker re-elected in a new epoch keeps its followers' fetch state; this model
-  // resets it like any new leader (a departure, see README "Departures").
-  if (r.leader) cover(ctx_, Mark::kSameLeaderReelected);
+  // A3: the new epoch starts at the current LEO. C9: a broker re-elected leader in a new
+  // epoch keeps its followers' fetch state (LEO, fetch times, broker epoch) and only resets
+  // their last caught-up time, as Kafka's Partition.makeLeader calls
+  // Replica.resetReplicaState with isNewLeader = false; a new leader starts afresh.
+  const bool reelected = r.leader;
+  if (reelected) cover(ctx_, Mark::kSameLeaderReelected);
   const uint64_t gen = ++r.fetcher_generation;  // stop following
   r.leader = false;         // not yet: produce and fetch wait until the epoch is assigned
   r.pending_isr.reset();
@@ -234,21 +236,20 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
   r.leader = true;
   r.isr = st.isr;
   r.leso = leso;
+  std::map<BrokerId, FollowerState> before;
+  if (reelected) before = std::move(r.followers);
   r.followers.clear();
-  for (BrokerId b : st.replicas) {
-    if (b == id()) continue;
-    FollowerState f;
-    // Kafka resets ISR members as caught up now, the rest as never.
-    f.last_caught_up = contains(st.isr, b) ? ctx_.now() : Instant::zero();
-    r.followers[b] = f;
-  }
   // G1: observers fetch like followers; they count toward the HW only once promoted into
-  // the ISR (C5). A promoted observer may itself lead (E1), so skip ourselves.
-  for (BrokerId b : st.observers) {
+  // the ISR (C5). A promoted observer may itself lead (E1), so skip ourselves. A promoted
+  // observer is an ISR member: reset as caught up too, or D1 would drop it before its
+  // first fetch in this epoch.
+  std::vector<BrokerId> fetchers = st.replicas;
+  fetchers.insert(fetchers.end(), st.observers.begin(), st.observers.end());
+  for (BrokerId b : fetchers) {
     if (b == id()) continue;
-    FollowerState f;
-    // A promoted observer is an ISR member: reset as caught up too, or D1 would drop it
-    // before its first fetch in this epoch.
+    auto kept = before.find(b);
+    FollowerState f = kept != before.end() ? kept->second : FollowerState{};
+    // Kafka resets ISR members as caught up now, the rest as never.
     f.last_caught_up = contains(st.isr, b) ? ctx_.now() : Instant::zero();
     r.followers[b] = f;
   }

@@ -65,6 +65,8 @@ struct BrokerHooks {
   // epoch is read from the broker: C7 wants them equal (no truncation point from a leader of
   // another epoch).
   std::function<void(BrokerId, PartitionId, int64_t offset, Epoch fetched_in)> on_follower_truncated;
+  // A follower applied a fetch response's HW (C6), whatever it did with it.
+  std::function<void(BrokerId, PartitionId, int64_t response_hw)> on_follower_hw;
   // The broker answered a fetch (follower or consumer), called as it returns: its replica's
   // state is still the one the answer was computed from (C2, C3, C4).
   std::function<void(BrokerId, const FetchRequest&, const FetchResponse&)> on_fetch_answered;

@@ -46,16 +46,30 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
     Replica& rr = rep(p);
     if (rr.fetcher_generation != generation) return;
     if (!resp.ok() || resp.value->error != Errc::kNone) {
-      if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange && resp.value->log_start_offset > req.fetch_offset) {
-        // C8: the leader no longer has what we need; start over at its log start. Under the
-        // role lock and only for the current fetcher, like the divergence truncation below.
+      if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange && resp.value->log_end_offset >= 0 &&
+          (resp.value->log_end_offset < req.fetch_offset || resp.value->log_start_offset > req.fetch_offset)) {
+        // C8, as Kafka's AbstractFetcherThread.fetchOffsetAndTruncate: a leader whose LEO is
+        // below ours (an unclean election, or our last epoch unknown to it) is followed down
+        // to its LEO; a leader whose log start is above our LEO no longer has what we need,
+        // and we start over at its log start. Under the role lock and only for the current
+        // fetcher, like the divergence truncation below.
         cover(ctx_, Mark::kFollowerOffsetOutOfRange);
+        const FetchResponse& oor = *resp.value;
         Lock role(rr.role);
         if (rr.fetcher_generation != generation) return;
-        cover(ctx_, Mark::kFollowerFullTruncation);
-        rr.log.truncate_fully_and_start_at(resp.value->log_start_offset);
-        if (hooks_.on_truncate) hooks_.on_truncate(id(), p, resp.value->log_start_offset);
-        if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        if (oor.log_end_offset < rr.log.log_end_offset()) {
+          cover(ctx_, Mark::kFollowerTruncatedToLeaderLeo);
+          truncate(rr, oor.log_end_offset);  // below our log start: fully, as UnifiedLog.truncateTo
+          if (hooks_.on_follower_truncated) {
+            hooks_.on_follower_truncated(id(), p, rr.log.log_end_offset(), req.current_leader_epoch);
+          }
+        }
+        if (oor.log_start_offset > rr.log.log_end_offset()) {
+          cover(ctx_, Mark::kFollowerFullTruncation);
+          rr.log.truncate_fully_and_start_at(oor.log_start_offset);
+          if (hooks_.on_truncate) hooks_.on_truncate(id(), p, oor.log_start_offset);
+          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        }
         continue;
       }
       if (resp.ok() && resp.value->error == Errc::kOffsetMovedToTieredStorage) {
@@ -76,6 +90,15 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
           if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
           continue;
         }
+      }
+      if (resp.ok() && resp.value->error == Errc::kFencedLeaderEpoch) {
+        // C2: our leader epoch is older than the leader's: stop fetching this partition until
+        // newer metadata starts a fetcher for the new epoch (become_follower), as Kafka's
+        // AbstractFetcherThread marks the partition failed on FENCED_LEADER_EPOCH.
+        cover(ctx_, Mark::kFollowerFencedStops);
+        ctx_.trace("fetch-fenced", {{"partition", p}, {"epoch", req.current_leader_epoch},
+                                    {"leader_epoch", resp.value->leader_epoch}});
+        return;
       }
       if (resp.ok() && resp.value->error == Errc::kOffsetOutOfRange) cover(ctx_, Mark::kFollowerOffsetOutOfRange);
       ctx_.trace("fetch-failed", {{"partition", p},
@@ -160,10 +183,15 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         }
       }
       if (!back_off) {
-        // C6: follower HW = min(leader HW, own LEO); it only moves forward here.
-        const int64_t hw = std::min(f.high_watermark, rr.log.log_end_offset());
+        // C6: follower HW = min(leader HW, own LEO), and it may go down: a new leader's HW can
+        // trail ours until its own catches up (E2). As Kafka's UnifiedLog.updateHighWatermark,
+        // which ReplicaFetcherThread.processPartitionData calls with the response's HW, it is
+        // kept within [log start, LEO].
+        const int64_t hw = std::max(std::min(f.high_watermark, rr.log.log_end_offset()), rr.log.log_start_offset());
         if (f.high_watermark > rr.log.log_end_offset()) cover(ctx_, Mark::kFollowerHwClampedToLeo);
-        if (hw > rr.log.high_watermark()) set_hw(rr, hw);
+        if (hw < rr.log.high_watermark()) cover(ctx_, Mark::kFollowerHwLowered);
+        if (hw != rr.log.high_watermark()) set_hw(rr, hw);
+        if (hooks_.on_follower_hw) hooks_.on_follower_hw(id(), p, f.high_watermark);
         // C8 and Kafka's follower maybeIncrementLogStartOffset: what the leader deleted goes
         // here too, at our segment boundaries and never above our HW.
         const int64_t start_before = rr.log.log_start_offset();
@@ -219,11 +247,21 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
     if (req.fetch_offset < r.log.log_start_offset()) {
       cover(ctx_, Mark::kFetchOutOfRangeBelowStart);
       resp.error = Errc::kOffsetOutOfRange;
+      resp.log_end_offset = r.log.log_end_offset();
       return resp;
     }
     // C3: divergence, before anything else changes.
     if (req.last_fetched_epoch != kNoEpoch) {
       auto eo = r.log.end_offset_for_epoch(req.last_fetched_epoch);
+      // C2: no end offset for the follower's last fetched epoch (newer than every epoch we
+      // know): OFFSET_OUT_OF_RANGE, as Partition.validateFetchOffsetAndMaybeGetDivergingEpoch
+      // does for UNDEFINED_EPOCH_OFFSET; the follower then truncates to our LEO (C8).
+      if (!eo) {
+        cover(ctx_, Mark::kFetchOutOfRangeUnknownEpoch);
+        resp.error = Errc::kOffsetOutOfRange;
+        resp.log_end_offset = r.log.log_end_offset();
+        return resp;
+      }
       if (bugs_.on(Bug::kEpochNextOffset) && eo && eo->epoch < req.last_fetched_epoch) {
         // BUG(epoch-next-offset): a leader lacking the requested epoch answered with the
         // requested epoch and the start offset of the next epoch it has (KAFKA-6361), so the
@@ -248,13 +286,24 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
     if (req.fetch_offset > r.log.log_end_offset()) {
       cover(ctx_, Mark::kFetchOutOfRangeAboveEnd);
       resp.error = Errc::kOffsetOutOfRange;
+      resp.log_end_offset = r.log.log_end_offset();
       return resp;
     }
     // As Kafka's Partition.fetchRecords: the response carries the HW as read with the records,
     // before this fetch updates the follower's state (which may advance the HW); the follower
     // learns that advance from its next fetch, so a follower's HW trails the leader's.
     const bool consumer = req.replica_id == kNoBroker;
-    if (!consumer) update_follower(r, req);
+    if (!consumer) {
+      // C9: fetch state from an older incarnation than the one recorded is rejected, as
+      // Kafka's Replica.updateFetchStateOrThrow does (NOT_LEADER_OR_FOLLOWER).
+      auto fit = r.followers.find(req.replica_id);
+      if (fit != r.followers.end() && req.broker_epoch < fit->second.broker_epoch) {
+        cover(ctx_, Mark::kStaleBrokerEpochRejected);
+        resp.error = Errc::kNotLeader;
+        return resp;
+      }
+      update_follower(r, req);
+    }
     const int64_t upto = consumer ? r.log.high_watermark() : r.log.log_end_offset();  // E3, S13
     resp.records = r.log.read(req.fetch_offset, req.max_records, upto);
     if (!resp.records.empty() || ctx_.now() >= deadline) {

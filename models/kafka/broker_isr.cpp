@@ -40,8 +40,16 @@ bool Broker::maybe_increment_hw(Replica& r) {
     counted = r.isr;
   }
   for (const auto& [b, f] : r.followers) {
+    // C9: a caught-up follower outside the maximal ISR counts only while eligible:
+    // registered, unfenced (a shutting-down broker is fenced at once here, see Departures)
+    // and fetching under its current broker epoch (Partition.isReplicaIsrEligible).
+    const bool current_epoch = f.broker_epoch == broker_epoch_of(b);
     const bool caught_up = f.leo >= 0 && ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max &&
-                           contains(r.meta.replicas, b) && broker_live(b);
+                           contains(r.meta.replicas, b) && broker_live(b) && current_epoch;
+    if (!current_epoch && f.leo >= 0 && f.leo < hw && broker_live(b) && !contains(counted, b) &&
+        ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max) {
+      cover(ctx_, Mark::kHwSkipsStaleBrokerEpoch);
+    }
     if (contains(counted, b) || (caught_up && !bugs_.on(Bug::kHwFromCommittedIsr))) {
       const int64_t before = hw;
       hw = std::min(hw, std::max<int64_t>(f.leo, 0));

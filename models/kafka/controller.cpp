@@ -247,7 +247,9 @@ PartitionState Controller::with_isr(const PartitionState& current, std::vector<B
   PartitionState next = current;
   next.isr = std::move(isr);
   next.elr.clear();
-  const auto min_isr = static_cast<size_t>(config_.replication.min_insync_replicas);
+  // D4: the ELR fills while |ISR| < min(min ISR, RF), as PartitionChangeBuilder.
+  // populateTargetElr judges it (a min ISR above the replica count caps at the replicas).
+  const auto min_isr = std::min(static_cast<size_t>(config_.replication.min_insync_replicas), next.replicas.size());
   if (!elr_enabled() || next.isr.size() >= min_isr) return next;
   // D4 (KIP-966, PartitionChangeBuilder.populateTargetElr): below min ISR the HW cannot
   // advance (B4), so every member leaving the ISR now holds every committed record and
@@ -304,9 +306,11 @@ const char* Controller::elect(PartitionState& next) const {
     next.leader = b;
     return nullptr;
   }
-  // KIP-966: else a live ELR member, which becomes the whole ISR; the other ELR members
-  // stay eligible while the ISR is below min ISR.
-  if (elr_enabled()) {
+  // KIP-966: else, once the ISR is empty, a live ELR member, which becomes the whole ISR;
+  // the other ELR members stay eligible while the ISR is below min ISR. While the ISR has
+  // members, none live, the partition waits for them to leave it (E1; Kafka's
+  // PartitionChangeBuilder.isValidNewLeader looks at the ELR only with an empty ISR).
+  if (elr_enabled() && next.isr.empty()) {
     if (const BrokerId b = first_live_in(next.elr); b != kNoBroker) {
       cover(ctx_, Mark::kElectionFromElr);
       next = with_isr(next, {b});
@@ -427,7 +431,8 @@ void Controller::check_invariants(const PartitionState& p) const {
               p.leader, text(p.isr));
   }
   if (elr_enabled()) {
-    const bool isr_at_min = p.isr.size() >= static_cast<size_t>(config_.replication.min_insync_replicas);
+    const bool isr_at_min =
+        p.isr.size() >= std::min(static_cast<size_t>(config_.replication.min_insync_replicas), p.replicas.size());
     FL_ASSERT(!isr_at_min || p.elr.empty(), p.partition, text(p.isr), text(p.elr));
   } else {
     FL_ASSERT(p.elr.empty() && !p.isr.empty() && "without ELR the ISR freezes at its last member", p.partition,

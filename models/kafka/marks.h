@@ -32,12 +32,15 @@ enum class Mark : uint32_t {
   kFetchNotLeader,                // C2
   kFetchOutOfRangeBelowStart,     // C2
   kFetchOutOfRangeAboveEnd,       // C2
+  kFetchOutOfRangeUnknownEpoch,   // C2: the last fetched epoch has no end offset here
+  kFollowerFencedStops,           // C2: FENCED_LEADER_EPOCH: the follower waits for metadata
   kDivergingEpochAnswered,        // C3
   kDivergingOlderEpoch,           // C3: the leader lacks the follower's last epoch
   kCaughtUpByPreviousFetch,       // C4
   kHwCountsCaughtUpNonMember,     // C5
   kHwHeldByPendingExpansion,      // C5
   kFollowerHwClampedToLeo,        // C6
+  kFollowerHwLowered,             // C6: min(leader HW, LEO) below the follower's HW
   kFollowerTruncated,             // C7
   kTruncationLacksEpoch,          // C7: own cache lacks the diverging epoch
   kTruncationRepeated,            // C7: a second divergence right after a truncation
@@ -46,9 +49,12 @@ enum class Mark : uint32_t {
   kFollowerOffsetOutOfRange,      // C8
   kFollowerFullTruncation,        // C8
   kFollowerLogStartRaised,        // C8: the follower follows the leader's log start up
+  kFollowerTruncatedToLeaderLeo,  // C8: OFFSET_OUT_OF_RANGE with the leader's LEO below ours
   kLogStartMoved,                 // C8: retention raised a log start offset
   kSameLeaderReelected,           // C9
   kStaleBrokerEpochFetch,         // C9
+  kStaleBrokerEpochRejected,      // C9: fetch state older than the recorded broker epoch
+  kHwSkipsStaleBrokerEpoch,       // C9: a caught-up follower of an old incarnation not counted
   // D: ISR
   kIsrShrinkProposed,             // D1
   kAlterPartitionRejected,        // D1

@@ -110,6 +110,10 @@ struct FetchResponse {
   int64_t high_watermark = 0;
   int64_t log_start_offset = 0;
   std::optional<EpochEndOffset> diverging_epoch;  // C3
+  // With OFFSET_OUT_OF_RANGE: the leader's LEO (C8). Kafka's follower asks for it with a
+  // ListOffsets request (AbstractFetcherThread.fetchOffsetAndTruncate); the model carries it
+  // in the answer, one round trip fewer.
+  int64_t log_end_offset = -1;
 };
 
 // --- broker <-> controller ---------------------------------------------------------------

@@ -23,6 +23,9 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
   broker_hooks_.on_fetch_answered = [this](NodeId b, const FetchRequest& req, const FetchResponse& resp) {
     rules_.on_fetch_answered(b, req, resp);
   };
+  broker_hooks_.on_follower_hw = [this](NodeId b, PartitionId p, int64_t response_hw) {
+    rules_.on_follower_hw(b, p, response_hw);
+  };
   broker_hooks_.on_follower_truncated = [this](NodeId b, PartitionId p, int64_t offset, Epoch fetched_in) {
     rules_.on_follower_truncated(b, p, offset, fetched_in);
   };

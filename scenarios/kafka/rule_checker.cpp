@@ -61,6 +61,16 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
     // H5: with tiering, a follower below the local log start is sent to the object store.
     expected = config_.tiered && req.replica_id != kNoBroker ? Errc::kOffsetMovedToTieredStorage
                                                              : Errc::kOffsetOutOfRange;
+  } else if (req.last_fetched_epoch != kNoEpoch &&
+             !end_offset_for(r->log.epoch_cache(), r->log.log_end_offset(), req.last_fetched_epoch)) {
+    expected = Errc::kOffsetOutOfRange;  // no end offset for the follower's last epoch
+  } else if (auto f = r->followers.find(req.replica_id); req.replica_id != kNoBroker && f != r->followers.end() &&
+                                                         req.broker_epoch < f->second.broker_epoch &&
+                                                         !resp.diverging_epoch && req.fetch_offset <= r->log.log_end_offset()) {
+    // C9: fetch state of an older incarnation than recorded is rejected where the follower's
+    // state would be updated, after divergence and range (Partition.fetchRecords, then
+    // Replica.updateFetchStateOrThrow); C3 below judges a diverging answer.
+    expected = Errc::kNotLeader;
   }
   if (expected == Errc::kOffsetOutOfRange && config_.tiered && req.replica_id == kNoBroker) {
     // H5: below the local log start a consumer is served from the object store (or told the
@@ -82,7 +92,7 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
   // C3: divergence is decided on the leader's epoch cache, before anything is served.
   judged("C3");
   const auto end = end_offset_for(r->log.epoch_cache(), r->log.log_end_offset(), req.last_fetched_epoch);
-  if (!end) return;  // no end offset: C2's OFFSET_OUT_OF_RANGE, which this model does not answer (README)
+  if (!end) return;  // no end offset: C2's OFFSET_OUT_OF_RANGE, judged above
   const bool diverges = end->epoch < req.last_fetched_epoch || end->end_offset < req.fetch_offset;
   if (diverges && (!resp.diverging_epoch || resp.diverging_epoch->epoch != end->epoch ||
                    resp.diverging_epoch->end_offset != end->end_offset || !resp.records.empty())) {
@@ -107,6 +117,19 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
       req.fetch_offset >= r->log.log_end_offset()) {
     caught_up_at_[{b, req.partition, r->leader_epoch, req.replica_id}] = rc_.sim().now();
   }
+}
+
+void RuleChecker::on_follower_hw(NodeId follower, PartitionId p, int64_t response_hw) {
+  const Broker* br = broker(follower);
+  const Replica* r = br == nullptr ? nullptr : br->replica(p);
+  if (r == nullptr) return;
+  judged("C6");
+  const int64_t want = std::max(std::min(response_hw, r->log.log_end_offset()), r->log.log_start_offset());
+  if (r->log.high_watermark() == want) return;
+  report_("C6", p,
+          fmt::format("{} has HW {} after a fetch answered with HW {} (LEO {}, log start {}): C6 demands {}",
+                      rc_.sim().trace().node_name(follower), r->log.high_watermark(), response_hw,
+                      r->log.log_end_offset(), r->log.log_start_offset(), want));
 }
 
 void RuleChecker::on_follower_truncated(NodeId follower, PartitionId p, int64_t offset, Epoch fetched_in) {

@@ -46,6 +46,9 @@ class RuleChecker {
 
   void on_fetch_answered(NodeId broker, const FetchRequest& req, const FetchResponse& resp);
   void on_follower_truncated(NodeId follower, PartitionId p, int64_t offset, Epoch fetched_in);
+  // C6: after a fetch response, the follower's HW is min(response HW, its LEO), kept within
+  // [log start, LEO], whether that raises or lowers it.
+  void on_follower_hw(NodeId follower, PartitionId p, int64_t response_hw);
   void on_isr_proposed(NodeId leader, PartitionId p, const std::vector<BrokerId>& isr);
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
   void on_append(NodeId broker, PartitionId p, const std::vector<LogEntry>& entries);
