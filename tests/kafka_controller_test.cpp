@@ -312,8 +312,8 @@ TEST(Controller, StaleOrMisdirectedAlterPartitionIsRejectedWithTheCurrentState) 
     AlterPartitionRequest req;
     Errc expected;
   };
-  for (const Case& c : {Case{"stale partition epoch", 1, stale_partition_epoch, Errc::kInvalidRequest},
-                        Case{"stale leader epoch", 1, stale_leader_epoch, Errc::kInvalidRequest},
+  for (const Case& c : {Case{"stale partition epoch", 1, stale_partition_epoch, Errc::kInvalidUpdateVersion},
+                        Case{"stale leader epoch", 1, stale_leader_epoch, Errc::kFencedLeaderEpoch},
                         Case{"stale broker epoch", 1, stale_broker_epoch, Errc::kStaleBrokerEpoch},
                         Case{"not the leader", 2, from_follower, Errc::kInvalidRequest},
                         Case{"leader not in the new ISR", 1, leader_left_out, Errc::kInvalidRequest}}) {
@@ -343,12 +343,12 @@ TEST(Controller, ExpansionNeedsALiveMemberFetchingWithItsCurrentBrokerEpoch) {
   t.wait_for_session_expiry();
   ASSERT_TRUE(t.broker(3).fenced);
   const PartitionState shrunk = t.partition();
-  EXPECT_EQ(t.alter_isr(0, {1, 2, 3}).error, Errc::kInvalidRequest);  // fenced
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 3}).error, Errc::kIneligibleReplica);  // fenced
   EXPECT_EQ(t.partition(), shrunk);
 
   AlterPartitionRequest stale_member = t.propose(0, {1, 2, 3});  // carries 3's old epoch
   t.start_broker(3);
-  EXPECT_EQ(t.alter(1, stale_member).error, Errc::kInvalidRequest);  // fetched as its previous incarnation
+  EXPECT_EQ(t.alter(1, stale_member).error, Errc::kIneligibleReplica);  // fetched as its previous incarnation
   EXPECT_EQ(t.partition(), shrunk);
 
   const AlterPartitionResponse ok = t.alter_isr(0, {1, 2, 3});
@@ -361,7 +361,7 @@ TEST(Controller, ObserversAndStrangersCannotJoinTheIsrWithoutPromotion) {
   ControllerCluster t({.brokers = 5, .partitions = {{1, 2, 3}}, .observers = {{4}}});
   for (BrokerId b = 1; b <= 5; ++b) t.start_broker(b);
   ASSERT_EQ(t.alter_isr(0, {1}).error, Errc::kNone);  // far below min ISR, but the policy is none
-  EXPECT_EQ(t.alter_isr(0, {1, 4}).error, Errc::kInvalidRequest);  // observer: promotion disabled (G2)
+  EXPECT_EQ(t.alter_isr(0, {1, 4}).error, Errc::kIneligibleReplica);  // observer: promotion disabled (G2)
   EXPECT_EQ(t.alter_isr(0, {1, 5}).error, Errc::kInvalidRequest);  // not in the placement
   EXPECT_EQ(t.partition().isr, (Brokers{1}));
   EXPECT_EQ(t.partition().observers, (Brokers{4}));
@@ -376,7 +376,7 @@ TEST(Controller, UnderMinIsrAnObserverJoinsOnlyWhileTheIsrIsBelowMinIsr) {
                        .min_isr = 3,
                        .promotion = PromotionPolicy::kUnderMinIsr});
   for (BrokerId b = 1; b <= 6; ++b) t.start_broker(b);
-  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 4, 5}).error, Errc::kInvalidRequest) << "|ISR| = 4 >= min ISR 3";
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 3, 4, 5}).error, Errc::kIneligibleReplica) << "|ISR| = 4 >= min ISR 3";
   ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
   EXPECT_EQ(t.partition().elr, (Brokers{3, 4}));
   const AlterPartitionResponse promoted = t.alter_isr(0, {1, 2, 5});
@@ -385,13 +385,13 @@ TEST(Controller, UnderMinIsrAnObserverJoinsOnlyWhileTheIsrIsBelowMinIsr) {
   EXPECT_TRUE(t.partition().elr.empty()) << "back at min ISR (D4), the observer counting toward it";
   EXPECT_EQ(t.partition().leader_epoch, 1) << "promotion is no election";
   // Now |ISR| = min ISR: the second observer is refused.
-  EXPECT_EQ(t.alter_isr(0, {1, 2, 5, 6}).error, Errc::kInvalidRequest);
+  EXPECT_EQ(t.alter_isr(0, {1, 2, 5, 6}).error, Errc::kIneligibleReplica);
   EXPECT_EQ(t.partition().isr, (Brokers{1, 2, 5}));
   // The D2 half the controller owns applies to observers too: a stale member epoch fails.
   ASSERT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
   AlterPartitionRequest stale = t.propose(0, {1, 2, 6});
   stale.member_epochs.back() -= 1;
-  EXPECT_EQ(t.alter(1, stale).error, Errc::kInvalidRequest);
+  EXPECT_EQ(t.alter(1, stale).error, Errc::kIneligibleReplica);
   // Demotion (G3) is an ordinary shrink: the leader may always drop a promoted observer.
   ASSERT_EQ(t.alter_isr(0, {1, 2, 6}).error, Errc::kNone);
   EXPECT_EQ(t.alter_isr(0, {1, 2}).error, Errc::kNone);
@@ -801,7 +801,7 @@ std::string run_plan(const PropertyConfig& pc, const std::vector<Step>& plan, st
         }
         check(answered_with_a_real_state, "the response carries the controller's state");
         if (r.error != Errc::kNone) check(!applied, "a rejected request changes nothing");
-        if (s.op == Op::kAlterStale) check(r.error == Errc::kInvalidRequest, "stale partition epoch rejected");
+        if (s.op == Op::kAlterStale) check(r.error == Errc::kInvalidUpdateVersion, "stale partition epoch rejected");
         break;
       }
     }

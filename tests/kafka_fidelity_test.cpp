@@ -52,5 +52,26 @@ TEST(KafkaFidelity, FetchStateOfAnOlderIncarnationIsRejected) {
   EXPECT_GT(r->metrics.at("rule_checks_C2"), 0);
 }
 
+// D1: an AlterPartition rejected as stale (INVALID_UPDATE_VERSION, FENCED_LEADER_EPOCH)
+// leaves the change pending, without a rollback, until newer metadata replaces it
+// (Partition.handleAlterPartitionError returns without touching partitionState; makeLeader
+// then installs the committed state).
+TEST(KafkaFidelity, AStaleAlterPartitionWaitsForMetadataInsteadOfRollingBack) {
+  const auto r = first_reaching("partition", "D1.alter-partition-awaits-metadata", 150);
+  ASSERT_TRUE(r.has_value()) << "no seed of 1..150 had an AlterPartition rejected as stale";
+  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+  const auto replaced = first_reaching("partition", "D1.pending-isr-replaced-by-metadata", 150);
+  ASSERT_TRUE(replaced.has_value()) << "no seed of 1..150 settled a pending change by metadata";
+  EXPECT_EQ(replaced->verdict, Verdict::kPass) << "seed " << replaced->seed << ": " << why(*replaced);
+}
+
+// D1: an AlterPartition without an answer is retried without a timeout (the
+// AlterPartitionManager's channel retries), not rolled back after 30 s.
+TEST(KafkaFidelity, AnUnansweredAlterPartitionIsRetried) {
+  const auto r = first_reaching("partition", "D1.alter-partition-unanswered", 300);
+  ASSERT_TRUE(r.has_value()) << "no seed of 1..300 lost an AlterPartition answer";
+  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+}
+
 }  // namespace
 }  // namespace faultline

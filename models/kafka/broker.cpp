@@ -157,13 +157,18 @@ void Broker::apply_metadata(const MetadataResponse& md) {
     Replica& r = *it->second;
     if (st.partition_epoch < r.meta.partition_epoch && st.leader_epoch <= r.leader_epoch) continue;  // stale
     const bool newer_epoch = st.leader_epoch > r.leader_epoch;
+    const bool newer_partition_epoch = st.partition_epoch > r.meta.partition_epoch;
     r.meta = st;
     if (st.leader == id() && (newer_epoch || !r.leader)) {
       become_leader(r, st);
     } else if (st.leader != id() && (newer_epoch || r.leader || r.leader_epoch == kNoEpoch)) {
       become_follower(r, st);
-    } else if (r.leader && st.leader_epoch == r.leader_epoch && !r.pending_isr) {
-      // The controller changed the ISR of a partition we lead (fencing, D3).
+    } else if (r.leader && st.leader_epoch == r.leader_epoch && (!r.pending_isr || newer_partition_epoch)) {
+      // The controller changed the ISR of a partition we lead (fencing, D3, or our own
+      // AlterPartition whose answer we have not seen): newer metadata replaces a pending
+      // change, as Partition.makeLeader replaces partitionState with the committed one (D1).
+      if (r.pending_isr) cover(ctx_, Mark::kPendingIsrReplacedByMetadata);
+      r.pending_isr.reset();
       r.isr = st.isr;
       maybe_increment_hw(r);
       maybe_demote_observers(r);

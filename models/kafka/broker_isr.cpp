@@ -172,33 +172,73 @@ void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) 
   const PartitionId p = r.partition;
   const Epoch epoch = r.leader_epoch;
   ctx_.spawn(fmt::format("alter-p{}", p), [this, p, epoch, req, expansion] {
-    auto resp = ctx_.call<AlterPartitionResponse>(config_.controller, kAlterPartition, req, config_.replication.rpc_timeout);
-    Replica& cur = rep(p);
-    if (!cur.leader || cur.leader_epoch != epoch) return;  // leadership moved on meanwhile
-    cur.pending_isr.reset();
-    if (resp.ok() && resp.value->error == Errc::kNone) {
-      cur.isr = resp.value->state.isr;
-      cur.meta = resp.value->state;
-      ctx_.trace("isr-changed", {{"partition", p}, {"isr", list_text(cur.isr)}});
-      if (!expansion && bugs_.on(Bug::kNoHwAfterShrink)) {
-        // BUG(no-hw-after-shrink): KAFKA-13091, the HW is not recomputed when a shrink is
-        // answered, so acks=all requests wait for a replica that left the ISR.
+    // D1, as Kafka's AlterPartitionManager and Partition.handleAlterPartitionError: the
+    // pending change stays in flight until an answer settles it; a lost answer is retried
+    // without a timeout; only INELIGIBLE_REPLICA and OPERATION_NOT_ATTEMPTED roll the
+    // maximal ISR back; the other errors wait for newer metadata (apply_metadata replaces
+    // the pending change), and an answer older than metadata already applied is dropped.
+    auto current = [&]() -> Replica* {
+      Replica& cur = rep(p);
+      // Leadership moved on, or metadata settled this change: the answer is not ours to use.
+      if (!cur.leader || cur.leader_epoch != epoch || cur.pending_isr != req.new_isr) return nullptr;
+      return &cur;
+    };
+    for (;;) {
+      auto resp = ctx_.call<AlterPartitionResponse>(config_.controller, kAlterPartition, req, config_.replication.rpc_timeout);
+      Replica* cur = current();
+      if (cur == nullptr) return;
+      if (!resp.ok()) {
+        cover(ctx_, Mark::kAlterPartitionUnanswered);
+        ctx_.trace("alter-partition-retry", {{"partition", p}, {"isr", list_text(req.new_isr)}});
+        ctx_.sleep_for(Duration::millis(500));
+        if (current() == nullptr) return;
+        continue;
+      }
+      const AlterPartitionResponse& answer = *resp.value;
+      if (answer.error == Errc::kNone) {
+        cur->pending_isr.reset();
+        if (answer.state.partition_epoch < cur->meta.partition_epoch) {
+          // Older than metadata we applied meanwhile: that metadata's ISR stands.
+          cover(ctx_, Mark::kAlterPartitionAnswerStale);
+          cur->isr = cur->meta.isr;
+          maybe_increment_hw(*cur);
+          cur->changed.notify_all(ctx_.scheduler());
+          return;
+        }
+        cur->isr = answer.state.isr;
+        cur->meta = answer.state;
+        ctx_.trace("isr-changed", {{"partition", p}, {"isr", list_text(cur->isr)}});
+        if (!expansion && bugs_.on(Bug::kNoHwAfterShrink)) {
+          // BUG(no-hw-after-shrink): KAFKA-13091, the HW is not recomputed when a shrink is
+          // answered, so acks=all requests wait for a replica that left the ISR.
+          return;
+        }
+        maybe_increment_hw(*cur);
+        maybe_demote_observers(*cur);
+        cur->changed.notify_all(ctx_.scheduler());
         return;
       }
-      maybe_increment_hw(cur);
-      maybe_demote_observers(cur);
-    } else {
-      cover(ctx_, resp.ok() ? Mark::kAlterPartitionRejected : Mark::kAlterPartitionUnanswered);
-      // Rejected or lost: roll the maximal ISR back (D1) to the newest committed ISR we know,
-      // from the rejection or from metadata that arrived while the request was in flight.
-      if (resp.ok() && resp.value->state.partition_epoch > cur.meta.partition_epoch &&
-          resp.value->state.leader_epoch == epoch) {
-        cur.meta = resp.value->state;
+      cover(ctx_, Mark::kAlterPartitionRejected);
+      if (answer.error == Errc::kIneligibleReplica || answer.error == Errc::kOperationNotAttempted ||
+          answer.error == Errc::kStaleBrokerEpoch) {
+        // Roll the maximal ISR back to the newest committed ISR we know, from the answer or
+        // from metadata. (A stale broker epoch: the request was sent under a registration
+        // the controller no longer knows; the model's request keeps the epoch it was
+        // proposed under, where Kafka's AlterPartitionManager fails it as not attempted.)
+        cur->pending_isr.reset();
+        if (answer.state.partition_epoch > cur->meta.partition_epoch && answer.state.leader_epoch == epoch) {
+          cur->meta = answer.state;
+        }
+        cur->isr = cur->meta.isr;
+        maybe_increment_hw(*cur);
+        cur->changed.notify_all(ctx_.scheduler());
+        return;
       }
-      cur.isr = cur.meta.isr;
-      maybe_increment_hw(cur);
+      // FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, INVALID_REQUEST: the controller knows a
+      // newer state; the change stays pending until metadata brings it.
+      cover(ctx_, Mark::kAlterPartitionAwaitsMetadata);
+      return;
     }
-    cur.changed.notify_all(ctx_.scheduler());
   });
 }
 

@@ -485,6 +485,10 @@ void Controller::hand_off_from_observer(PartitionId partition) {
 
 Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPartitionRequest& req,
                                                     const PartitionState& p) const {
+  // Kafka's errors (ReplicationControlManager.alterPartition), which decide what the leader
+  // does next (D1): it rolls back on INELIGIBLE_REPLICA (and on STALE_BROKER_EPOCH, which
+  // its AlterPartitionManager reports as not attempted), and waits for newer metadata on
+  // FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION and INVALID_REQUEST.
   if (req.leader != from) return {Errc::kInvalidRequest, "sender-is-not-the-named-leader"};
   // Request-level first, as Kafka does: a request from a previous incarnation is stale
   // whatever it asks.
@@ -493,8 +497,8 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
     return {Errc::kStaleBrokerEpoch, "stale-broker-epoch"};
   }
   if (p.leader != from) return {Errc::kInvalidRequest, "not-leader"};
-  if (req.leader_epoch != p.leader_epoch) return {Errc::kInvalidRequest, "stale-leader-epoch"};
-  if (req.partition_epoch != p.partition_epoch) return {Errc::kInvalidRequest, "stale-partition-epoch"};
+  if (req.leader_epoch != p.leader_epoch) return {Errc::kFencedLeaderEpoch, "stale-leader-epoch"};
+  if (req.partition_epoch != p.partition_epoch) return {Errc::kInvalidUpdateVersion, "stale-partition-epoch"};
   if (req.member_epochs.size() != req.new_isr.size()) return {Errc::kInvalidRequest, "member-epochs-mismatch"};
   std::vector<BrokerId> sorted = req.new_isr;
   std::sort(sorted.begin(), sorted.end());
@@ -508,7 +512,7 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
       // (judged on the state the request meets); the D2 checks below apply to it as to
       // any joining member.
       if (!promotion_wanted(p, p.isr, p.leader, config_.replication.min_insync_replicas)) {
-        return {Errc::kInvalidRequest, "observer-promotion-not-wanted"};
+        return {Errc::kIneligibleReplica, "observer-promotion-not-wanted"};
       }
     } else if (!contains(p.replicas, m)) {
       return {Errc::kInvalidRequest, "not-a-replica"};
@@ -517,9 +521,9 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
     // with its current broker epoch (not a previous incarnation's).
     const auto member = brokers_.find(m);
     if (member == brokers_.end() || !member->second.registered || member->second.fenced) {
-      return {Errc::kInvalidRequest, "added-member-fenced"};
+      return {Errc::kIneligibleReplica, "added-member-fenced"};
     }
-    if (req.member_epochs[i] != member->second.epoch) return {Errc::kInvalidRequest, "added-member-stale-epoch"};
+    if (req.member_epochs[i] != member->second.epoch) return {Errc::kIneligibleReplica, "added-member-stale-epoch"};
   }
   return {Errc::kNone, ""};
 }

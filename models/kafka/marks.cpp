@@ -51,7 +51,13 @@ constexpr MarkSpec kMarks[] = {
     {"C9.hw-skips-stale-broker-epoch", "the HW did not count a caught-up follower whose broker epoch is not current"},
     {"D1.isr-shrink-proposed", "a leader proposed removing lagging followers from the ISR"},
     {"D1.alter-partition-rejected", "the controller rejected an AlterPartition"},
-    {"D1.alter-partition-unanswered", "an AlterPartition got no answer (timeout or broken connection)"},
+    {"D1.alter-partition-unanswered", "an AlterPartition got no answer (timeout or broken connection): retried"},
+    // Newer metadata replaces the pending change first (apply_metadata), so its answer is
+    // no longer awaited: a guard.
+    {"D1.alter-partition-answer-stale", "an AlterPartition answer older than metadata already applied was dropped",
+     /*guard=*/true},
+    {"D1.alter-partition-awaits-metadata", "an AlterPartition rejected as stale left its change pending until metadata"},
+    {"D1.pending-isr-replaced-by-metadata", "newer metadata replaced a leader's pending ISR change"},
     {"D2.isr-expansion-proposed", "a leader proposed adding a caught-up follower to the ISR"},
     {"D2.expansion-refused-below-leso", "a follower at or above the HW was kept out of the ISR below the LESO"},
     {"D2.expansion-refused-stale-epoch", "the controller refused an added member with a stale broker epoch"},

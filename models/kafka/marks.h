@@ -59,6 +59,9 @@ enum class Mark : uint32_t {
   kIsrShrinkProposed,             // D1
   kAlterPartitionRejected,        // D1
   kAlterPartitionUnanswered,      // D1
+  kAlterPartitionAnswerStale,     // D1: an answer older than applied metadata, dropped
+  kAlterPartitionAwaitsMetadata,  // D1: rejected as stale: the change waits for metadata
+  kPendingIsrReplacedByMetadata,  // D1: newer metadata settled a pending change
   kIsrExpansionProposed,          // D2
   kExpansionRefusedBelowLeso,     // D2
   kExpansionRefusedStaleEpoch,    // D2 (controller: added member's broker epoch)

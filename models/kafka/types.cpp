@@ -18,6 +18,9 @@ const char* to_string(Errc e) {
     case Errc::kUnknownPartition: return "UNKNOWN_TOPIC_OR_PARTITION";
     case Errc::kKafkaStorageError: return "KAFKA_STORAGE_ERROR";
     case Errc::kOffsetMovedToTieredStorage: return "OFFSET_MOVED_TO_TIERED_STORAGE";
+    case Errc::kIneligibleReplica: return "INELIGIBLE_REPLICA";
+    case Errc::kOperationNotAttempted: return "OPERATION_NOT_ATTEMPTED";
+    case Errc::kInvalidUpdateVersion: return "INVALID_UPDATE_VERSION";
   }
   return "?";
 }

@@ -70,6 +70,9 @@ enum class Errc : uint8_t {
   kUnknownPartition,
   kKafkaStorageError,              // H5: a remote read failed (object store error): retriable
   kOffsetMovedToTieredStorage,     // H5: a follower below the leader's local log start
+  kIneligibleReplica,              // D1/D2: an added ISR member is not eligible: roll back
+  kOperationNotAttempted,          // D1: the request was not attempted (stale sender): roll back
+  kInvalidUpdateVersion,           // D1: stale partition epoch: wait for newer metadata
 };
 const char* to_string(Errc e);
 // Errors a producer retries (B5).
