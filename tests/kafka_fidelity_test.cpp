@@ -38,8 +38,8 @@ TEST(KafkaFidelity, AFollowersHwGoesDownToANewLeadersStaleHw) {
 // C9: a broker re-elected leader in a new epoch keeps its followers' fetch state (LEO,
 // broker epoch), as Partition.makeLeader does for a leader that stays leader.
 TEST(KafkaFidelity, AReelectedLeaderKeepsItsFollowersState) {
-  const auto r = first_reaching("partition", "C9.same-leader-reelected", 150);
-  ASSERT_TRUE(r.has_value()) << "no seed of 1..150 re-elected a leader";
+  const auto r = first_reaching("partition", "C9.same-leader-reelected", 400);
+  ASSERT_TRUE(r.has_value()) << "no seed of 1..400 re-elected a leader";
   EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
 }
 
@@ -71,6 +71,18 @@ TEST(KafkaFidelity, AnUnansweredAlterPartitionIsRetried) {
   const auto r = first_reaching("partition", "D1.alter-partition-unanswered", 300);
   ASSERT_TRUE(r.has_value()) << "no seed of 1..300 lost an AlterPartition answer";
   EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+}
+
+// D3: a restarted broker is refused while its previous incarnation's session is valid
+// (ClusterControlManager.registerBroker), and several expired sessions are fenced one per
+// step, the stalest first (ReplicationControlManager.maybeFenceOneStaleBroker).
+TEST(KafkaFidelity, ANewIncarnationWaitsForTheOldSessionAndFencingGoesOneAtATime) {
+  const auto refused = first_reaching("broker-crash", "D3.duplicate-registration-refused", 20);
+  ASSERT_TRUE(refused.has_value()) << "no seed of 1..20 restarted a broker within its session";
+  EXPECT_EQ(refused->verdict, Verdict::kPass) << "seed " << refused->seed << ": " << why(*refused);
+  const auto several = first_reaching("partition", "D3.fenced-one-of-several", 100);
+  ASSERT_TRUE(several.has_value()) << "no seed of 1..100 had two sessions expire together";
+  EXPECT_EQ(several->verdict, Verdict::kPass) << "seed " << several->seed << ": " << why(*several);
 }
 
 }  // namespace

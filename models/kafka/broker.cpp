@@ -115,7 +115,7 @@ void Broker::main() {
 
 void Broker::register_with_controller(bool clean) {
   while (!shutting_down_) {
-    RegisterBrokerRequest req{id(), clean, previous_broker_epoch_};
+    RegisterBrokerRequest req{id(), clean, previous_broker_epoch_, ctx_.incarnation()};
     auto resp = ctx_.call<RegisterBrokerResponse>(config_.controller, kRegisterBroker, req, config_.replication.rpc_timeout);
     if (resp.ok() && resp.value->error == Errc::kNone) {
       broker_epoch_ = resp.value->broker_epoch;

@@ -109,6 +109,16 @@ bool Controller::live(BrokerId b) const {
 RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBrokerRequest& req) {
   if (req.broker != from) return {.error = Errc::kInvalidRequest, .broker_epoch = -1};
   BrokerInfo& info = brokers_.try_emplace(from, BrokerInfo{.broker = from}).first->second;
+  // D3: another incarnation may register only once the old one's session has expired (its
+  // fencing removes it from the ISRs first), as ClusterControlManager.registerBroker refuses
+  // a different incarnation id while the old registration's heartbeats are recent.
+  if (info.registered && !info.fenced && incarnation_[from] != req.incarnation &&
+      ctx_.now() - last_heartbeat_.at(from) <= config_.replication.broker_session_timeout) {
+    cover(ctx_, Mark::kDuplicateRegistrationRefused);
+    ctx_.trace("broker-register-refused", {{"broker", from}, {"epoch", info.epoch}});
+    return {.error = Errc::kDuplicateBrokerRegistration, .broker_epoch = -1};
+  }
+  incarnation_[from] = req.incarnation;
   const bool reincarnation = info.registered;
   // KIP-966: a shutdown is clean only under the epoch this controller last gave the broker.
   const bool clean = req.clean_shutdown && (!reincarnation || req.previous_broker_epoch == info.epoch);
@@ -179,16 +189,27 @@ void Controller::fencer() {
 }
 
 void Controller::fence_expired() {
-  std::vector<BrokerId> expired;
+  // D3: one stale broker per step, the stalest first (the oldest heartbeat, then the lowest
+  // id), as ReplicationControlManager.maybeFenceOneStaleBroker does from the controller's
+  // periodic task: a second expired broker stays electable until the next step.
+  BrokerId stalest = kNoBroker;
+  Instant oldest;
+  size_t expired = 0;
   for (const auto& [b, info] : brokers_) {
     if (!info.registered || info.fenced) continue;
-    if (ctx_.now() - last_heartbeat_.at(b) > config_.replication.broker_session_timeout) expired.push_back(b);
+    const Instant last = last_heartbeat_.at(b);
+    if (ctx_.now() - last <= config_.replication.broker_session_timeout) continue;
+    ++expired;
+    if (stalest == kNoBroker || last < oldest) {
+      stalest = b;
+      oldest = last;
+    }
   }
-  // Fence them all first, so that no partition elects a broker that is about to be fenced;
-  // then take them out of the ISRs one at a time, in id order, as KRaft does.
-  for (BrokerId b : expired) set_fenced(b, true, "fenced");
-  if (!expired.empty()) cover(ctx_, Mark::kBrokerFenced);
-  for (BrokerId b : expired) remove_broker(b, /*left_elr=*/false, kWhyBrokerFenced);
+  if (stalest == kNoBroker) return;
+  if (expired > 1) cover(ctx_, Mark::kFencedOneOfSeveral);
+  set_fenced(stalest, true, "fenced");
+  cover(ctx_, Mark::kBrokerFenced);
+  remove_broker(stalest, /*left_elr=*/false, kWhyBrokerFenced);
 }
 
 void Controller::set_fenced(BrokerId b, bool fenced, const char* why) {

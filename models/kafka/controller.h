@@ -172,6 +172,7 @@ class Controller {
   std::map<PartitionId, PartitionState> partitions_;
   std::map<BrokerId, BrokerInfo> brokers_;
   std::map<BrokerId, Instant> last_heartbeat_;  // registered brokers only
+  std::map<BrokerId, uint64_t> incarnation_;    // of each broker's registration (D3)
   // Brokers in controlled shutdown: a heartbeat still in flight does not unfence them.
   std::set<BrokerId> shutting_down_;
   std::map<PartitionId, TierState> tiers_;

@@ -62,6 +62,8 @@ constexpr MarkSpec kMarks[] = {
     {"D2.expansion-refused-below-leso", "a follower at or above the HW was kept out of the ISR below the LESO"},
     {"D2.expansion-refused-stale-epoch", "the controller refused an added member with a stale broker epoch"},
     {"D3.broker-fenced", "the controller fenced a broker that missed its heartbeats"},
+    {"D3.fenced-one-of-several", "several brokers' sessions had expired: the stalest was fenced first, the rest later"},
+    {"D3.duplicate-registration-refused", "a restarted broker was refused while its old incarnation's session was valid"},
     {"D3.controlled-shutdown", "a broker shut down in a controlled way: leaderships moved, ISRs left"},
     {"D3.clean-shutdown-marker-written", "a log flushed everything and wrote its clean-shutdown marker"},
     {"D3.unclean-restart-left-isr", "a broker re-registered after an unclean shutdown and left ISRs and ELRs"},

@@ -66,6 +66,8 @@ enum class Mark : uint32_t {
   kExpansionRefusedBelowLeso,     // D2
   kExpansionRefusedStaleEpoch,    // D2 (controller: added member's broker epoch)
   kBrokerFenced,                  // D3
+  kFencedOneOfSeveral,            // D3: several sessions expired; the stalest fenced first
+  kDuplicateRegistrationRefused,  // D3: a new incarnation waited for the old session to expire
   kControlledShutdown,            // D3
   kCleanShutdownMarkerWritten,    // D3 / F1
   kUncleanRestartLeftIsr,         // D3

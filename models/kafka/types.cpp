@@ -21,6 +21,7 @@ const char* to_string(Errc e) {
     case Errc::kIneligibleReplica: return "INELIGIBLE_REPLICA";
     case Errc::kOperationNotAttempted: return "OPERATION_NOT_ATTEMPTED";
     case Errc::kInvalidUpdateVersion: return "INVALID_UPDATE_VERSION";
+    case Errc::kDuplicateBrokerRegistration: return "DUPLICATE_BROKER_REGISTRATION";
   }
   return "?";
 }

@@ -73,6 +73,7 @@ enum class Errc : uint8_t {
   kIneligibleReplica,              // D1/D2: an added ISR member is not eligible: roll back
   kOperationNotAttempted,          // D1: the request was not attempted (stale sender): roll back
   kInvalidUpdateVersion,           // D1: stale partition epoch: wait for newer metadata
+  kDuplicateBrokerRegistration,    // D3: the previous incarnation's session is still valid
 };
 const char* to_string(Errc e);
 // Errors a producer retries (B5).
@@ -127,6 +128,9 @@ struct RegisterBrokerRequest {
   // the broker's clean-shutdown file (-1 if none). The controller takes a shutdown as clean
   // only if it matches the epoch it last gave this broker (ClusterControlManager).
   int64_t previous_broker_epoch = -1;
+  // Kafka's incarnation id: one per process start. A registration of another incarnation
+  // while the old one's session is valid is refused (D3, DUPLICATE_BROKER_REGISTRATION).
+  uint64_t incarnation = 0;
 };
 struct RegisterBrokerResponse {
   Errc error = Errc::kNone;
