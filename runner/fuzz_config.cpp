@@ -185,8 +185,11 @@ rc::Gen<FuzzCase> gen_case(std::shared_ptr<PlanSpaceCache> cache, bool vary_conf
   return rc::gen::mapcat(config, [cache](std::map<std::string, std::string> sets) -> rc::Gen<FuzzCase> {
     const auto& space = cache->get(sets);
     if (!space) return rc::gen::just(FuzzCase{std::move(sets), FaultPlan{}, 0});
-    // The seed first and unshrinkable: shrinking another seed is not a smaller case.
-    return rc::gen::map(rc::gen::pair(rc::gen::noShrink(rc::gen::inRange<uint64_t>(0, uint64_t{1} << 32)), gen_plan(*space)),
+    // The seed first and unshrinkable: shrinking another seed is not a smaller case. At full
+    // size whatever the run's size (inRange scales with it: at size 0 every seed was 0, and
+    // the results database, keyed by seed, kept one of those runs), from 2^62 values.
+    const auto seed = rc::gen::noShrink(rc::gen::resize(100, rc::gen::inRange<uint64_t>(0, uint64_t{1} << 62)));
+    return rc::gen::map(rc::gen::pair(seed, gen_plan(*space)),
                         [sets](std::pair<uint64_t, FaultPlan> p) { return FuzzCase{sets, std::move(p.second), p.first}; });
   });
 }

@@ -334,6 +334,27 @@ TEST(Controller, RequestFromALeadersPreviousIncarnationIsAStaleBrokerEpoch) {
   EXPECT_EQ(t.partition().isr, (Brokers{2, 3}));
 }
 
+// D3: every member of a proposed ISR is checked, kept ones too: a shrink that keeps a member
+// the leader saw under another broker epoch is INELIGIBLE_REPLICA; -1 (not seen yet) passes.
+TEST(Controller, KeptIsrMembersMustBeEligibleToo) {
+  ControllerCluster t({});
+  t.start_all();
+  const PartitionState before = t.partition();
+  AlterPartitionRequest stale_kept = t.propose(0, {1, 2});
+  ASSERT_EQ(stale_kept.new_isr.size(), 2u);
+  for (size_t i = 0; i < stale_kept.new_isr.size(); ++i) {
+    if (stale_kept.new_isr[i] == 2) stale_kept.member_epochs[i] = t.epoch_of(2) - 1;
+  }
+  EXPECT_EQ(t.alter(1, stale_kept).error, Errc::kIneligibleReplica);
+  EXPECT_EQ(t.partition(), before);
+  AlterPartitionRequest unseen = t.propose(0, {1, 2});
+  for (size_t i = 0; i < unseen.new_isr.size(); ++i) {
+    if (unseen.new_isr[i] == 2) unseen.member_epochs[i] = -1;
+  }
+  EXPECT_EQ(t.alter(1, unseen).error, Errc::kNone);
+  EXPECT_EQ(t.partition().isr, (Brokers{1, 2}));
+}
+
 TEST(Controller, ExpansionNeedsALiveMemberFetchingWithItsCurrentBrokerEpoch) {
   ControllerCluster t({});
   t.start_all();

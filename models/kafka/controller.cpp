@@ -527,7 +527,17 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
   if (!contains(sorted, from)) return {Errc::kInvalidRequest, "leader-not-in-isr"};
   for (size_t i = 0; i < req.new_isr.size(); ++i) {
     const BrokerId m = req.new_isr[i];
-    if (contains(p.isr, m)) continue;
+    if (contains(p.isr, m)) {
+      // D3: every member of the proposed ISR must be eligible, not only the added ones
+      // (ReplicationControlManager.ineligibleReplicasForIsr): registered, unfenced, and
+      // under the broker epoch the leader saw, when it saw one (-1: not yet fetched).
+      const auto member = brokers_.find(m);
+      if (m != from && (member == brokers_.end() || !member->second.registered || member->second.fenced ||
+                        (req.member_epochs[i] != -1 && req.member_epochs[i] != member->second.epoch))) {
+        return {Errc::kIneligibleReplica, "kept-member-ineligible"};
+      }
+      continue;
+    }
     if (contains(p.observers, m)) {
       // G2: an observer enters the ISR only while the partition's promotion policy holds
       // (judged on the state the request meets); the D2 checks below apply to it as to
