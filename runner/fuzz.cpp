@@ -149,7 +149,14 @@ rc::Gen<FaultPlan> gen_plan(const RunResult::PlanSpace& space) {
     g.push_back(std::move(crash));
     return g;
   });
-  return rc::gen::map(rc::gen::resize(12, rc::gen::nonEmpty(rc::gen::container<std::vector<std::vector<FaultEvent>>>(group))),
+  // The dozen caps the number of groups only: each group is generated at the run's own size
+  // (a resize around the container alone would also shrink every time and window to 12% of
+  // its range, as it did until fuzzing showed that no session ever expired).
+  const rc::Gen<std::vector<std::vector<FaultEvent>>> all = rc::gen::withSize([group](int size) {
+    return rc::gen::resize(12, rc::gen::nonEmpty(rc::gen::container<std::vector<std::vector<FaultEvent>>>(
+                                   rc::gen::resize(size, group))));
+  });
+  return rc::gen::map(all,
                       [space](std::vector<std::vector<FaultEvent>> groups) {
                         FaultPlan plan;
                         for (auto& g : groups) {
