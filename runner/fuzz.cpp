@@ -108,6 +108,9 @@ rc::Gen<FaultEvent> gen_event(const RunResult::PlanSpace& space, std::vector<Fau
       case FaultKind::kS3Ambiguous:
         e.rate = Ratio{*rc::gen::inRange<uint64_t>(1, 101), 100};
         break;
+      case FaultKind::kElectPreferred:
+        e.duration = Duration::zero();  // instantaneous
+        break;
       case FaultKind::kCount:
         break;
     }

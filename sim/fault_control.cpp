@@ -81,6 +81,12 @@ void FaultControl::apply(const FaultEvent& e) {
     case FaultKind::kS3Ambiguous:
       sim_.object_store().ambiguous_timeouts(e.rate, until);
       break;
+    case FaultKind::kElectPreferred:
+      if (!operation_handler_ || !operation_handler_(e)) {
+        sim_.note("operation-skipped", {{"serial", serial}, {"event", text}});
+        return;
+      }
+      break;
     default:
       FL_UNREACHABLE("node-aimed kinds go through aim()");
   }

@@ -48,6 +48,10 @@ class FaultControl {
   // once, from anywhere, when the process has shut down cleanly and may be stopped.
   using ShutdownHandler = std::function<bool(NodeId, std::function<void()> stopped)>;
   void set_shutdown_handler(ShutdownHandler handler) { shutdown_handler_ = std::move(handler); }
+  // Operations a plan may schedule besides faults (elect-preferred): the scenario carries
+  // them out; false if it has none, and the event is noted as skipped.
+  using OperationHandler = std::function<bool(const FaultEvent&)>;
+  void set_operation_handler(OperationHandler handler) { operation_handler_ = std::move(handler); }
 
   // Future roles ("next-leader:p0", "diverging:p0"): the watcher returns false if `role` is
   // not one it knows; otherwise it keeps `taken` and calls it once, with the node, when the
@@ -105,6 +109,7 @@ class FaultControl {
   Watcher watcher_;
   CrashListener crash_listener_;
   ShutdownHandler shutdown_handler_;
+  OperationHandler operation_handler_;
   std::map<uint64_t, NodeId> stopping_;          // restart events whose node is shutting down
   std::set<uint64_t> restart_when_stopped_;      // ... whose window (or heal_all) has ended
   std::set<uint64_t> waiting_;  // crash events waiting for a future role to be taken

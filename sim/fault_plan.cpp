@@ -37,6 +37,7 @@ const std::vector<KindInfo>& kinds() {
       {FaultKind::kS3Ambiguous, "s3-ambiguous", {"rate", "for"}},
       {FaultKind::kRestart, "restart", {"node", "delay", "for"}},
       {FaultKind::kDiskReplace, "disk-replace", {"node", "delay", "for"}},
+      {FaultKind::kElectPreferred, "elect-preferred", {}},
   };
   return kKinds;
 }
@@ -215,7 +216,8 @@ std::optional<FaultPlan> FaultPlan::parse(const std::string& text, std::string* 
       if (eq == std::string::npos) return fail(fmt::format("wants key=value, got '{}'", tokens[i]));
       const std::string key = tokens[i].substr(0, eq);
       if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-        return fail(fmt::format("{} does not take '{}' (it takes {})", tokens[1], key, join(keys)));
+        return fail(keys.empty() ? fmt::format("{} takes no keys, got '{}'", tokens[1], key)
+                                 : fmt::format("{} does not take '{}' (it takes {})", tokens[1], key, join(keys)));
       }
       if (!seen.insert(key).second) return fail(fmt::format("'{}' given twice", key));
       if (std::string err = set_value(e, key, tokens[i].substr(eq + 1)); !err.empty()) return fail(err);

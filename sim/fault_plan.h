@@ -28,6 +28,7 @@
 //   9s s3-latency extra=200ms for=3s
 //   9s s3-outage for=4s
 //   9s s3-ambiguous rate=1/2 for=3s
+//   10s elect-preferred
 #pragma once
 
 #include <optional>
@@ -55,6 +56,7 @@ enum class FaultKind {
   kS3Ambiguous,      // writes time out with unknown outcome at a rate
   kRestart,          // controlled shutdown (D3: clean-shutdown marker), restart after the window
   kDiskReplace,      // power loss, then the node returns with an empty disk (same id)
+  kElectPreferred,   // an operation, not a fault: a preferred-leader election (instantaneous)
   kCount,
 };
 const char* to_string(FaultKind k);

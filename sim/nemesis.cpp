@@ -108,6 +108,9 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
       case FaultKind::kS3Ambiguous:
         e.rate = Ratio{1 + prng.below(100), 100};
         break;
+      case FaultKind::kElectPreferred:
+        e.duration = Duration::zero();  // instantaneous
+        break;
       case FaultKind::kCount:
         FL_UNREACHABLE("kCount is not a fault");
     }

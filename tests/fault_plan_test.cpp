@@ -37,13 +37,14 @@ const char* kEveryKind = R"(# every kind once
 9s s3-ambiguous rate=1/2 for=3s
 10s restart node=n1 for=2s
 10s disk-replace node=n2 delay=1s for=3s
+11s elect-preferred
 )";
 
 TEST(FaultPlan, EveryKindParsesAndRoundTrips) {
   std::string error;
   auto plan = FaultPlan::parse(kEveryKind, &error);
   ASSERT_TRUE(plan) << error;
-  EXPECT_EQ(plan->events.size(), 15u);
+  EXPECT_EQ(plan->events.size(), 16u);
   std::set<FaultKind> kinds;
   for (const auto& e : plan->events) kinds.insert(e.kind);
   EXPECT_EQ(kinds.size(), static_cast<size_t>(FaultKind::kCount));

@@ -80,5 +80,24 @@ TEST(FuzzRegressions, StaggeredLossesCountAvailabilityFromTheLast) {
   EXPECT_EQ(r.metrics.at("dc_lost_at_ns"), 6'091'000'000);
 }
 
+// broker-crash, fuzz seed 31, shrunk 6 -> 2 faults and the configuration to acks=1 with
+// small segments and retention: b0, restarted after leading epoch 2 alone, came back with
+// unreplicated epoch-2 records below its new leader's log start; the leader's epoch cache
+// starts there and answered epoch 2 with that start (no divergence), so b0 kept them below
+// its new HW (S2). Kafka hides them by raising the follower's log start; the model starts
+// over at the leader's log start.
+TEST(FuzzRegressions, AFollowerHoldingOnlyWhatItsLeaderDeletedStartsOverThere) {
+  RunRequest req;
+  req.scenario = "broker-crash";
+  req.seed = 3000778812115625568u;
+  req.sets = {{"acks", "1"}, {"elr", "false"}, {"hw_requires_min_isr", "false"}, {"max_batch", "1"},
+              {"power_losses", "0"}, {"produce_interval", "50ms"}, {"retention.bytes", "65536"},
+              {"segment.bytes", "32768"}};
+  req.plan_text = "6.969s kill node=leader:p2 delay=152ms for=50ms\n16.584s restart node=b0 for=5.446s\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
+}
+
 }  // namespace
 }  // namespace faultline

@@ -85,5 +85,22 @@ TEST(KafkaFidelity, ANewIncarnationWaitsForTheOldSessionAndFencingGoesOneAtATime
   EXPECT_EQ(several->verdict, Verdict::kPass) << "seed " << several->seed << ": " << why(*several);
 }
 
+// Preferred-replica election (issue 13: leadership moves while nothing is broken): after b0
+// was killed and came back into the ISR, an elect-preferred operation hands its partitions
+// back to it in a new leader epoch; E1's rule check judges that election like any other.
+TEST(KafkaFidelity, APreferredElectionHandsLeadershipBackToTheFirstReplica) {
+  RunRequest req;
+  req.scenario = "broker-crash";
+  req.seed = 1;
+  req.plan_text = "5s kill node=b0 for=3s\n30s elect-preferred\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << why(r);
+  EXPECT_GT(r.marks.at("E1.preferred-leader-elected"), 0u);
+  EXPECT_GT(r.metrics.at("rule_checks_E1"), 0);
+  // Without the election nobody gives the partitions back.
+  req.plan_text = "5s kill node=b0 for=3s\n";
+  EXPECT_EQ(execute(req).marks.at("E1.preferred-leader-elected"), 0u);
+}
+
 }  // namespace
 }  // namespace faultline

@@ -232,7 +232,9 @@ void Broker::become_leader(Replica& r, const PartitionState& st) {
   // Wait out a follower append or truncation in flight, as Kafka's makeLeader waits for
   // leaderIsrUpdateLock; only then does the new epoch apply (a truncation completing after
   // it would have come from a leader of another epoch, C7).
-  if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
+  if (r.role.held()) {
+    cover(ctx_, r.leader_append_in_flight ? Mark::kLeaderChangeWaitedForAppend : Mark::kLeaderChangeDuringTruncation);
+  }
   Lock role(r.role);
   if (r.fetcher_generation != gen || shutting_down_) return;  // a newer change or a shutdown took over
   r.leader_epoch = st.leader_epoch;
@@ -299,7 +301,9 @@ void Broker::become_follower(Replica& r, const PartitionState& st) {
     // has reported the old, longer LEO to the new leader, which may have counted it for the
     // ISR and the HW meanwhile (issue 9), and the truncation point came from a leader of
     // another epoch (C7).
-    if (r.role.held()) cover(ctx_, Mark::kLeaderChangeDuringTruncation);
+    if (r.role.held()) {
+    cover(ctx_, r.leader_append_in_flight ? Mark::kLeaderChangeWaitedForAppend : Mark::kLeaderChangeDuringTruncation);
+  }
     role.emplace(r.role);
     if (r.fetcher_generation != gen || shutting_down_) return;  // superseded meanwhile
   }  // else BUG(follower-truncation-race): the new epoch and fetcher start at once
@@ -337,10 +341,22 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     explicit InFlight(uint32_t& count) : n(++count) {}
     ~InFlight() { --n; }
   };
-  std::optional<InFlight> in_flight(std::in_place, appends_in_flight_);
+  int64_t base = -1;
   const Instant append_began = ctx_.now();
-  const int64_t base = r.log.append_as_leader(epoch, req.record_ids);
-  in_flight.reset();
+  {
+    // The append holds the replica's role lock, as Kafka's appendRecordsToLeader holds
+    // leaderIsrUpdateLock: a leader change (makeFollower, makeLeader) waits for it. Without
+    // it an append blocked on a stalled disk completed after the broker had become a
+    // follower and truncated, on top of the truncated log (found by faultline fuzz once
+    // preferred elections moved leadership away from live leaders).
+    Lock role(r.role);
+    Replica& cur = rep(req.partition);
+    if (!cur.leader || cur.leader_epoch != epoch) return {Errc::kNotLeader, -1, epoch};
+    std::optional<InFlight> in_flight(std::in_place, appends_in_flight_);
+    cur.leader_append_in_flight = true;
+    base = cur.log.append_as_leader(epoch, req.record_ids);
+    cur.leader_append_in_flight = false;
+  }
   if (ctx_.now() - append_began > Duration::millis(100)) cover(ctx_, Mark::kAppendBlockedOnDisk);
   const int64_t last = base + static_cast<int64_t>(req.record_ids.size()) - 1;
   std::vector<LogEntry> appended;

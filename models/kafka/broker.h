@@ -109,6 +109,7 @@ struct Replica {
   std::optional<std::vector<BrokerId>> pending_isr;  // proposed, in flight
   bool pending_is_expansion = false;
   std::map<BrokerId, FollowerState> followers;
+  bool leader_append_in_flight = false;  // a produce holds the role lock for its append
   WaitQueue changed;  // appends, HW moves, leadership changes
   // Serializes follower appends and truncations with leadership changes: a fetcher that
   // was replaced (or a partition that became leader) must not append after the fact.

@@ -164,6 +164,21 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         truncated_last = true;
         continue;
       }
+      // C8: everything we hold lies below the leader's log start (our fetch offset is at or
+      // below it), so none of it can be checked against the leader, whose epoch cache now
+      // starts there and answers an older epoch with that start (no divergence). Kafka raises
+      // our log start to the leader's (maybeIncrementLogStartOffset), which hides those
+      // records; this model's log start moves by whole segments (see Departures), so it
+      // starts over at the leader's log start, as it does on a divergence answered there.
+      // Found by faultline fuzz of broker-crash (acks=1, small segments): a restarted
+      // leader's unreplicated epoch-2 records stayed below its new HW (S2).
+      if (!config_.replication.tiered && f.log_start_offset >= req.fetch_offset &&
+          rr.log.log_start_offset() < f.log_start_offset && req.fetch_offset == rr.log.log_end_offset()) {
+        cover(ctx_, Mark::kFollowerFullTruncation);
+        rr.log.truncate_fully_and_start_at(f.log_start_offset);
+        if (hooks_.on_truncate) hooks_.on_truncate(id(), p, f.log_start_offset);
+        if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+      }
       if (!f.records.empty()) {
         if (f.records.front().offset != rr.log.log_end_offset()) continue;  // raced with a truncation
         // The epoch of our last record (the cache may also hold a newer epoch without records,

@@ -485,6 +485,26 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
   return resp;
 }
 
+size_t Controller::elect_preferred_leaders() {
+  // PartitionChangeBuilder.electPreferredLeader: the first assigned replica, if it is in the
+  // ISR and acceptable (live); otherwise the partition keeps its leader.
+  std::vector<PartitionId> ids;
+  for (const auto& [id, p] : partitions_) ids.push_back(id);
+  size_t changed = 0;
+  for (PartitionId id : ids) {
+    const PartitionState& p = partitions_.at(id);
+    if (p.replicas.empty()) continue;
+    const BrokerId preferred = p.replicas.front();
+    if (p.leader == preferred || !contains(p.isr, preferred) || !live(preferred)) continue;
+    PartitionState next = p;
+    next.leader = preferred;
+    cover(ctx_, Mark::kPreferredLeaderElected);
+    commit(std::move(next), kWhyPreferredElection);
+    ++changed;
+  }
+  return changed;
+}
+
 void Controller::hand_off_from_observer(PartitionId partition) {
   const PartitionState& p = partitions_.at(partition);
   if (p.leader == kNoBroker || !is_observer(p, p.leader)) return;

@@ -98,6 +98,8 @@ inline constexpr const char* kWhyAlterPartition = "alter-partition";
 inline constexpr const char* kWhyControlledShutdown = "controlled-shutdown";
 // G3: a promoted observer led when the sync replicas returned; a sync ISR member takes over.
 inline constexpr const char* kWhyObserverHandOff = "observer-hand-off";
+// An operator's (or auto.leader.rebalance's) preferred-replica election (E1).
+inline constexpr const char* kWhyPreferredElection = "preferred-election";
 
 // `bugs` and `hooks` are borrowed: they must outlive the controller.
 class Controller {
@@ -162,6 +164,15 @@ class Controller {
   // G3: moves leadership from a promoted observer to a live sync ISR member once demotion
   // is due.
   void hand_off_from_observer(PartitionId partition);
+
+ public:
+  // A preferred-replica election for every partition (kafka-leader-election.sh --election-type
+  // PREFERRED, or auto.leader.rebalance.enable): each partition whose first replica is a live
+  // ISR member, and not its leader, is led by it in a new leader epoch. Returns how many
+  // partitions changed leader.
+  size_t elect_preferred_leaders();
+
+ private:
   void check_invariants(const PartitionState& p) const;
   void broker_changed(BrokerId b, const char* why);
 

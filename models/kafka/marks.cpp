@@ -39,6 +39,7 @@ constexpr MarkSpec kMarks[] = {
     {"C7.truncation-repeated", "a follower diverged again right after truncating"},
     {"C7.truncation-blocked-on-disk", "a divergence truncation took simulated time on the disk"},
     {"C7.leader-change-during-truncation", "a leader change waited for a follower's truncation in flight"},
+    {"C7.leader-change-waited-for-append", "a leader change waited for the old leader's append in flight (leaderIsrUpdateLock)"},
     {"C8.follower-offset-out-of-range", "a follower was answered OFFSET_OUT_OF_RANGE"},
     {"C8.follower-full-truncation", "a follower below the leader's log start truncated fully and restarted there"},
     {"C8.follower-log-start-raised", "a follower raised its log start offset to the leader's"},
@@ -78,6 +79,7 @@ constexpr MarkSpec kMarks[] = {
     {"E1.unclean-election", "an unclean election picked a replica outside ISR and ELR"},
     {"E1.unclean-recovery-election", "KIP-966 recovery elected the longest log among unclean replicas"},
     {"E1.election-among-diverged-logs", "an election chose among live replicas whose reported logs differ"},
+    {"E1.preferred-leader-elected", "a preferred-replica election gave leadership back to a partition's first replica"},
     {"E2.new-leader-hw-below-leso", "a new leader started its term with its HW below its LESO"},
     // A guard for clean histories: fuzzing reached it in 567 of 30,000 runs, every one after
     // an unclean or unclean-recovery election (excused losses), never otherwise.

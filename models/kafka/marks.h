@@ -46,6 +46,7 @@ enum class Mark : uint32_t {
   kTruncationRepeated,            // C7: a second divergence right after a truncation
   kTruncationBlockedOnDisk,       // C7 with F4
   kLeaderChangeDuringTruncation,  // C7: become_follower waited for a truncation
+  kLeaderChangeWaitedForAppend,   // B1/C7: a leader change waited for a leader append in flight
   kFollowerOffsetOutOfRange,      // C8
   kFollowerFullTruncation,        // C8
   kFollowerLogStartRaised,        // C8: the follower follows the leader's log start up
@@ -83,6 +84,7 @@ enum class Mark : uint32_t {
   kUncleanElection,               // E1
   kUncleanRecoveryElection,       // E1 (KIP-966 balanced recovery)
   kElectionAmongDivergedLogs,     // E1: live candidates report different logs
+  kPreferredLeaderElected,        // E1: a preferred-replica election moved leadership
   kNewLeaderHwBelowLeso,          // E2
   kConsumerDivergence,            // E3
   kConsumerOutOfRange,            // E3

@@ -275,15 +275,7 @@ class DcLossScenario final : public Scenario {
       // Quiescence for S18 and L4, as in s3-outage.
       if (!tier_->await_quiescence(sim)) return;
     }
-    // G4's promise needs a surviving datacenter that can make min ISR with its sync replicas
-    // and observers; with fewer (say one sync replica and no observer for min ISR 2, which
-    // faultline fuzz drew) no acks=all write can succeed until the lost brokers return.
-    // And a policy that promotes when the loss takes the ISR below min ISR: leader-is-observer
-    // promotes only while an observer leads, which a lost sync leader does not bring about.
-    const bool survivable = p.integer("sync_per_dc") + p.integer("observers_per_dc") >= p.integer("min.insync.replicas");
-    const std::string& promotion = p.choice("promotion_policy");
-    const bool promotes = promotion == "under-min-isr" || promotion == "under-replicated";
-    if (converged && promotes && survivable) {
+    if (converged && p.choice("promotion_policy") != "none") {
       // Fencing the lost brokers, then a request to a lost leader timing out, then metadata
       // and a retry; 2s for the AlterPartition and the fetches that commit the write.
       const ProducerConfig defaults;

@@ -202,7 +202,10 @@ class ReplicationScenario final : public Scenario {
       // (cascade keeps to kills: a restart hands leadership over cleanly, which is not the
       // cascade it is after.)
       nemesis.kinds = {FaultKind::kKill, FaultKind::kPowerLoss, FaultKind::kDiskStall};
+      // broker-crash also moves leadership while nothing is broken: preferred-replica
+      // elections hand partitions back to their first replica (issue 13).
       if (flavor_ == Flavor::kBrokerCrash) nemesis.kinds.push_back(FaultKind::kRestart);
+      if (flavor_ == Flavor::kBrokerCrash) nemesis.kinds.push_back(FaultKind::kElectPreferred);
       if (nemesis.max_power_losses > 0) nemesis.kinds.push_back(FaultKind::kDiskReplace);
       // cascade: every crash aimed at a leader is chained to one of its successor, as far as
       // the fault budget and max_down allow.
@@ -262,6 +265,14 @@ class ReplicationScenario final : public Scenario {
     });
     faults.set_crash_listener([this](NodeId node, CrashKind kind) {
       if (kind == CrashKind::kPowerLoss) checker_->note_power_loss(node);
+    });
+    // elect-preferred: an operator's preferred-replica election, at the controller (E1).
+    faults.set_operation_handler([&sim, ctl_id](const FaultEvent& e) {
+      if (e.kind != FaultKind::kElectPreferred) return false;
+      const auto ctl = sim.process<Controller>(ctl_id);
+      if (!ctl) return false;  // the controller is down: nobody to ask
+      ctl->elect_preferred_leaders();
+      return true;
     });
     auto resolve = [&sim, ctl_id](const std::string& role) -> std::optional<NodeId> {
       const auto ctl = sim.process<Controller>(ctl_id);
