@@ -99,5 +99,20 @@ TEST(FuzzRegressions, AFollowerHoldingOnlyWhatItsLeaderDeletedStartsOverThere) {
   EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
 }
 
+// broker-crash, 10-minute fuzz (seed 12), default configuration, shrunk 3 -> 2 faults: b2
+// restarts cleanly, registers, and loses power 20 ms later; its new incarnation is refused
+// registration while the old session is valid (D3), and meanwhile the leader adds the old
+// incarnation to the ISR on the fetch state it had. D2's check compared the new
+// incarnation's shorter log; it now skips a member whose current process is unregistered.
+TEST(FuzzRegressions, AnIsrJoinIsJudgedOnTheIncarnationThatFetched) {
+  RunRequest req;
+  req.scenario = "broker-crash";
+  req.seed = 3890765870762155519u;
+  req.plan_text = "5s power-loss node=next-registered delay=20ms for=50ms\n5s restart node=b2 for=675ms\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.marks.at("D3.duplicate-registration-refused"), 0u);
+}
+
 }  // namespace
 }  // namespace faultline

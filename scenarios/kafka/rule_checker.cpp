@@ -174,7 +174,12 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
       judged("D2");
       const Broker* mb = broker(m);
       const Replica* mr = mb == nullptr ? nullptr : mb->replica(after.partition);
-      if (mr == nullptr || !mr->log.recovered()) continue;  // down: the controller will fence it
+      // Down, or back as a new incarnation the controller has not registered yet (D3 refuses
+      // it while the old session is valid): the member that joined is the previous
+      // incarnation, judged on the fetch state it had, and the controller removes it (D3,
+      // unclean restart) before this one registers. Found by faultline fuzz: a power loss
+      // 20 ms after a broker registered, and its old fetch state then counted for D2.
+      if (mr == nullptr || !mr->log.recovered() || !mb->registered()) continue;
       const int64_t leo = mr->log.log_end_offset();
       if (leo >= lr->log.high_watermark() && leo >= lr->leso) continue;
       report_("D2", after.partition,
