@@ -114,5 +114,26 @@ TEST(FuzzRegressions, AnIsrJoinIsJudgedOnTheIncarnationThatFetched) {
   EXPECT_GT(r.marks.at("D3.duplicate-registration-refused"), 0u);
 }
 
+// disk-stall, 10-minute fuzz (seed 12), shrunk 8 -> 4 faults, unclean election on: b1 is
+// elected uncleanly while b2, the epoch-1 leader, is cut off; before b1's InitLeader the
+// tier state rightly takes b2's retention (H3), which S17 judged on b1's shorter log
+// ("-6144 bytes" kept). S17 now judges the log of the leader that asked.
+TEST(FuzzRegressions, TierRetentionIsJudgedOnTheLogOfTheLeaderThatAsked) {
+  RunRequest req;
+  req.scenario = "disk-stall";
+  req.seed = 1805381114921050414u;
+  req.sets = {{"acks", "1"}, {"brokers", "4"}, {"elr", "false"}, {"hw_requires_min_isr", "false"},
+              {"power_losses", "0"}, {"produce_interval", "50ms"}, {"retention.bytes", "65536"}, {"rf", "2"},
+              {"unclean.leader.election.enable", "true"}};
+  req.plan_text =
+      "8.457s disk-stall node=b1 for=12.26s\n"
+      "19.819s partition-one-way from=ctl,producer to=b1 for=509ms\n"
+      "20.483s partition-one-way from=b0,b1,ctl,producer,consumer to=b2,b3 for=2.366s\n"
+      "22.348s partition-one-way from=b0,b2,producer,consumer to=b1,b3,ctl for=7.909s\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.marks.at("E1.unclean-election"), 0u);
+}
+
 }  // namespace
 }  // namespace faultline

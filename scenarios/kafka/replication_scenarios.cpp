@@ -362,7 +362,8 @@ ScenarioInfo broker_crash_scenario_info() {
   return ScenarioInfo{
       "broker-crash",
       "Three brokers, RF 3, min ISR 2, a producer (acks=all) and a consumer while leaders and followers are "
-      "killed or lose power, rolling and overlapping; checks S1-S13 continuously and convergence after the heal.",
+      "killed or lose power, rolling and overlapping, and preferred-replica elections move leadership while nothing is "
+      "broken; checks S1-S13 continuously and convergence after the heal.",
       // Retention keeps about ten seconds of a partition's records: a follower killed for
       // longer comes back below its leader's log start offset.
       replication_params("60s", "6", "1", "262144"),

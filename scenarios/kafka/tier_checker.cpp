@@ -16,6 +16,17 @@ const Replica* leader_replica(RunContext& rc, const Controller& controller, Part
   const auto leader = st.leader == kNoBroker ? nullptr : rc.sim().process<Broker>(st.leader);
   return leader ? leader->replica(p) : nullptr;
 }
+// The replica that led `p` in leader epoch `epoch` and still does, as far as it knows (a
+// leader cut off by an unclean election keeps its term until it hears of the next), else
+// the controller's current leader's.
+const Replica* replica_leading_epoch(RunContext& rc, const Controller& controller, PartitionId p, Epoch epoch) {
+  for (const auto& [b, info] : controller.brokers()) {
+    const auto broker = rc.sim().process<Broker>(b);
+    const Replica* r = broker ? broker->replica(p) : nullptr;
+    if (r != nullptr && r->leader && r->leader_epoch == epoch) return r;
+  }
+  return leader_replica(rc, controller, p);
+}
 using S = TierSegmentState;
 
 // H3's transitions, written out here rather than taken from the model.
@@ -99,9 +110,12 @@ void TierChecker::on_tier_event(PartitionId p, const TierEvent& e, const TierSta
     if (before == S::kUploadComplete && s.state == S::kDeleteInitiate && e.kind == Kind::kDeleteInitiate &&
         config_.retention_bytes >= 0) {
       // S17: retention may take this segment out only if the log keeps retention.bytes (a
-      // lineage fence is not retention).
+      // lineage fence is not retention), judged on the log of the leader that asked: until
+      // the next leader's InitLeader, the tier state rightly takes a cut-off leader's events
+      // (H3), whose log may be longer than an uncleanly elected successor's (found by
+      // faultline fuzz of disk-stall with unclean election: "-6144 bytes" were left).
       const auto ctl = rc_.sim().process<Controller>(controller_);
-      const Replica* lr = ctl ? leader_replica(rc_, *ctl, p) : nullptr;
+      const Replica* lr = ctl ? replica_leading_epoch(rc_, *ctl, p, e.tier_epoch) : nullptr;
       if (lr != nullptr) {
         const int64_t start = Archiver::log_start_offset(after, lr->log.log_start_offset());
         const int64_t kept = (lr->log.log_end_offset() - start) * static_cast<int64_t>(PartitionLog::kRecordAccountingBytes);
