@@ -117,6 +117,22 @@ TEST(FuzzGen, SeedsAreSpreadAtEverySize) {
   EXPECT_EQ(seeds.size(), 50u);
 }
 
+// At full size, faults span the whole window and last up to 30 s: a resize around the event
+// container once generated every time and window at 12% of its range, so no broker session
+// (9 s) ever expired in 30,000 fuzz runs.
+TEST(FuzzGen, AtFullSizeFaultsSpanTheWindowAndLastLong) {
+  const RunResult::PlanSpace& space = *cache_of("broker-crash")->get({});
+  Duration latest, longest;
+  for (uint64_t i = 0; i < 50; ++i) {
+    for (const FaultEvent& e : gen_plan(space)(rc::Random(i + 1), 100).value().events) {
+      latest = std::max(latest, e.at);
+      longest = std::max(longest, e.duration);
+    }
+  }
+  EXPECT_GT(latest, space.start + (space.end - space.start) / 2);
+  EXPECT_GT(longest, Duration::seconds(15));
+}
+
 // A pinned --set is never generated.
 RC_GTEST_PROP(FuzzGen, PinnedSetsStayPinned, ()) {
   RunRequest base;
