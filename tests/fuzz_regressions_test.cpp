@@ -7,6 +7,13 @@
 namespace faultline {
 namespace {
 
+// Runs `req` and requires it to pass, naming the first violation (or the crash) if not.
+RunResult passes(const RunRequest& req) {
+  RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  return r;
+}
+
 // broker-crash, fuzz seed 7, run 906, shrunk 7 -> 4 faults: b2 comes back with an empty disk,
 // its recovery stalls on the disk, and a controlled restart hits before it has registered.
 // It wrote clean-shutdown markers over its empty logs and came back "clean", so the
@@ -22,8 +29,7 @@ TEST(FuzzRegressions, AShutdownBeforeRegisteringIsNotClean) {
       "5s disk-stall node=leader:p0 delay=93ms for=2.694s\n"
       "7.793s restart node=b2 for=2.963s\n"
       "8.4s restart node=b0 for=1.254s\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_GT(r.marks.at("D4.clean-shutdown-epoch-mismatch"), 0u);
 }
 
@@ -43,8 +49,7 @@ TEST(FuzzRegressions, AFollowerBelowItsLeadersEpochCacheStartsOverAtTheLeadersLo
       "6.474s power-loss node=b1 for=1.71s\n"
       "8.14s kill node=b0 for=1.774s\n"
       "9.764s partition a=b0 b=ctl for=2.8s\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
 }
 
@@ -59,8 +64,7 @@ TEST(FuzzRegressions, ConvergenceUnderAWorkloadThatNeverPauses) {
   req.seed = 373072913;
   req.sets["produce_interval"] = "20ms";
   req.plan_text = "1s power-loss node=b2 for=50ms\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_GT(r.metrics.at("converged_under_load"), 0);
 }
 
@@ -75,8 +79,7 @@ TEST(FuzzRegressions, StaggeredLossesCountAvailabilityFromTheLast) {
   req.sets["request.timeout.ms"] = "5s";
   req.sets["tiered"] = "true";
   req.plan_text = "1.098s power-loss node=b1 for=15.317s\n6.091s power-loss node=b2 for=7.411s\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_EQ(r.metrics.at("dc_lost_at_ns"), 6'091'000'000);
 }
 
@@ -94,8 +97,7 @@ TEST(FuzzRegressions, AFollowerHoldingOnlyWhatItsLeaderDeletedStartsOverThere) {
               {"power_losses", "0"}, {"produce_interval", "50ms"}, {"retention.bytes", "65536"},
               {"segment.bytes", "32768"}};
   req.plan_text = "6.969s kill node=leader:p2 delay=152ms for=50ms\n16.584s restart node=b0 for=5.446s\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_GT(r.marks.at("C8.follower-full-truncation"), 0u);
 }
 
@@ -109,8 +111,7 @@ TEST(FuzzRegressions, AnIsrJoinIsJudgedOnTheIncarnationThatFetched) {
   req.scenario = "broker-crash";
   req.seed = 3890765870762155519u;
   req.plan_text = "5s power-loss node=next-registered delay=20ms for=50ms\n5s restart node=b2 for=675ms\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_GT(r.marks.at("D3.duplicate-registration-refused"), 0u);
 }
 
@@ -130,8 +131,7 @@ TEST(FuzzRegressions, TierRetentionIsJudgedOnTheLogOfTheLeaderThatAsked) {
       "19.819s partition-one-way from=ctl,producer to=b1 for=509ms\n"
       "20.483s partition-one-way from=b0,b1,ctl,producer,consumer to=b2,b3 for=2.366s\n"
       "22.348s partition-one-way from=b0,b2,producer,consumer to=b1,b3,ctl for=7.909s\n";
-  const RunResult r = execute(req);
-  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  const RunResult r = passes(req);
   EXPECT_GT(r.marks.at("E1.unclean-election"), 0u);
 }
 

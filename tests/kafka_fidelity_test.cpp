@@ -25,30 +25,38 @@ std::optional<RunResult> first_reaching(const std::string& scenario, const std::
 
 std::string why(const RunResult& r) { return r.violations.empty() ? r.crash : r.violations[0].message; }
 
+// first_reaching, requiring that some seed reaches `mark` and that its run passes.
+std::optional<RunResult> passing_run_reaching(const std::string& scenario, const std::string& mark, uint64_t last) {
+  auto r = first_reaching(scenario, mark, last);
+  if (!r) {
+    ADD_FAILURE() << "no seed of 1.." << last << " of " << scenario << " reached " << mark;
+    return r;
+  }
+  EXPECT_EQ(r->verdict, Verdict::kPass) << scenario << " seed " << r->seed << ": " << why(*r);
+  return r;
+}
+
 // C6: follower HW = min(leader HW, own LEO), which can go down: a follower of a new leader
 // whose HW trails its own takes the lower HW (Kafka's UnifiedLog.updateHighWatermark). The
 // rule checker compares every follower's HW with the response it applied.
 TEST(KafkaFidelity, AFollowersHwGoesDownToANewLeadersStaleHw) {
-  const auto r = first_reaching("broker-crash", "C6.follower-hw-lowered", 60);
-  ASSERT_TRUE(r.has_value()) << "no seed of 1..60 lowered a follower's HW";
-  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+  const auto r = passing_run_reaching("broker-crash", "C6.follower-hw-lowered", 60);
+  ASSERT_TRUE(r.has_value());
   EXPECT_GT(r->metrics.at("rule_checks_C6"), 0);
 }
 
 // C9: a broker re-elected leader in a new epoch keeps its followers' fetch state (LEO,
 // broker epoch), as Partition.makeLeader does for a leader that stays leader.
 TEST(KafkaFidelity, AReelectedLeaderKeepsItsFollowersState) {
-  const auto r = first_reaching("partition", "C9.same-leader-reelected", 400);
-  ASSERT_TRUE(r.has_value()) << "no seed of 1..400 re-elected a leader";
-  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+  const auto r = passing_run_reaching("partition", "C9.same-leader-reelected", 400);
+  ASSERT_TRUE(r.has_value());
 }
 
 // C9: fetch state from an older incarnation of a follower than the leader recorded is
 // rejected (Replica.updateFetchStateOrThrow); C2's checker requires NOT_LEADER_OR_FOLLOWER.
 TEST(KafkaFidelity, FetchStateOfAnOlderIncarnationIsRejected) {
-  const auto r = first_reaching("partition", "C9.stale-broker-epoch-rejected", 300);
-  ASSERT_TRUE(r.has_value()) << "no seed of 1..300 sent a stale incarnation's fetch";
-  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+  const auto r = passing_run_reaching("partition", "C9.stale-broker-epoch-rejected", 300);
+  ASSERT_TRUE(r.has_value());
   EXPECT_GT(r->metrics.at("rule_checks_C2"), 0);
 }
 
@@ -57,32 +65,27 @@ TEST(KafkaFidelity, FetchStateOfAnOlderIncarnationIsRejected) {
 // (Partition.handleAlterPartitionError returns without touching partitionState; makeLeader
 // then installs the committed state).
 TEST(KafkaFidelity, AStaleAlterPartitionWaitsForMetadataInsteadOfRollingBack) {
-  const auto r = first_reaching("partition", "D1.alter-partition-awaits-metadata", 150);
-  ASSERT_TRUE(r.has_value()) << "no seed of 1..150 had an AlterPartition rejected as stale";
-  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
-  const auto replaced = first_reaching("partition", "D1.pending-isr-replaced-by-metadata", 150);
-  ASSERT_TRUE(replaced.has_value()) << "no seed of 1..150 settled a pending change by metadata";
-  EXPECT_EQ(replaced->verdict, Verdict::kPass) << "seed " << replaced->seed << ": " << why(*replaced);
+  const auto r = passing_run_reaching("partition", "D1.alter-partition-awaits-metadata", 150);
+  ASSERT_TRUE(r.has_value());
+  const auto replaced = passing_run_reaching("partition", "D1.pending-isr-replaced-by-metadata", 150);
+  ASSERT_TRUE(replaced.has_value());
 }
 
 // D1: an AlterPartition without an answer is retried without a timeout (the
 // AlterPartitionManager's channel retries), not rolled back after 30 s.
 TEST(KafkaFidelity, AnUnansweredAlterPartitionIsRetried) {
-  const auto r = first_reaching("partition", "D1.alter-partition-unanswered", 300);
-  ASSERT_TRUE(r.has_value()) << "no seed of 1..300 lost an AlterPartition answer";
-  EXPECT_EQ(r->verdict, Verdict::kPass) << "seed " << r->seed << ": " << why(*r);
+  const auto r = passing_run_reaching("partition", "D1.alter-partition-unanswered", 300);
+  ASSERT_TRUE(r.has_value());
 }
 
 // D3: a restarted broker is refused while its previous incarnation's session is valid
 // (ClusterControlManager.registerBroker), and several expired sessions are fenced one per
 // step, the stalest first (ReplicationControlManager.maybeFenceOneStaleBroker).
 TEST(KafkaFidelity, ANewIncarnationWaitsForTheOldSessionAndFencingGoesOneAtATime) {
-  const auto refused = first_reaching("broker-crash", "D3.duplicate-registration-refused", 20);
-  ASSERT_TRUE(refused.has_value()) << "no seed of 1..20 restarted a broker within its session";
-  EXPECT_EQ(refused->verdict, Verdict::kPass) << "seed " << refused->seed << ": " << why(*refused);
-  const auto several = first_reaching("partition", "D3.fenced-one-of-several", 100);
-  ASSERT_TRUE(several.has_value()) << "no seed of 1..100 had two sessions expire together";
-  EXPECT_EQ(several->verdict, Verdict::kPass) << "seed " << several->seed << ": " << why(*several);
+  const auto refused = passing_run_reaching("broker-crash", "D3.duplicate-registration-refused", 20);
+  ASSERT_TRUE(refused.has_value());
+  const auto several = passing_run_reaching("partition", "D3.fenced-one-of-several", 100);
+  ASSERT_TRUE(several.has_value());
 }
 
 // Preferred-replica election (issue 13: leadership moves while nothing is broken): after b0

@@ -181,6 +181,7 @@ class Broker {
   bool maybe_increment_hw(Replica& r);
   void set_hw(Replica& r, int64_t hw);
   void truncate(Replica& r, int64_t offset);
+  void start_over_at(Replica& r, int64_t offset);  // C8: truncate fully, restart at `offset`
   bool broker_live(BrokerId b) const;
   int64_t broker_epoch_of(BrokerId b) const;
 

@@ -26,6 +26,14 @@ void Broker::truncate(Replica& r, int64_t offset) {
   }
 }
 
+void Broker::start_over_at(Replica& r, int64_t offset) {
+  // C8: the follower's log becomes empty at `offset` (its leader's log start).
+  cover(ctx_, Mark::kFollowerFullTruncation);
+  r.log.truncate_fully_and_start_at(offset);
+  if (hooks_.on_truncate) hooks_.on_truncate(id(), r.partition, offset);
+  if (hooks_.on_log_start) hooks_.on_log_start(id(), r.partition, r.log.log_start_offset());
+}
+
 void Broker::fetcher(PartitionId p, uint64_t generation) {
   const ReplicationConfig& cfg = config_.replication;
   bool truncated_last = false;  // the previous response was a divergence (C7's loop)
@@ -65,10 +73,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
           }
         }
         if (oor.log_start_offset > rr.log.log_end_offset()) {
-          cover(ctx_, Mark::kFollowerFullTruncation);
-          rr.log.truncate_fully_and_start_at(oor.log_start_offset);
-          if (hooks_.on_truncate) hooks_.on_truncate(id(), p, oor.log_start_offset);
-          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+          start_over_at(rr, oor.log_start_offset);
         }
         continue;
       }
@@ -151,10 +156,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
         if (!config_.replication.tiered && div.end_offset <= f.log_start_offset &&
             rr.log.log_start_offset() < f.log_start_offset) {
           to = f.log_start_offset;
-          cover(ctx_, Mark::kFollowerFullTruncation);
-          rr.log.truncate_fully_and_start_at(to);
-          if (hooks_.on_truncate) hooks_.on_truncate(id(), p, to);
-          if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+          start_over_at(rr, to);
         } else {
           if (to < rr.log.log_start_offset()) cover(ctx_, Mark::kFollowerFullTruncation);
           truncate(rr, to);
@@ -174,10 +176,7 @@ void Broker::fetcher(PartitionId p, uint64_t generation) {
       // leader's unreplicated epoch-2 records stayed below its new HW (S2).
       if (!config_.replication.tiered && f.log_start_offset >= req.fetch_offset &&
           rr.log.log_start_offset() < f.log_start_offset && req.fetch_offset == rr.log.log_end_offset()) {
-        cover(ctx_, Mark::kFollowerFullTruncation);
-        rr.log.truncate_fully_and_start_at(f.log_start_offset);
-        if (hooks_.on_truncate) hooks_.on_truncate(id(), p, f.log_start_offset);
-        if (hooks_.on_log_start) hooks_.on_log_start(id(), p, rr.log.log_start_offset());
+        start_over_at(rr, f.log_start_offset);
       }
       if (!f.records.empty()) {
         if (f.records.front().offset != rr.log.log_end_offset()) continue;  // raced with a truncation
