@@ -39,6 +39,9 @@ constexpr BugInfo kCatalogue[] = {
      "hotset deletion trusts UploadInitiate instead of UploadComplete", "synthetic"},
     {Bug::kCountIncompleteUploads, "count-incomplete-uploads",
      "remote retention counts in-progress uploads as archived bytes", "KAFKA-17062"},
+    {Bug::kNoSequenceCheck, "no-sequence-check",
+     "the leader appends an idempotent producer's batch without checking its sequence or looking for a duplicate",
+     "synthetic (B6)"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

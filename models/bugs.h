@@ -38,6 +38,8 @@ enum class Bug : uint32_t {
   kKeepFailedUploads,
   kDeleteBeforeUploadComplete,
   kCountIncompleteUploads,
+  // The idempotent producer (semantics.md's table).
+  kNoSequenceCheck,
   kCount,
 };
 

@@ -44,6 +44,7 @@ const std::vector<Knob>& knobs() {
       {"produce_interval", {"20ms", "50ms", "250ms"}},
       {"max.in.flight.requests.per.connection", {"1", "2", "5"}},
       {"max_batch", {"1", "2", "8"}},
+      {"enable.idempotence", {"true", "false"}},
       // dc-loss: the 2.5 DC layout and its promotion policy (G).
       {"sync_per_dc", {"1", "2", "3"}},
       {"observers_per_dc", {"0", "1", "2"}},

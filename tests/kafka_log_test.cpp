@@ -38,7 +38,7 @@ TEST(PartitionLogAppend, FollowerAppendAcrossEpochsBuildsTheCacheAndWritesOneBat
   EXPECT_EQ(all(r.log()), entries(0, {1, 1, 2, 4, 4, 4}));
   EXPECT_EQ(r.log().epoch_cache(), (Cache{{1, 0}, {2, 2}, {4, 3}}));
   // Three batches: 12 bytes of header and 16 of batch fields each, 8 per record.
-  EXPECT_EQ(r.disk().cached_size(PartitionLog::segment_file(kP, 0)), 3u * 28 + 6 * 8);
+  EXPECT_EQ(r.disk().cached_size(PartitionLog::segment_file(kP, 0)), 3u * 28 + 6 * 26);  // 26 bytes a record (B6 fields)
 }
 
 TEST(PartitionLogAppend, AFollowerBatchOlderThanANewLeadersEmptyEpochReplacesIt) {
@@ -322,10 +322,10 @@ TEST(PartitionLogCrash, ATornLastBatchIsCutAndTheCutIsDurable) {
   ReplicaNode r({.config = large_segments()});
   const std::string seg0 = PartitionLog::segment_file(kP, 0);
   r.run([&](PartitionLog& log) {
-    log.append_as_follower(entries(0, {1, 1, 1}));  // 28 + 24 bytes
-    log.append_as_follower(entries(3, {2, 2}));     // 28 + 16 bytes
+    log.append_as_follower(entries(0, {1, 1, 1}));  // 28 + 78 bytes
+    log.append_as_follower(entries(3, {2, 2}));     // 28 + 52 bytes
     // The disk kept only the first 20 bytes of the second batch.
-    r.disk().truncate(seg0, 52 + 20);
+    r.disk().truncate(seg0, 106 + 20);
   });
   const RecoveryReport rep = r.crash_and_restart(CrashKind::kKill);
   EXPECT_FALSE(rep.clean);
@@ -334,8 +334,8 @@ TEST(PartitionLogCrash, ATornLastBatchIsCutAndTheCutIsDurable) {
   EXPECT_EQ(rep.epochs_trimmed, 1u);  // (2, 3): its batch did not survive
   EXPECT_EQ(all(r.log()), entries(0, {1, 1, 1}));
   EXPECT_EQ(r.log().epoch_cache(), (Cache{{1, 0}}));
-  EXPECT_EQ(r.disk().cached_size(seg0), 52u);
-  EXPECT_EQ(r.disk().durable_size(seg0), 52u);
+  EXPECT_EQ(r.disk().cached_size(seg0), 106u);
+  EXPECT_EQ(r.disk().durable_size(seg0), 106u);
 }
 
 TEST(PartitionLogCrash, APowerLossKeepsAPrefixWithEveryFsyncedEntry) {
@@ -504,27 +504,27 @@ TEST(PartitionLogFormat, FilesAreNamedByPartitionAndZeroPaddedBaseOffset) {
 TEST(PartitionLogFormat, DecodeSegmentReturnsTheWholeValidBatchesOfAnyPrefix) {
   ReplicaNode r({.config = large_segments()});
   r.run([](PartitionLog& log) {
-    log.append_as_follower(entries(0, {1, 1, 1}));  // bytes [0, 52)
-    log.append_as_follower(entries(3, {2}));        // [52, 88)
-    log.append_as_follower(entries(4, {2, 2}));     // [88, 132)
+    log.append_as_follower(entries(0, {1, 1, 1}));  // bytes [0, 106)
+    log.append_as_follower(entries(3, {2}));        // [106, 160)
+    log.append_as_follower(entries(4, {2, 2}));     // [160, 240)
   });
   const std::string bytes = *r.disk().cached_content(PartitionLog::segment_file(kP, 0));
-  ASSERT_EQ(bytes.size(), 132u);
+  ASSERT_EQ(bytes.size(), 240u);
   const Entries full = entries(0, {1, 1, 1, 2, 2, 2});
   for (size_t n = 0; n <= bytes.size(); ++n) {
-    const size_t whole = n < 52 ? 0 : n < 88 ? 3 : n < 132 ? 4 : 6;
+    const size_t whole = n < 106 ? 0 : n < 160 ? 3 : n < 240 ? 4 : 6;
     EXPECT_EQ(PartitionLog::decode_segment(bytes.substr(0, n)),
               Entries(full.begin(), full.begin() + static_cast<long>(whole)))
         << n;
   }
   std::string corrupt = bytes;
-  corrupt[52 + 30] ^= 0x40;  // a record id of the second batch
+  corrupt[106 + 30] ^= 0x40;  // a record id of the second batch
   EXPECT_EQ(PartitionLog::decode_segment(corrupt), Entries(full.begin(), full.begin() + 3));
   // The contiguous end over several segments, as a checker computes the durable LEO.
   EXPECT_EQ(PartitionLog::end_offset_of({}), std::nullopt);
   EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes}, {6, ""}}), 6);
-  EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes.substr(0, 60)}, {6, ""}}), 3);  // a bad tail ends it
-  EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes.substr(0, 52)}, {6, bytes}}), 3);  // so does a gap
+  EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes.substr(0, 120)}, {6, ""}}), 3);  // a bad tail ends it
+  EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes.substr(0, 106)}, {6, bytes}}), 3);  // so does a gap
 }
 
 // --- the property -------------------------------------------------------------------------------

@@ -342,6 +342,7 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     ~InFlight() { --n; }
   };
   int64_t base = -1;
+  bool duplicate = false;
   const Instant append_began = ctx_.now();
   {
     // The append holds the replica's role lock, as Kafka's appendRecordsToLeader holds
@@ -354,17 +355,40 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     if (!cur.leader || cur.leader_epoch != epoch) return {Errc::kNotLeader, -1, epoch};
     std::optional<InFlight> in_flight(std::in_place, appends_in_flight_);
     cur.leader_append_in_flight = true;
-    base = cur.log.append_as_leader(epoch, req.record_ids);
+    if (req.producer_id == kNoProducerId) {
+      base = cur.log.append_as_leader(epoch, req.record_ids);
+    } else {
+      // B6: the log checks the batch against its producer state (UnifiedLog.append's
+      // analyzeAndValidateProducerState) under its own lock.
+      const ProducerBatch batch{req.producer_id, req.producer_epoch, req.base_sequence};
+      const LeaderAppend a =
+          cur.log.append_as_leader(epoch, req.record_ids, batch, !bugs_.on(Bug::kNoSequenceCheck));
+      if (a.unknown_producer) cover(ctx_, Mark::kUnknownProducerAccepted);
+      if (a.error != Errc::kNone) {
+        cur.leader_append_in_flight = false;
+        cover(ctx_, a.error == Errc::kOutOfOrderSequence ? Mark::kOutOfOrderSequenceRefused
+                                                         : Mark::kInvalidProducerEpochRefused);
+        return {a.error, -1, epoch};
+      }
+      base = a.base_offset;
+      duplicate = a.duplicate;
+    }
     cur.leader_append_in_flight = false;
   }
   if (ctx_.now() - append_began > Duration::millis(100)) cover(ctx_, Mark::kAppendBlockedOnDisk);
   const int64_t last = base + static_cast<int64_t>(req.record_ids.size()) - 1;
-  std::vector<LogEntry> appended;
-  for (size_t i = 0; i < req.record_ids.size(); ++i) {
-    appended.push_back({base + static_cast<int64_t>(i), epoch, req.record_ids[i]});
+  if (duplicate) {
+    // B6: a resend of a batch the log holds: answered as the original would be, with its
+    // offset, once the HW passes it (Kafka's duplicate LogAppendInfo goes down the same path).
+    cover(ctx_, Mark::kDuplicateBatchAnswered);
+  } else {
+    std::vector<LogEntry> appended;
+    for (size_t i = 0; i < req.record_ids.size(); ++i) {
+      if (const auto e = rep(req.partition).log.entry_at(base + static_cast<int64_t>(i))) appended.push_back(*e);
+    }
+    // The log has them whatever happens next: tell the checkers before anything else.
+    if (hooks_.on_append) hooks_.on_append(id(), req.partition, appended);
   }
-  // The log has them whatever happens next: tell the checkers before anything else.
-  if (hooks_.on_append) hooks_.on_append(id(), req.partition, appended);
   Replica& after = rep(req.partition);
   if (!after.leader || after.leader_epoch != epoch) return {Errc::kNotLeader, -1, epoch};
   after.changed.notify_all(ctx_.scheduler());

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/kafka/marks.h"
 #include "sim/assert.h"
 
@@ -31,7 +33,8 @@ Producer::Producer(NodeContext& ctx, ProducerConfig config, NodeId controller, s
       config_(config),
       partitions_(std::move(partitions)),
       hooks_(hooks),
-      metadata_(ctx, controller, metadata_poll_interval) {}
+      metadata_(ctx, controller, metadata_poll_interval),
+      producer_id_(idempotent() ? static_cast<ProducerId>(ctx.id()) + 1 : kNoProducerId) {}
 
 void Producer::start() {
   metadata_.start();
@@ -54,18 +57,41 @@ void Producer::run(PartitionId p) {
 
 void Producer::send(PartitionId p) {
   const Instant give_up = ctx_.now() + config_.delivery_timeout;
+  const bool idem = idempotent();
+  // B6: one batch for all attempts, numbered once.
+  std::vector<uint64_t> batch;
+  int32_t base_sequence = kNoSequence;
+  int16_t epoch = producer_epoch_;
+  auto number = [&] {
+    epoch = producer_epoch_;
+    int32_t& next = next_sequence_[p];
+    base_sequence = next;
+    next += static_cast<int32_t>(batch.size());
+  };
+  if (idem) {
+    const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
+    for (uint64_t i = 0; i < records; ++i) batch.push_back(next_record_id());
+    number();
+  }
   while (ctx_.now() < give_up) {
     const PartitionState* st = metadata_.partition(p);
     if (st == nullptr || st->leader == kNoBroker) {
       ctx_.sleep_for(config_.retry_backoff);
       continue;
     }
-    // A batch of records, each with a fresh id for this attempt (a retry never reuses one).
     ProduceRequest req{p, {}, config_.acks, config_.request_timeout};
-    const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
-    for (uint64_t i = 0; i < records; ++i) {
-      req.record_ids.push_back(next_record_id());
-      if (hooks_.on_attempt) hooks_.on_attempt(ctx_.id(), p, req.record_ids.back(), config_.acks);
+    if (idem) {
+      req.record_ids = batch;  // B6: the same records, the same sequences
+      req.producer_id = producer_id_;
+      req.producer_epoch = epoch;
+      req.base_sequence = base_sequence;
+    } else {
+      // A batch of records, each with a fresh id for this attempt (a retry never reuses one).
+      const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
+      for (uint64_t i = 0; i < records; ++i) req.record_ids.push_back(next_record_id());
+    }
+    if (hooks_.on_attempt) {
+      for (uint64_t id : req.record_ids) hooks_.on_attempt(ctx_.id(), p, id, config_.acks);
     }
     const Instant sent_at = ctx_.now();
     const NodeId broker = st->leader;
@@ -77,10 +103,41 @@ void Producer::send(PartitionId p) {
       const int64_t offset = base >= 0 ? base + static_cast<int64_t>(i) : -1;
       if (hooks_.on_result) hooks_.on_result(ctx_.id(), p, req.record_ids[i], config_.acks, error, offset);
     }
-    if (error == Errc::kNone || !is_retriable(error)) return;
+    if (error == Errc::kNone) {
+      if (idem && epoch == producer_epoch_) {
+        int32_t& acked = last_acked_sequence_.try_emplace(p, kNoSequence).first->second;
+        acked = std::max(acked, base_sequence + static_cast<int32_t>(batch.size()) - 1);
+      }
+      return;
+    }
+    bool retriable = is_retriable(error);
+    if (idem && error == Errc::kOutOfOrderSequence && epoch == producer_epoch_) {
+      // B6, Kafka's TransactionManager.canRetry: a batch that is not the next one after the
+      // last acknowledged waits for the earlier ones; the next one refused means the leader
+      // really lacks acknowledged records (an unclean election): bump the epoch, number
+      // this batch from 0 under it, and send it again (requestEpochBumpForPartition).
+      retriable = true;
+      auto acked = last_acked_sequence_.find(p);
+      if (base_sequence == (acked == last_acked_sequence_.end() ? kNoSequence : acked->second) + 1) {
+        bump_epoch(p);
+        number();
+      }
+    }
+    if (!retriable) break;
     cover(ctx_, Mark::kProducerRetried);
-    ctx_.sleep_for(config_.retry_backoff);  // B5: retry with a fresh record id
+    ctx_.sleep_for(config_.retry_backoff);  // B5 (B6: the same batch again)
   }
+  // B6: the batch failed for good and its sequence is unresolved (it may or may not be in
+  // the log): a new epoch, and every partition numbers from 0 again.
+  if (idem && epoch == producer_epoch_) bump_epoch(p);
+}
+
+void Producer::bump_epoch(PartitionId p) {
+  cover(ctx_, Mark::kProducerEpochBumped);
+  ++producer_epoch_;
+  next_sequence_.clear();
+  last_acked_sequence_.clear();
+  ctx_.trace("producer-epoch-bump", {{"partition", p}, {"epoch", producer_epoch_}});
 }
 
 Consumer::Consumer(NodeContext& ctx, NodeId controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,

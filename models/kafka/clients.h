@@ -8,9 +8,25 @@
 // max.in.flight.requests.per.connection batches of one partition are outstanding at once
 // (without idempotence, a retry may then land after a later batch: ordering is not checked).
 //
-// Every produce attempt carries a fresh record id, so a retry that lands twice is a
-// duplicate the checker can see, never a silent merge with the first attempt. Clients find
-// leaders by polling the controller's metadata, so they too may act on stale metadata.
+// Without idempotence, every produce attempt carries fresh record ids, so a retry that lands
+// twice is a duplicate the checker can see, never a silent merge with the first attempt.
+//
+// B6, the idempotent producer (the default with acks=all): the producer has a producer id and
+// epoch and numbers each partition's records; a retry resends the same batch (same record
+// ids, same sequences), which the leader appends once. A batch that fails for good (delivery
+// timeout, or an error it may not retry) leaves its sequence unresolved: the producer bumps its
+// epoch and every partition's sequence starts again at 0, as Kafka's TransactionManager does
+// for an idempotent producer (bumpIdempotentEpochAndResetIdIfNeeded, KIP-360). So does
+// OUT_OF_ORDER_SEQUENCE_NUMBER for the batch right after the last acknowledged one (the
+// leader lost acknowledged records), and that batch is sent again under the new epoch.
+// Departures:
+// the producer id is the node's own (no InitProducerId round trip, which cannot fail here),
+// and the epoch bump is local; batches of the old epoch still in flight then fail for good
+// instead of being re-sequenced under the new one (their records are never acknowledged, so
+// no checker counts on them).
+//
+// Clients find leaders by polling the controller's metadata, so they too may act on stale
+// metadata.
 #pragma once
 
 #include <functional>
@@ -69,10 +85,11 @@ class Producer {
  private:
   // One partition's pipeline: a batch every `interval`, at most max_in_flight outstanding.
   void run(PartitionId p);
-  // One batch, retried with fresh record ids until it succeeds, fails for good or the
-  // delivery timeout passes (B5).
+  // One batch, retried until it succeeds, fails for good or the delivery timeout passes
+  // (B5): with fresh record ids, or (B6, idempotent) as the same batch.
   void send(PartitionId p);
   uint64_t next_record_id() { return (static_cast<uint64_t>(ctx_.id()) + 1) << 40 | ++attempts_; }
+  bool idempotent() const { return config_.idempotence && config_.acks == -1 && config_.max_in_flight <= 5; }
 
   NodeContext& ctx_;
   ProducerConfig config_;
@@ -81,6 +98,13 @@ class Producer {
   MetadataCache metadata_;
   std::map<PartitionId, uint32_t> in_flight_;
   uint64_t attempts_ = 0;
+  // B6
+  ProducerId producer_id_ = kNoProducerId;
+  int16_t producer_epoch_ = 0;
+  std::map<PartitionId, int32_t> next_sequence_;
+  std::map<PartitionId, int32_t> last_acked_sequence_;  // in the current epoch
+  // B6: a new producer epoch; every partition's sequences start again at 0.
+  void bump_epoch(PartitionId why);
 };
 
 class Consumer {

@@ -79,6 +79,10 @@ struct ProducerConfig {
   Duration interval = Duration::millis(50);              // between batches of a partition (the rate)
   uint32_t max_in_flight = 5;                            // max.in.flight.requests.per.connection, per partition
   uint32_t max_batch = 4;                                // records per request: 1..max_batch
+  // enable.idempotence (B6): on by default since Kafka 3.0, and then only with acks=all and at
+  // most 5 requests in flight per partition (Kafka refuses the combination otherwise; the
+  // model falls back to a plain producer, as Kafka does when idempotence was not set).
+  bool idempotence = true;
 };
 
 }  // namespace faultline::kafka

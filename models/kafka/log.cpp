@@ -160,6 +160,7 @@ void PartitionLog::append_batch_locked(const std::vector<LogEntry>& batch) {
   s.end_offset += static_cast<int64_t>(batch.size());
   if (!s.first_append_at) s.first_append_at = ctx_.now();
   entries_.insert(entries_.end(), batch.begin(), batch.end());
+  producers_.append(batch);  // B6: every replica tracks producer state on every append
   FL_ASSERT(entries_.size() == first + batch.size() && s.end_offset == log_end_offset(), s.end_offset,
             log_end_offset());
 }
@@ -181,6 +182,66 @@ int64_t PartitionLog::append_as_leader(Epoch epoch, const std::vector<uint64_t>&
   if (config_.flush_on_append) advance_recovery_point(fsync_segments(log_end_offset()));
   check_invariants(base);
   return base;
+}
+
+LeaderAppend PartitionLog::append_as_leader(Epoch epoch, const std::vector<uint64_t>& record_ids,
+                                            const ProducerBatch& producer, bool check_sequence) {
+  FL_ASSERT(!record_ids.empty() && producer.producer_id != kNoProducerId, partition_);
+  Lock lock(mu_);
+  require_open("append_as_leader");
+  FL_ASSERT(epoch >= 0 && epoch >= latest_epoch() && "S9: a leader appends in an epoch no older than any it knows",
+            partition_, epoch, latest_epoch());
+  LeaderAppend out;
+  const auto count = static_cast<int32_t>(record_ids.size());
+  // B6, under the log's lock as in Kafka's UnifiedLog.append: two requests of one producer
+  // are checked and appended one after the other, never against the same state.
+  if (check_sequence) {  // else BUG(no-sequence-check): appended whatever its sequence
+    const SequenceCheck c = producers_.check(producer.producer_id, producer.producer_epoch, producer.base_sequence,
+                                             producer.base_sequence + count - 1);
+    out.unknown_producer = c.unknown_producer;
+    if (c.duplicate) {
+      out.duplicate = true;
+      out.base_offset = c.duplicate_offset;
+      return out;
+    }
+    if (c.error != Errc::kNone) {
+      out.error = c.error;
+      return out;
+    }
+  }
+  const int64_t base = log_end_offset();
+  if (epoch != latest_epoch()) assign_locked(epoch, base);  // Kafka's maybeAssignEpochStartOffset
+  std::vector<LogEntry> batch;
+  batch.reserve(record_ids.size());
+  for (int32_t i = 0; i < count; ++i) {
+    LogEntry e{base + i, epoch, record_ids[static_cast<size_t>(i)]};
+    e.producer_id = producer.producer_id;
+    e.producer_epoch = producer.producer_epoch;
+    e.sequence = producer.base_sequence + i;
+    e.base_sequence = producer.base_sequence;
+    batch.push_back(e);
+  }
+  append_batch_locked(batch);
+  if (config_.flush_on_append) advance_recovery_point(fsync_segments(log_end_offset()));
+  check_invariants(base);
+  out.base_offset = base;
+  return out;
+}
+
+void PartitionLog::rebuild_producer_state_locked() {
+  producers_.clear();
+  // Contiguous in a deque's chunks only: feed it in runs.
+  constexpr size_t kRun = 256;
+  std::vector<LogEntry> run;
+  run.reserve(kRun);
+  for (const LogEntry& e : entries_) {
+    run.push_back(e);
+    if (run.size() == kRun) {
+      producers_.append(run);
+      run.clear();
+    }
+  }
+  producers_.append(run);
 }
 
 void PartitionLog::append_as_follower(const std::vector<LogEntry>& entries) {
@@ -346,7 +407,7 @@ void PartitionLog::check_segments() const {
     for (const Batch& b : s.batches) {
       FL_ASSERT(b.position == position && b.base_offset == offset && b.count > 0, partition_, base, b.position,
                 position, b.base_offset, offset);
-      position += kHeaderBytes + kBodyFixedBytes + 8 * uint64_t{b.count};
+      position += kHeaderBytes + kBodyFixedBytes + kRecordBytes * uint64_t{b.count};
       offset += b.count;
     }
     FL_ASSERT(position == s.file_bytes && offset == s.end_offset, partition_, base, position, s.file_bytes, offset,

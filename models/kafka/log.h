@@ -28,7 +28,10 @@
 //                                  recover() removes them
 // A batch is one append's entries, all of one epoch, written with one Disk::append:
 //   u32 body length | u64 FNV-1a of (length, body) | body = i64 base offset, i32 epoch,
-//   u32 count, count x u64 record id    (little endian)
+//   u32 count, count x record           (little endian)
+//   record = u64 record id, u64 producer id, u16 producer epoch, u32 sequence, u32 base sequence
+//            (B6: Kafka keeps these in each batch's header; the model keeps them per record,
+//            because a follower writes a fetched run of one leader epoch as one batch)
 // so a torn tail after a power loss fails its length or checksum and is detected.
 //
 // Durability and the recovery point (F1, F2, S12):
@@ -67,6 +70,9 @@
 // rebuilt from the re-validated batches and trimmed to [log start, LEO], HW =
 // min(checkpoint, LEO), and the recovery point becomes the LEO: all of it is now fsynced.
 // Batches carry no timestamps, so a recovered segment's age (segment_ms) starts at recovery.
+//
+// Producer state (B6, producer_state.h): updated on every append, rebuilt from the entries
+// after a truncation and after recovery; a full truncation clears it.
 #pragma once
 
 #include <cstdint>
@@ -78,6 +84,7 @@
 #include <vector>
 
 #include "models/kafka/config.h"
+#include "models/kafka/producer_state.h"
 #include "models/kafka/types.h"
 #include "sim/node_context.h"
 #include "sim/sync.h"
@@ -139,6 +146,21 @@ struct TruncationReport {
   int64_t log_end_offset_after = 0;
   int64_t high_watermark_before = 0;
   bool high_watermark_lowered = false;
+};
+
+// B6: an idempotent producer's batch header.
+struct ProducerBatch {
+  ProducerId producer_id = kNoProducerId;
+  int16_t producer_epoch = kNoProducerEpoch;
+  int32_t base_sequence = kNoSequence;
+};
+
+// What an idempotent leader append did.
+struct LeaderAppend {
+  Errc error = Errc::kNone;  // kOutOfOrderSequence or kInvalidProducerEpoch: nothing appended
+  int64_t base_offset = -1;  // the new batch's, or the original's for a duplicate
+  bool duplicate = false;    // a resend of a retained batch: nothing appended
+  bool unknown_producer = false;
 };
 
 // A segment as the log knows it (for the tier archiver and tests).
@@ -203,6 +225,12 @@ class PartitionLog {
   // Appends one batch of `epoch` at the LEO (assigning the epoch first if it is newer than
   // the cache's latest); returns its base offset. `epoch` must be >= latest_epoch().
   int64_t append_as_leader(Epoch epoch, const std::vector<uint64_t>& record_ids);
+  // B6, the same for an idempotent producer's batch: first, under the log's lock, the checks
+  // of ProducerStateTable::check (unless !check_sequence, the no-sequence-check switch); a
+  // duplicate returns the original batch's offset and a rejected batch its error, both
+  // appending nothing.
+  LeaderAppend append_as_leader(Epoch epoch, const std::vector<uint64_t>& record_ids, const ProducerBatch& producer,
+                                bool check_sequence);
   // Appends entries fetched from the leader: they start at the LEO, are contiguous, and their
   // epochs never decrease, starting at or above the last entry's. Written as one batch per
   // run of equal epochs; each new epoch is assigned in the cache first (Kafka's order). If
@@ -235,6 +263,9 @@ class PartitionLog {
   int64_t delete_segments_below(int64_t below);
   // Non-blocking. Requires log start <= hw <= LEO.
   void set_high_watermark(int64_t hw);
+
+  // B6: the producer state built from this log's entries (see producer_state.h).
+  const ProducerStateTable& producer_state() const { return producers_; }
 
   // --- reads: non-blocking, from memory -----------------------------------------------
   // Entries from `from` up to min(upto_exclusive, LEO), at most max_records of them; empty
@@ -314,6 +345,7 @@ class PartitionLog {
   void remove_segments_above_locked(int64_t offset);
   void truncate_fully_locked(int64_t offset);
   void advance_recovery_point(const std::vector<Synced>& synced);
+  void rebuild_producer_state_locked();
 
   // Fsyncs every segment holding offsets in [recovery point, target), in order. May run
   // without mu_ (the flusher): segments that disappear meanwhile are skipped.
@@ -343,6 +375,7 @@ class PartitionLog {
   std::deque<LogEntry> entries_;  // [log_start_, LEO)
   std::map<int64_t, Segment> segments_;  // by base offset; never empty outside a mutation
   std::vector<EpochStart> epochs_;
+  ProducerStateTable producers_;  // B6: from entries_, rebuilt after truncation and recovery
   int64_t log_start_ = 0;
   int64_t hw_ = 0;
   int64_t recovery_point_ = 0;

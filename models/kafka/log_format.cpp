@@ -62,11 +62,17 @@ PartitionLog::Scan PartitionLog::scan_segment(std::string_view bytes, std::optio
     const auto base_offset = static_cast<int64_t>(get_u64(body, 0));
     const auto epoch = static_cast<Epoch>(get_u32(body, 8));
     const uint32_t count = get_u32(body, 12);
-    if (count == 0 || length != kBodyFixedBytes + 8 * uint64_t{count} || epoch < 0 || base_offset < 0) break;
+    if (count == 0 || length != kBodyFixedBytes + kRecordBytes * uint64_t{count} || epoch < 0 || base_offset < 0) break;
     if (out.end_offset >= 0 && base_offset != out.end_offset) break;
     out.batches.push_back({pos, base_offset, count, epoch});
     for (uint32_t i = 0; i < count; ++i) {
-      out.entries.push_back({base_offset + i, epoch, get_u64(body, kBodyFixedBytes + 8 * uint64_t{i})});
+      const uint64_t at = kBodyFixedBytes + kRecordBytes * uint64_t{i};
+      LogEntry e{base_offset + i, epoch, get_u64(body, at)};
+      e.producer_id = get_u64(body, at + 8);
+      e.producer_epoch = static_cast<int16_t>(get_u16(body, at + 16));
+      e.sequence = static_cast<int32_t>(get_u32(body, at + 18));
+      e.base_sequence = static_cast<int32_t>(get_u32(body, at + 22));
+      out.entries.push_back(e);
     }
     out.end_offset = base_offset + count;
     pos += kHeaderBytes + length;

@@ -21,6 +21,8 @@ namespace faultline::kafka::log_format {
 // --- the batch format (see the header) ----------------------------------------------------
 inline constexpr uint64_t kHeaderBytes = 4 + 8;     // body length, checksum
 inline constexpr uint64_t kBodyFixedBytes = 8 + 4 + 4;  // base offset, epoch, count
+// Per record: record id, producer id, producer epoch, sequence, base sequence (B6).
+inline constexpr uint64_t kRecordBytes = 8 + 8 + 2 + 4 + 4;
 inline constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
 inline constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
 
@@ -32,11 +34,18 @@ inline uint64_t fnv1a(std::string_view bytes, uint64_t h = kFnvOffsetBasis) {
   return h;
 }
 
+inline void put_u16(std::string& out, uint16_t v) {
+  out += static_cast<char>(v & 0xff);
+  out += static_cast<char>((v >> 8) & 0xff);
+}
 inline void put_u32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
 }
 inline void put_u64(std::string& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+inline uint16_t get_u16(std::string_view in, size_t at) {
+  return static_cast<uint16_t>(static_cast<unsigned char>(in[at]) | (static_cast<unsigned char>(in[at + 1]) << 8));
 }
 inline uint32_t get_u32(std::string_view in, size_t at) {
   uint32_t v = 0;
@@ -54,7 +63,7 @@ template <typename Entries>
 std::string encode_batch(const Entries& entries, size_t first, size_t count) {
   FL_ASSERT(count > 0 && first + count <= entries.size(), first, count, entries.size());
   std::string body;
-  body.reserve(kBodyFixedBytes + 8 * count);
+  body.reserve(kBodyFixedBytes + kRecordBytes * count);
   put_u64(body, static_cast<uint64_t>(entries[first].offset));
   put_u32(body, static_cast<uint32_t>(entries[first].epoch));
   put_u32(body, static_cast<uint32_t>(count));
@@ -63,6 +72,10 @@ std::string encode_batch(const Entries& entries, size_t first, size_t count) {
                   entries[i].epoch == entries[first].epoch && "a batch is contiguous and of one epoch",
               entries[i].offset, entries[i].epoch, entries[first].offset, entries[first].epoch);
     put_u64(body, entries[i].record_id);
+    put_u64(body, entries[i].producer_id);
+    put_u16(body, static_cast<uint16_t>(entries[i].producer_epoch));
+    put_u32(body, static_cast<uint32_t>(entries[i].sequence));
+    put_u32(body, static_cast<uint32_t>(entries[i].base_sequence));
   }
   std::string out;
   out.reserve(kHeaderBytes + body.size());

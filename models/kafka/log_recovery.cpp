@@ -95,6 +95,8 @@ TruncationReport PartitionLog::truncate_to(int64_t offset) {
     std::vector<EpochStart> epochs = epochs_;
     if (cache_truncate_from_end(epochs, offset) > 0) write_epoch_checkpoint(epochs);
     entries_.resize(static_cast<size_t>(offset - log_start_));
+    if (!producers_.producers().empty()) cover(ctx_, Mark::kProducerStateRebuilt);
+    rebuild_producer_state_locked();  // B6: Kafka's ProducerStateManager.truncateAndReload
     epochs_ = std::move(epochs);
     hw_ = std::min(hw_, offset);
     recovery_point_ = std::min(recovery_point_, offset);
@@ -150,6 +152,7 @@ void PartitionLog::truncate_fully_locked(int64_t offset) {
     log_start_checkpointed_ = offset;
   }
   entries_.clear();
+  producers_.clear();
   epochs_.clear();
   log_start_ = offset;
   hw_ = offset;
@@ -321,6 +324,7 @@ RecoveryReport PartitionLog::recover() {
     entries_.insert(entries_.end(), l.scan.entries.begin(), l.scan.entries.end());
     segments_.emplace(l.base, std::move(s));
   }
+  rebuild_producer_state_locked();  // B6: Kafka's LogLoader rebuilds producer state after recovery
   // The log start is the first segment's base: a checkpoint above it is only possible from
   // a truncate_fully_and_start_at that crashed before any entry was appended at its offset.
   log_start_ = segments_.begin()->first;

@@ -26,6 +26,12 @@ enum class Mark : uint32_t {
   kProduceHeldForHw,              // B3
   kHwHeldBelowMinIsr,             // B4
   kProducerRetried,               // B5
+  kDuplicateBatchAnswered,        // B6: a resent batch answered with its original offset
+  kOutOfOrderSequenceRefused,     // B6: a gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER
+  kInvalidProducerEpochRefused,   // B6: a batch of an older producer epoch refused
+  kUnknownProducerAccepted,       // B6: no state for the producer: any sequence accepted
+  kProducerEpochBumped,           // B6: a batch failed for good: new epoch, sequences from 0
+  kProducerStateRebuilt,          // B6: producer state rebuilt from the log after a truncation
   // C: fetch, HW, truncation
   kFetchFencedLeaderEpoch,        // C2
   kFetchUnknownLeaderEpoch,       // C2

@@ -22,6 +22,8 @@ const char* to_string(Errc e) {
     case Errc::kOperationNotAttempted: return "OPERATION_NOT_ATTEMPTED";
     case Errc::kInvalidUpdateVersion: return "INVALID_UPDATE_VERSION";
     case Errc::kDuplicateBrokerRegistration: return "DUPLICATE_BROKER_REGISTRATION";
+    case Errc::kOutOfOrderSequence: return "OUT_OF_ORDER_SEQUENCE_NUMBER";
+    case Errc::kInvalidProducerEpoch: return "INVALID_PRODUCER_EPOCH";
   }
   return "?";
 }

@@ -23,11 +23,27 @@ using PartitionId = int32_t;
 using Epoch = int32_t;
 inline constexpr Epoch kNoEpoch = -1;
 
+// B6: the idempotent producer's identity. Producer id 0 means "no producer id" (Kafka's -1:
+// a non-idempotent producer's records carry no producer state).
+using ProducerId = uint64_t;
+inline constexpr ProducerId kNoProducerId = 0;
+inline constexpr int16_t kNoProducerEpoch = -1;
+inline constexpr int32_t kNoSequence = -1;
+
 // One record in a replica's log (A2).
 struct LogEntry {
   int64_t offset = 0;
   Epoch epoch = kNoEpoch;  // the leader epoch of the leader that appended it (A3)
-  uint64_t record_id = 0;  // unique per produce attempt
+  // Unique per produce attempt without idempotence; an idempotent producer resends the same
+  // records with the same ids (and sequences), as Kafka resends the same batch (B6).
+  uint64_t record_id = 0;
+  // B6, Kafka's batch header fields carried per record: producer id and epoch, this
+  // record's sequence and its batch's base sequence (so the producer batches inside a log
+  // batch can be told apart when producer state is rebuilt from the log).
+  ProducerId producer_id = kNoProducerId;
+  int16_t producer_epoch = kNoProducerEpoch;
+  int32_t sequence = kNoSequence;
+  int32_t base_sequence = kNoSequence;
   bool operator==(const LogEntry&) const = default;
 };
 
@@ -74,6 +90,8 @@ enum class Errc : uint8_t {
   kOperationNotAttempted,          // D1: the request was not attempted (stale sender): roll back
   kInvalidUpdateVersion,           // D1: stale partition epoch: wait for newer metadata
   kDuplicateBrokerRegistration,    // D3: the previous incarnation's session is still valid
+  kOutOfOrderSequence,             // B6: a gap in an idempotent producer's sequence
+  kInvalidProducerEpoch,           // B6: a batch from an older epoch of the producer
 };
 const char* to_string(Errc e);
 // Errors a producer retries (B5).
@@ -85,6 +103,11 @@ struct ProduceRequest {
   std::vector<uint64_t> record_ids;
   int acks = -1;  // 0, 1 or -1 (all)
   Duration timeout = Duration::seconds(30);
+  // B6: set by an idempotent producer (kNoProducerId otherwise); the records are numbered
+  // base_sequence, base_sequence + 1, ...
+  ProducerId producer_id = kNoProducerId;
+  int16_t producer_epoch = kNoProducerEpoch;
+  int32_t base_sequence = kNoSequence;
 };
 struct ProduceResponse {
   Errc error = Errc::kNone;

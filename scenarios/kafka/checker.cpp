@@ -18,7 +18,10 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
       controller_(controller),
       rules_(rc, config, controller, [this](const std::string& rule, PartitionId p, const std::string& message) {
         // A broken rule is a broken step, whatever was lost or excused around it.
-        rc_.violation(rule, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message));
+        if (report_rules_) rc_.violation(rule, InvariantKind::kSafety, fmt::format("partition {}: {}", p, message));
+      }),
+      order_([this](PartitionId p, const std::string& message, const std::vector<uint64_t>& records) {
+        violation("S21", p, message, records);
       }) {
   broker_hooks_.on_fetch_answered = [this](NodeId b, const FetchRequest& req, const FetchResponse& resp) {
     rules_.on_fetch_answered(b, req, resp);
@@ -77,9 +80,11 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
   };
   producer_hooks_.on_attempt = [this](NodeId, PartitionId p, uint64_t record_id, int acks) {
     ++attempts_;
+    rules_.on_produce_attempt(record_id);
     RecordHistory& h = history_[record_id];
     h.partition = p;
     h.acks = acks;
+    if (h.attempts++ == 0) h.first_sent_at = rc_.sim().now();
     h.sent_at = rc_.sim().now();
   };
   producer_hooks_.on_result = [this](NodeId pr, PartitionId p, uint64_t rid, int acks, Errc err, int64_t off) {
@@ -103,13 +108,14 @@ std::optional<uint64_t> ReplicationChecker::committed(PartitionId p, int64_t o) 
   if (g == ghosts_.end()) return std::nullopt;
   auto c = g->second.committed.find(o);
   if (c == g->second.committed.end()) return std::nullopt;
-  return c->second;
+  return c->second.record_id;
 }
 
 void ReplicationChecker::report_metrics() const {
   rc_.metric("acked", static_cast<int64_t>(acked_count_));
   rc_.metric("consumed", static_cast<int64_t>(consumed_count_));
   rc_.metric("produce_attempts", static_cast<int64_t>(attempts_));
+  rc_.metric("rule_checks_S21", static_cast<int64_t>(order_.judged()));
   rules_.report_counts();
 }
 
@@ -130,10 +136,17 @@ std::string ReplicationChecker::history_of(uint64_t record_id) const {
   auto it = history_.find(record_id);
   if (it == history_.end()) return "never produced";
   const RecordHistory& h = it->second;
-  std::string out = fmt::format("sent at {} with acks={}", format_duration(h.sent_at.since_start()),
+  std::string out = fmt::format("sent at {} with acks={}", format_duration(h.first_sent_at.since_start()),
                                 h.acks == -1 ? std::string("all") : std::to_string(h.acks));
+  if (h.attempts > 1) {
+    out += fmt::format(", {} attempts (the same batch, B6), the last at {}", h.attempts,
+                       format_duration(h.sent_at.since_start()));
+  }
   if (!h.answered_at) {
     out += ", no answer yet";
+  } else if (*h.answered_at < h.sent_at) {
+    out += fmt::format(", the last attempt unanswered (an earlier one ended {} at {})", to_string(h.answer),
+                       format_duration(h.answered_at->since_start()));
   } else if (h.answer == Errc::kNone) {
     out += fmt::format(", answered ok at offset {} at {}", h.offset, format_duration(h.answered_at->since_start()));
   } else {
@@ -296,13 +309,17 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
     for (int64_t o = std::max<int64_t>(old_hw, r->log.log_start_offset()); o < new_hw; ++o) {
       const auto e = r->log.entry_at(o);
       if (!e) continue;
-      auto [c, inserted] = g.committed.emplace(o, e->record_id);
-      if (!inserted && c->second != e->record_id) {
-        violation("S2", p, fmt::format("offset {} committed as {:#x}, now committed again as {:#x} by leader {} epoch {}",
-                                       o, c->second, e->record_id, rc_.sim().trace().node_name(b), epoch),
-                  {c->second, e->record_id});
+      const Committed now{e->record_id, e->epoch};
+      auto [c, inserted] = g.committed.emplace(o, now);
+      if (!inserted && c->second != now) {
+        violation("S2", p, fmt::format("offset {} committed as {:#x} (epoch {}), now committed again as {:#x} (epoch {}) "
+                                       "by leader {} epoch {}",
+                                       o, c->second.record_id, c->second.epoch, e->record_id, e->epoch,
+                                       rc_.sim().trace().node_name(b), epoch),
+                  {c->second.record_id, e->record_id});
         return;
       }
+      if (inserted) order_.on_committed(p, *e);  // S21
     }
     return;
   }
@@ -310,10 +327,12 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
   for (int64_t o = std::max<int64_t>(old_hw, r->log.log_start_offset()); o < new_hw; ++o) {
     auto c = g.committed.find(o);
     const auto e = r->log.entry_at(o);
-    if (c != g.committed.end() && e && c->second != e->record_id) {
-      violation("S2", p, fmt::format("follower {} has {:#x} at offset {} below its HW {}, committed was {:#x}",
-                                     rc_.sim().trace().node_name(b), e->record_id, o, new_hw, c->second),
-                {e->record_id, c->second});
+    if (c != g.committed.end() && e && c->second != Committed{e->record_id, e->epoch}) {
+      violation("S2", p, fmt::format("follower {} has {:#x} (epoch {}) at offset {} below its HW {}, committed was "
+                                     "{:#x} (epoch {})",
+                                     rc_.sim().trace().node_name(b), e->record_id, e->epoch, o, new_hw,
+                                     c->second.record_id, c->second.epoch),
+                {e->record_id, c->second.record_id});
       return;
     }
   }
@@ -416,7 +435,7 @@ void ReplicationChecker::on_ack_all(NodeId b, PartitionId p, int64_t last, const
     if (m != b && (f == lr->followers.end() || f->second.broker_epoch != mb->broker_epoch())) continue;
     if (last < mb->replica(p)->log.log_start_offset()) continue;  // committed, then deleted by retention
     const auto e = mb->replica(p)->log.entry_at(last);
-    if (!e || !mine || e->record_id != mine->record_id) {
+    if (!e || !mine || *e != *mine) {
       violation("S10", p, fmt::format("{} acknowledged offset {} but ISR member {} does not have it",
                                       rc_.sim().trace().node_name(b), last, rc_.sim().trace().node_name(m)));
       return;
@@ -505,16 +524,23 @@ void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, in
                               p, format_duration(h.sent_at - *healed_at_)));
   }
   if (error != Errc::kNone || acks != -1) return;
+  // B6: an idempotent resend of a batch whose answer was lost is answered again, with the
+  // original offset: the same acknowledgement, counted once.
+  if (h.acked) {
+    bind(p, offset, record_id, "a repeated acknowledgement");
+    return;
+  }
+  h.acked = true;
   PartitionGhost& g = ghosts_[p];
   ++acked_count_;
   g.acked.push_back({offset, record_id, rc_.sim().now()});
   bind(p, offset, record_id, "an acks=all acknowledgement");
   auto c = g.committed.find(offset);
-  if (c != g.committed.end() && c->second != record_id) {
+  if (c != g.committed.end() && c->second.record_id != record_id) {
     violation("S3", p,
               fmt::format("acked record {:#x} at offset {} but {:#x} was committed there", record_id, offset,
-                          c->second),
-              {record_id, c->second});
+                          c->second.record_id),
+              {record_id, c->second.record_id});
   }
 }
 

@@ -15,7 +15,7 @@
 // no change is pending), S9 (leader epochs increase; a follower is never sent records older
 // than its last), S10 (at every acks=all success), S11 (a replica that came back from a crash
 // with less than it had is not leader, ISR or ELR until the leader re-admits it, D2), S13
-// (consumers are served below the HW), L1 (every produce request sent after the heal is
+// (consumers are served below the HW), S21 (producer_order.h), L1 (every produce request sent after the heal is
 // answered), L2 as a bound (no NOT_ENOUGH_REPLICAS once the healed cluster has had time to
 // refill its ISRs) and L3 (the HW catches up after an answered shrink).
 // S12 (durable metadata never runs ahead of durable data) is checked on the disk of every
@@ -32,6 +32,7 @@
 #include "models/kafka/broker.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
+#include "scenarios/kafka/producer_order.h"
 #include "scenarios/kafka/rule_checker.h"
 #include "scenarios/scenario.h"
 
@@ -45,6 +46,10 @@ class ReplicationChecker {
   ControllerHooks& controller_hooks() { return controller_hooks_; }
   ProducerHooks& producer_hooks() { return producer_hooks_; }
   ConsumerHooks& consumer_hooks() { return consumer_hooks_; }
+
+  // With false, rule-level findings (rule_checker.h) are counted but not reported, so that
+  // a run shows what the invariants catch by themselves (defence in depth, measured).
+  void report_rule_violations(bool on) { report_rules_ = on; }
 
   // The faults healed at `at`: from then on (after a grace for metadata to settle) every
   // produce request must be answered within its timeout (L1).
@@ -95,19 +100,31 @@ class ReplicationChecker {
     uint64_t record_id;
     Instant at;
   };
-  // What happened to one record id (one produce attempt): for the violation report.
+  // What happened to one record id (one produce attempt, or an idempotent producer's batch
+  // and its resends): for the violation report.
   struct RecordHistory {
     PartitionId partition = 0;
     int acks = -1;
-    Instant sent_at;
+    Instant first_sent_at;
+    Instant sent_at;  // the last attempt's
+    uint32_t attempts = 0;
     std::optional<Instant> answered_at;
     Errc answer = Errc::kNone;
     int64_t offset = -1;
+    bool acked = false;  // an acks=all success (an idempotent resend may be answered twice)
     uint32_t reads = 0;  // times a consumer read it
     std::optional<Instant> first_read_at;
   };
+  // What a leader's HW passed at an offset: the record and the leader epoch it was written in.
+  // S2 compares both: an idempotent producer resends the same records, so a divergent entry
+  // may hold the committed record in another epoch (the write of a leader that lost it).
+  struct Committed {
+    uint64_t record_id = 0;
+    Epoch epoch = kNoEpoch;
+    bool operator==(const Committed&) const = default;
+  };
   struct PartitionGhost {
-    std::map<int64_t, uint64_t> committed;
+    std::map<int64_t, Committed> committed;
     std::map<int64_t, uint64_t> bound;
     std::vector<Acked> acked;
     std::string excuse;          // non-empty: losses here are excused
@@ -155,8 +172,11 @@ class ReplicationChecker {
   std::map<std::pair<NodeId, PartitionId>, int64_t> replica_leo_;
   std::map<std::pair<NodeId, PartitionId>, std::pair<int64_t, int64_t>> lost_data_;  // (had, has)
   std::optional<Instant> healed_at_;
+  bool report_rules_ = true;
   // The rule-level checks (rule_checker.h), fed by the same hooks.
   RuleChecker rules_;
+  // S21 on what leaders commit (producer_order.h).
+  ProducerOrderChecker order_;
 };
 
 }  // namespace faultline::kafka

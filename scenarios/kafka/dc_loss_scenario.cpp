@@ -186,6 +186,7 @@ class DcLossScenario final : public Scenario {
     pc.interval = p.duration("produce_interval");
     pc.max_batch = static_cast<uint32_t>(p.integer("max_batch"));
     pc.request_timeout = p.duration("request.timeout.ms");
+    pc.idempotence = p.flag("enable.idempotence");  // B6
     std::vector<PartitionId> all_partitions;
     for (PartitionId i = 0; i < partitions; ++i) {
       all_partitions.push_back(i);
@@ -357,6 +358,8 @@ std::vector<ParamSpec> dc_loss_params() {
       {"produce_interval", ParamType::kDuration, "50ms", "time between one producer's requests", 1'000'000, kMaxDuration,
        {}},
       {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
+      {"enable.idempotence", ParamType::kBool, "true",
+       "idempotent producer (B6): producer id, epoch and sequences for every partition's batches", 0, 1, {}},
       {"tiered", ParamType::kBool, "false",
        "tiered storage (H) with s3-outage's 16-record segments, 32 KiB hotset and 256 KiB retention", 0, 1, {}},
       {"promotion_bound", ParamType::kDuration, "10s",

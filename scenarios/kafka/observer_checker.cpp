@@ -69,7 +69,8 @@ void ObserverChecker::on_result(NodeId producer, PartitionId p, uint64_t record_
                                 int64_t offset) {
   if (acks != -1) return;
   PartitionWatch& w = watch_[p];
-  if (error == Errc::kNone) w.acked.push_back({offset, record_id});
+  // An idempotent resend may be acknowledged again, at the same offset: counted once.
+  if (error == Errc::kNone && w.acked_ids.insert(record_id).second) w.acked.push_back({offset, record_id});
   auto first = first_record_after_loss_.find(producer);
   // Only requests sent after the loss: an answer to one sent before says nothing about
   // whether the cluster takes writes without the lost datacenter.

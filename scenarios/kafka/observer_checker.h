@@ -28,6 +28,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,6 +87,7 @@ class ObserverChecker {
     Duration longest_under_min_isr;
     std::optional<Instant> first_write_after_loss;
     std::vector<Acked> acked;
+    std::set<uint64_t> acked_ids;
   };
 
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);

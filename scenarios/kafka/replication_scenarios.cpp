@@ -76,6 +76,7 @@ class ReplicationScenario final : public Scenario {
     for (NodeId b = 0; b < brokers; ++b) broker_ids.push_back(b);
     const NodeId ctl_id = brokers;
     checker_ = std::make_unique<ReplicationChecker>(rc, cfg, broker_ids, ctl_id);
+    checker_->report_rule_violations(p.flag("rule_checks"));
 
     // The checker's broker hooks, plus the takeovers that armed faults wait for: a broker
     // that has just begun its term as leader (A3 done), as seen by the broker itself.
@@ -139,6 +140,7 @@ class ReplicationScenario final : public Scenario {
     pc.interval = p.duration("produce_interval");
     pc.max_batch = static_cast<uint32_t>(p.integer("max_batch"));
     pc.max_in_flight = static_cast<uint32_t>(p.integer("max.in.flight.requests.per.connection"));
+    pc.idempotence = p.flag("enable.idempotence");  // B6
     sim.add_node({"producer", "dc2"}, [this, pc, ctl_id, all_partitions, cfg](NodeContext& ctx) {
       auto prod = std::make_shared<Producer>(ctx, pc, ctl_id, all_partitions, checker_->producer_hooks(),
                                              cfg.metadata_poll_interval);
@@ -349,6 +351,11 @@ std::vector<ParamSpec> replication_params(const char* duration, const char* faul
       {"produce_interval", ParamType::kDuration, "100ms", "time between produce requests of one partition", 1'000'000, kMaxDurationParam, {}},
       {"max.in.flight.requests.per.connection", ParamType::kInt, "5", "produce requests of one partition outstanding at once", 1, 100, {}},
       {"max_batch", ParamType::kInt, "4", "records per produce request: 1..max_batch", 1, 1000, {}},
+      {"rule_checks", ParamType::kBool, "true",
+       "report the numbered rules judged at each step (B3, B6, C2, ...; rule_checker.h); false leaves the invariants "
+       "(S1-S21, L1-L7) to catch what they can by themselves", 0, 1, {}},
+      {"enable.idempotence", ParamType::kBool, "true",
+       "idempotent producer (B6): producer id, epoch and sequences; only with acks=-1 and at most 5 in flight", 0, 1, {}},
       {"duration", ParamType::kDuration, duration, "length of the fault phase", 5'000'000'000, kMaxDurationParam, {}},
       {"faults", ParamType::kInt, faults, "fault budget of the nemesis", 0, 1000, {}},
       {"power_losses", ParamType::kInt, power_losses, "most power losses the nemesis draws", 0, 1000, {}},
@@ -433,7 +440,10 @@ ScenarioInfo partition_scenario_info() {
        // after losing its unflushed tail, before its re-election makes the loss visible.
        {Bug::kLastReplicaStanding, {"S1", "S11"}},
        {Bug::kHwBeforeTruncation, {"S3", "S13", "S2"}},
-       {Bug::kNoHwAfterShrink, {"L1", "L3"}}},
+       {Bug::kNoHwAfterShrink, {"L1", "L3"}},
+       // B6 first: the rule checker sees the out-of-sequence append; S21 once the duplicate
+       // commits (alone with rule_checks=false).
+       {Bug::kNoSequenceCheck, {"S21", "B6"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kPartition); },
   };
 }

@@ -211,13 +211,52 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
   }
 }
 
-void RuleChecker::on_append(NodeId, PartitionId p, const std::vector<LogEntry>& entries) {
+void RuleChecker::on_append(NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
+  const Instant now = rc_.sim().now();
   for (const LogEntry& e : entries) {
-    appended_.insert(e.record_id);
-    if (refused_.contains(e.record_id)) {
-      judged("B3");
-      report_("B3", p, fmt::format("record {:#x} was appended at offset {} after its produce was answered "
-                                   "NOT_ENOUGH_REPLICAS", e.record_id, e.offset));
+    const bool first_append = appended_.try_emplace(e.record_id, now).second;
+    auto refused = refused_.find(e.record_id);
+    if (refused == refused_.end() || !first_append) continue;
+    // Appended for the first time after a refusal, with no attempt sent since: the refused
+    // attempt's own append.
+    auto sent = last_sent_.find(e.record_id);
+    if (sent != last_sent_.end() && sent->second > refused->second) continue;
+    judged("B3");
+    report_("B3", p, fmt::format("record {:#x} was appended at offset {} after its produce was answered "
+                                 "NOT_ENOUGH_REPLICAS", e.record_id, e.offset));
+  }
+  check_sequence(b, p, entries);
+}
+
+void RuleChecker::check_sequence(NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
+  if (entries.empty() || entries.front().producer_id == kNoProducerId) return;
+  const Broker* br = broker(b);
+  const Replica* r = br == nullptr ? nullptr : br->replica(p);
+  if (r == nullptr || !r->leader) return;  // followers take what their leader appended
+  // A leader appends one producer batch per request: after it, the producer's retained
+  // batches end with it, and the one before (same epoch) must end right before it.
+  const LogEntry& first = entries.front();
+  const ProducerStateEntry* st = r->log.producer_state().find(first.producer_id);
+  if (st == nullptr || st->batches.empty() || st->batches.back().first_offset != first.offset) return;
+  judged("B6");
+  const ProducerBatchMeta& mine = st->batches.back();
+  for (size_t i = 0; i + 1 < st->batches.size(); ++i) {
+    const ProducerBatchMeta& other = st->batches[i];
+    if (other.first_seq == mine.first_seq && other.last_seq == mine.last_seq) {
+      report_("B6", p, fmt::format("{} appended producer {}'s batch (epoch {}, sequences {}-{}) at offset {}, a "
+                                   "duplicate of the batch it holds at offset {}",
+                                   rc_.sim().trace().node_name(b), first.producer_id, first.producer_epoch,
+                                   mine.first_seq, mine.last_seq, first.offset, other.first_offset));
+      return;
+    }
+  }
+  if (st->batches.size() >= 2) {
+    const ProducerBatchMeta& prev = st->batches[st->batches.size() - 2];
+    if (int64_t{prev.last_seq} + 1 != int64_t{mine.first_seq}) {
+      report_("B6", p, fmt::format("{} appended producer {}'s batch (epoch {}) at sequence {} after its sequence {}: "
+                                   "out of order",
+                                   rc_.sim().trace().node_name(b), first.producer_id, first.producer_epoch,
+                                   mine.first_seq, prev.last_seq));
     }
   }
 }
@@ -225,8 +264,12 @@ void RuleChecker::on_append(NodeId, PartitionId p, const std::vector<LogEntry>& 
 void RuleChecker::on_produce_result(PartitionId p, uint64_t record_id, Errc error) {
   if (error != Errc::kNotEnoughReplicas) return;
   judged("B3");
-  refused_[record_id] = p;
-  if (appended_.contains(record_id)) {
+  const Instant now = rc_.sim().now();
+  refused_[record_id] = now;
+  auto appended = appended_.find(record_id);
+  auto sent = last_sent_.find(record_id);
+  // Only an append since the refused attempt was sent can be its own.
+  if (appended != appended_.end() && (sent == last_sent_.end() || appended->second >= sent->second)) {
     report_("B3", p, fmt::format("record {:#x} was answered NOT_ENOUGH_REPLICAS but a log had appended it", record_id));
   }
 }

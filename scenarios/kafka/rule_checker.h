@@ -8,7 +8,11 @@
 // Each check recomputes what the rule demands from ground truth (the answering broker's
 // replica, the follower's log, the controller's states before and after a change) in its own
 // code, never by calling the model's decision functions. Checked here:
-//   B3  a produce answered NOT_ENOUGH_REPLICAS appended nothing, then or later;
+//   B3  a produce answered NOT_ENOUGH_REPLICAS appended nothing, then or later (an
+//       idempotent retry resends the same records: what an earlier attempt appended, and
+//       what a later attempt appends, is not the refused attempt's doing);
+//   B6  a leader appends an idempotent producer's batch only in sequence: right after the
+//       producer's previous batch in the same epoch, and never a batch it already holds;
 //   C2  a fetch answer's error follows the rule's order: fenced or unknown leader epoch,
 //       not leader, out of range below the log start;
 //   C3  records are served only where the follower's last fetched epoch agrees with the
@@ -52,6 +56,7 @@ class RuleChecker {
   void on_isr_proposed(NodeId leader, PartitionId p, const std::vector<BrokerId>& isr);
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
   void on_append(NodeId broker, PartitionId p, const std::vector<LogEntry>& entries);
+  void on_produce_attempt(uint64_t record_id) { last_sent_[record_id] = rc_.sim().now(); }
   void on_produce_result(PartitionId p, uint64_t record_id, Errc error);
   // S5 on `broker`'s replica of `p` (after an append, truncation or HW move).
   void check_bounds(NodeId broker, PartitionId p);
@@ -71,9 +76,14 @@ class RuleChecker {
   // D1: when each follower last fetched at its leader's LEO, per (leader, partition, leader
   // epoch, follower), from the answers themselves.
   std::map<std::tuple<NodeId, PartitionId, Epoch, BrokerId>, Instant> caught_up_at_;
-  // B3: record ids some log appended, and those answered NOT_ENOUGH_REPLICAS.
-  std::set<uint64_t> appended_;
-  std::map<uint64_t, PartitionId> refused_;
+  // B6 at a leader append.
+  void check_sequence(NodeId broker, PartitionId p, const std::vector<LogEntry>& entries);
+
+  // B3: when some log first appended each record id; when each was last sent, and last
+  // answered NOT_ENOUGH_REPLICAS.
+  std::map<uint64_t, Instant> appended_;
+  std::map<uint64_t, Instant> last_sent_;
+  std::map<uint64_t, Instant> refused_;
 };
 
 }  // namespace faultline::kafka
