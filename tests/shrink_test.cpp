@@ -134,13 +134,13 @@ TEST(Shrink, StopsAtItsBudgetWithTheBestPlanSoFar) {
 namespace faultline {
 namespace {
 
-// Issue 9's race, as the default cascade sweep finds it (seed 31, follower-truncation-race):
+// Issue 9's race, as the default cascade sweep finds it (seed 103, follower-truncation-race):
 // the shrunk plan keeps the moment-armed disk stall that makes the truncation block, and
 // still fails with C7.
 TEST(Shrink, KeepsTheStallArmedOnTheTruncationMoment) {
   RunRequest req;
   req.scenario = "cascade";
-  req.seed = 31;
+  req.seed = 103;
   req.bugs = {"follower-truncation-race"};
   const RunResult original = execute(req);
   ASSERT_EQ(original.verdict, Verdict::kFail);

@@ -140,6 +140,11 @@ void PartitionLog::roll_locked(const char* why) {
   FL_ASSERT(active().end_offset == base, active().end_offset, base);
   const std::string file = segment_file(partition_, base);
   FL_ASSERT(!ctx_.disk().exists(file) && "a segment file already holds the next base offset", file);
+  if (active().unsynced_cut) {
+    // F5: the cut becomes durable before a file created after it can hold data (see log.h).
+    ctx_.disk().fsync(file_of(active()));
+    active().unsynced_cut = false;
+  }
   ctx_.disk().write(file, std::string());  // creates it; the directory entry is durable at once
   segments_.emplace(base, new_segment(base));
   // F1: the rolled segment is flushed in the background; the recovery point follows.

@@ -45,8 +45,19 @@
 //   recovery point (write_atomically) before they touch a segment file. So the recovery
 //   point checkpoint never exceeds the durable LEO, and the data below it is exactly what
 //   was fsynced, which is why recovery may trust it without re-reading its batches' epochs.
-// - Truncations are made durable before they return (fsync after the cut), so a power loss
-//   can never bring back truncated entries underneath entries appended after them.
+// - Truncations are not fsynced (F5, Kafka's LogSegment.truncateTo): the recovery point
+//   checkpoint goes down first, then the segment is cut in the page cache. A power loss
+//   before the file's next fsync may bring the cut batches back or keep part of what was
+//   appended after the cut (the disk's rule for a file rewritten since its fsync); either is
+//   a whole, valid log above the recovery point, which recovery re-validates. Kafka writes
+//   the recovery point checkpoint after the cut (LogManager.truncateTo); the model writes it
+//   before, so that the checkpoint never exceeds the durable data (S12) even inside that
+//   window, where Kafka's loader relies on taking min(checkpoint, LEO). One more fsync
+//   stands in for the filesystem: a roll fsyncs a segment cut since its last fsync before it
+//   creates the next segment. The model's disk draws every file's power-loss outcome on its
+//   own, so without it a reverted cut (old batches) could come back under a newer segment's
+//   data, a log no version ever had; a journaling filesystem (ext4, data=ordered) commits
+//   the truncation before the blocks of a file created after it, so Kafka never sees that.
 // - Checkpoints are written with write_atomically (F2). The epoch cache on every change,
 //   before the data it describes (as Kafka assigns an epoch before appending the batch); the
 //   HW and recovery point every hw_checkpoint_interval / recovery_point_checkpoint_interval
@@ -64,11 +75,11 @@
 // Recovery (F3), recover(): with the clean-shutdown marker everything is trusted. Without it,
 // segments below the one holding the checkpointed recovery point are trusted (they were
 // fsynced, asserted), and from that segment on every batch is re-validated; the segments
-// after the first bad or partial batch (or a gap between segments) are deleted, the file is
-// cut there, and the re-validated segments are fsynced, cut included (so that no unsynced
-// truncation a kill left behind can come back after a later power loss). The epoch cache is
-// rebuilt from the re-validated batches and trimmed to [log start, LEO], HW =
-// min(checkpoint, LEO), and the recovery point becomes the LEO: all of it is now fsynced.
+// after the first bad or partial batch (or a gap between segments) are deleted, and the file
+// is cut there, without an fsync (Kafka's LogLoader). The epoch cache is rebuilt from the
+// re-validated batches and trimmed to [log start, LEO], HW = min(checkpoint, LEO), and the
+// recovery point stays at min(checkpoint, LEO): after a kill the re-validated tail is still
+// in the page cache only, and a power loss before the next flush can lose it.
 // Batches carry no timestamps, so a recovered segment's age (segment_ms) starts at recovery.
 //
 // Producer state (B6, producer_state.h): updated on every append, rebuilt from the entries
@@ -313,6 +324,9 @@ class PartitionLog {
     uint64_t id = 0;
     std::optional<Instant> first_append_at;  // for segment_ms
     std::vector<Batch> batches;
+    // F5: cut in the page cache (or re-validated by recovery) and not fsynced since, as far
+    // as this process knows: fsynced before a roll creates the next segment (see roll_locked).
+    bool unsynced_cut = false;
   };
   // The longest valid prefix of whole batches of a segment's bytes. With `base`, the first
   // batch must start there; every later one must continue the previous one.

@@ -25,10 +25,14 @@ void PartitionLog::remove_segments_above_locked(int64_t offset) {
   }
 }
 
-// Cuts segment `s` (base <= offset <= end) to [base, offset), durably. At a batch boundary
-// that is an ftruncate and an fsync. Inside a batch the segment is rewritten with the batch's
-// kept prefix as a batch of its own, through write_atomically: a truncate-then-append would
-// leave the prefix missing if the process died between the two.
+// Cuts segment `s` (base <= offset <= end) to [base, offset). At a batch boundary that is an
+// ftruncate in the page cache, not fsynced (F5, as Kafka's LogSegment.truncateTo): a power
+// loss before the next fsync of the file may bring the cut batches back, or keep part of what
+// was appended after the cut; recovery re-validates either (the recovery point checkpoint was
+// lowered first). Inside a batch the segment is rewritten with the batch's kept prefix as a
+// batch of its own, through write_atomically: a truncate-then-append would leave the prefix
+// missing if the process died between the two. (Kafka never cuts inside a batch: it
+// truncates at the start of the batch holding the offset.)
 void PartitionLog::cut_segment_locked(Segment& s, int64_t offset) {
   FL_ASSERT(s.base_offset <= offset && offset <= s.end_offset, s.base_offset, offset, s.end_offset);
   if (offset == s.end_offset) return;
@@ -50,7 +54,8 @@ void PartitionLog::cut_segment_locked(Segment& s, int64_t offset) {
     const auto kept = static_cast<size_t>(offset - cut.base_offset);
     content += encode_batch(entries_, static_cast<size_t>(cut.base_offset - log_start_), kept);
     const uint64_t bytes = content.size();
-    disk.write_atomically(file, std::move(content));
+    disk.write_atomically(file, std::move(content));  // durable: no unsynced cut left
+    s.unsynced_cut = false;
     s.batches.resize(b);
     s.batches.push_back({cut.position, cut.base_offset, static_cast<uint32_t>(kept), cut.epoch});
     s.file_bytes = bytes;
@@ -58,9 +63,10 @@ void PartitionLog::cut_segment_locked(Segment& s, int64_t offset) {
   s.end_offset = offset;
   s.id = next_segment_id_++;  // a flush that started before must not count for this content
   if (s.end_offset == s.base_offset) s.first_append_at.reset();
-  // Durable before returning: a power loss must never bring the cut entries back under
-  // entries appended after them (the disk may revert an unsynced truncation).
-  if (cut.base_offset == offset) disk.fsync(file);
+  if (cut.base_offset == offset) {
+    s.unsynced_cut = true;
+    cover(ctx_, Mark::kTruncationUnsynced);
+  }
 }
 
 TruncationReport PartitionLog::truncate_to(int64_t offset) {
@@ -299,16 +305,12 @@ RecoveryReport PartitionLog::recover() {
   if (cut_at) {
     Loaded& l = loaded[keep - 1];
     report.bytes_truncated += l.bytes.size() - *cut_at;
-    disk.truncate(l.file, *cut_at);
+    disk.truncate(l.file, *cut_at);  // not fsynced (F3), like every truncation (F5)
   }
-  // Make what was re-validated durable before the recovery point may cover it (S12). This
-  // is more than Kafka 3.x does (it keeps min(checkpoint, LEO) and flushes later), and it is
-  // needed: a kill can leave a truncation unsynced (truncate_to killed between its cut and
-  // its fsync), and a later power loss would otherwise bring the cut entries back under a
-  // recovery point, or a clean-shutdown marker, that vouched for the shorter file.
-  if (!report.clean) {
-    for (size_t i = first_region; i < keep; ++i) disk.fsync(loaded[i].file);
-  }
+  // F3, as Kafka's LogLoader: what was re-validated is not fsynced, and the recovery point
+  // stays at min(checkpoint, LEO) below. After a kill the re-validated tail is in the page
+  // cache only, so a power loss before the next flush may still lose it (or bring back what
+  // the cut above removed); the next recovery re-validates from the same checkpoint.
 
   // Memory.
   segments_.clear();
@@ -322,6 +324,9 @@ RecoveryReport PartitionLog::recover() {
     // Batches carry no timestamps: a recovered segment's age for segment_ms starts now.
     if (!s.batches.empty()) s.first_append_at = ctx_.now();
     entries_.insert(entries_.end(), l.scan.entries.begin(), l.scan.entries.end());
+    // F5: the last segment may carry a cut that the crashed process never fsynced (or the
+    // one made just above): treat it as such until it is fsynced.
+    s.unsynced_cut = !report.clean && ctx_.incarnation() > 0 && i + 1 == keep;
     segments_.emplace(l.base, std::move(s));
   }
   rebuild_producer_state_locked();  // B6: Kafka's LogLoader rebuilds producer state after recovery
@@ -355,7 +360,10 @@ RecoveryReport PartitionLog::recover() {
   if (report.clean) {
     FL_ASSERT(rp_ckpt == leo && "a clean shutdown flushed everything", partition_, rp_ckpt, leo);
   }
-  recovery_point_ = leo;  // everything is fsynced: trusted, or re-validated and synced above
+  // F3: min(checkpoint, LEO), and not below the log start (nothing below it exists; the
+  // checkpoint may lag a retention or a full truncation).
+  recovery_point_ = std::clamp(rp_ckpt, log_start_, leo);
+  if (!report.clean && recovery_point_ < leo && ctx_.incarnation() > 0) cover(ctx_, Mark::kRecoveredTailUnsynced);
   hw_checkpointed_ = hw_ckpt;
   recovery_point_checkpointed_ = rp_ckpt;
   log_start_checkpointed_ = log_start_ckpt.value_or(0);
@@ -394,6 +402,10 @@ void PartitionLog::shutdown_cleanly() {
   Lock lock(mu_);
   require_open("shutdown_cleanly");
   advance_recovery_point(fsync_segments(log_end_offset()));
+  // An active segment emptied by an unsynced truncation holds no offset for the fsyncs above
+  // to cover; without this a power loss after the marker could bring its cut batches back
+  // under a marker that vouches for the empty file (F5).
+  ctx_.disk().fsync(file_of(active()));
   FL_ASSERT(recovery_point_ == log_end_offset() && "a clean shutdown flushes everything", partition_,
             recovery_point_, log_end_offset());
   write_epoch_checkpoint(epochs_);

@@ -101,6 +101,8 @@ enum class Mark : uint32_t {
   kRecoveryUnclean,               // F3
   kRecoveryFromCheckpoint,        // F3: an unclean recovery starting at a checkpointed recovery point
   kRecoveryDroppedTail,           // F3: re-validation cut a torn or lost tail
+  kRecoveredTailUnsynced,         // F3: an unclean recovery kept a re-validated tail above the recovery point
+  kTruncationUnsynced,            // F5: a truncation cut a segment in the page cache, not fsynced
   kRecoveryEmptyDisk,             // F3: a replaced disk
   kAppendBlockedOnDisk,           // F4: a leader append waited out a stalled or slow disk
   kTempCheckpointRemoved,         // F2
