@@ -42,6 +42,10 @@ constexpr BugInfo kCatalogue[] = {
     {Bug::kNoSequenceCheck, "no-sequence-check",
      "the leader appends an idempotent producer's batch without checking its sequence or looking for a duplicate",
      "synthetic (B6)"},
+    {Bug::kElectFencedLastKnownLeader, "elect-fenced-last-known-leader",
+     "with ISR and ELR empty, the controller elects the partition's last known leader while that broker is still "
+     "fenced",
+     "KAFKA-19522"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

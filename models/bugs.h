@@ -40,6 +40,8 @@ enum class Bug : uint32_t {
   kCountIncompleteUploads,
   // The idempotent producer (semantics.md's table).
   kNoSequenceCheck,
+  // Not in semantics.md's table (proposed there): KIP-966's last-known-leader election.
+  kElectFencedLastKnownLeader,
   kCount,
 };
 

@@ -57,7 +57,14 @@ std::string run_plan(const PropertyConfig& pc, const std::vector<Step>& plan, st
     for (BrokerId m : a.isr) check(in(a.replicas, m), at + "ISR within replicas");
     for (BrokerId m : a.elr) check(in(a.replicas, m) && !in(a.isr, m), at + "ELR within replicas, outside ISR");
     if (a.leader != kNoBroker) check(in(a.isr, a.leader), at + "leader in ISR");
-    if (a.leader != kNoBroker && a.leader != b.leader && c.why != kWhyUncleanElection) {
+    // Unclean: an unclean election, or KIP-966's recovery (the last known leader, or the
+    // longest log), which only happens with ISR and ELR empty.
+    const bool unclean =
+        c.why == kWhyUncleanElection || c.why == kWhyUncleanRecovery || c.why == kWhyLastKnownLeader;
+    if (c.why == kWhyUncleanRecovery || c.why == kWhyLastKnownLeader) {
+      check(pc.elr && b.isr.empty() && b.elr.empty(), at + "unclean recovery only with ISR and ELR empty");
+    }
+    if (a.leader != kNoBroker && a.leader != b.leader && !unclean) {
       check(in(b.isr, a.leader) || (pc.elr && in(b.elr, a.leader)), at + "clean election from ISR or ELR");
     }
     if (pc.elr) {
@@ -70,8 +77,8 @@ std::string run_plan(const PropertyConfig& pc, const std::vector<Step>& plan, st
     if (c.why == kWhyAlterPartition) {
       for (BrokerId m : a.isr) lost_data[{m, a.partition}] = false;
     }
-    if (c.why == kWhyUncleanElection) lost_data[{a.leader, a.partition}] = false;
-    if (pc.elr && c.why != kWhyUncleanElection) {
+    if (unclean) lost_data[{a.leader, a.partition}] = false;
+    if (pc.elr && !unclean) {
       for (BrokerId m : a.isr) check(!lost_data[{m, a.partition}], at + "no data-losing broker in the ISR");
       for (BrokerId m : a.elr) check(!lost_data[{m, a.partition}], at + "no data-losing broker in the ELR");
     }

@@ -388,6 +388,46 @@ TEST(Controller, ABrokerRestartingAfterAnUncleanShutdownLeavesTheElr) {
   EXPECT_TRUE(t.partition().elr.empty());
 }
 
+// KIP-966's last known leader, as Kafka elects it (PartitionChangeBuilder
+// .canElectLastKnownLeader): the partition remembers who led when it became leaderless; once
+// ISR and ELR are both empty (every eligible member restarted uncleanly) that broker leads
+// again as soon as it is live, an unclean recovery. Never while it is still fenced
+// (KAFKA-19522); the elect-fenced-last-known-leader switch puts that bug back.
+TEST(Controller, WithIsrAndElrEmptyTheLastKnownLeaderLeadsOnceItIsLive) {
+  for (const bool bug : {false, true}) {
+    SCOPED_TRACE(bug ? "elect-fenced-last-known-leader" : "fixed");
+    ControllerCluster t({.bug_elect_fenced_last_known_leader = bug});
+    shrink_to_one_and_two(t);
+    t.stop_heartbeats(2);
+    t.stop_heartbeats(1);
+    t.wait_for_session_expiry();  // 1 is fenced first (one per step), then 2, the leader
+    ASSERT_EQ(t.partition().elr, (Brokers{1, 2}));
+    EXPECT_EQ(t.partition().last_known_elr, (Brokers{2})) << "2 led when the partition became leaderless";
+
+    t.start_broker(1, /*clean_shutdown=*/false);
+    EXPECT_EQ(t.partition().elr, (Brokers{2}));
+    EXPECT_EQ(t.partition().leader, kNoBroker);
+
+    // 2 registers after an unclean shutdown: it leaves the ELR, which empties; it is
+    // registered but fenced until its first heartbeat.
+    t.register_broker(2, /*clean_shutdown=*/false);
+    EXPECT_TRUE(t.broker(2).fenced);
+    EXPECT_TRUE(t.partition().elr.empty());
+    if (bug) {
+      EXPECT_EQ(t.partition().leader, 2u) << "elected while fenced";
+      EXPECT_EQ(t.changes.back().why, kWhyLastKnownLeader);
+      continue;
+    }
+    EXPECT_EQ(t.partition().leader, kNoBroker);
+    EXPECT_TRUE(t.partition().isr.empty());
+    t.start_broker(2, /*clean_shutdown=*/false);  // heartbeats: unfenced
+    EXPECT_EQ(t.partition().leader, 2u);
+    EXPECT_EQ(t.partition().isr, (Brokers{2}));
+    EXPECT_EQ(t.changes.back().why, kWhyLastKnownLeader) << "an unclean election: the checkers excuse its losses";
+    EXPECT_TRUE(t.partition().last_known_elr.empty()) << "forgotten once the partition has a leader";
+  }
+}
+
 // KIP-966's previousBrokerEpoch: clean-shutdown markers written under another broker epoch
 // than the one the controller last gave (a process that never registered writes -1) are not
 // a clean shutdown. faultline fuzz found the S11 this allowed (tests/fuzz_regressions_test).

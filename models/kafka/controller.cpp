@@ -339,6 +339,23 @@ const char* Controller::elect(PartitionState& next) const {
       return nullptr;
     }
   }
+  // KIP-966's last known leader, as Kafka elects it (PartitionChangeBuilder
+  // .canElectLastKnownLeader, on by default): with ISR and ELR empty, the broker that led
+  // when the partition became leaderless leads again, alone in the ISR, once it is live
+  // (KAFKA-19522: never while fenced). It went through an unclean shutdown (else it would
+  // be in the ELR), so this is an unclean recovery: what it lost in a power loss is lost.
+  if (elr_enabled() && next.isr.empty() && next.elr.empty() && next.last_known_elr.size() == 1) {
+    const BrokerId b = next.last_known_elr.front();
+    const bool fenced_bug = config_.bug_elect_fenced_last_known_leader && !live(b) && brokers_.contains(b);
+    if (live(b) || fenced_bug) {
+      // else BUG(elect-fenced-last-known-leader): canElectLastKnownLeader logged "not alive"
+      // and returned true all the same (KAFKA-19522).
+      cover(ctx_, Mark::kLastKnownLeaderElected);
+      next = with_isr(next, {b});
+      next.leader = b;
+      return kWhyLastKnownLeader;
+    }
+  }
   // KIP-966 unclean recovery ("Balanced"): nobody is eligible because every ISR and ELR
   // member restarted after an unclean shutdown. Once every replica is live and has reported
   // its log, elect the longest one (highest last epoch, then highest LEO): no replica holds
@@ -409,6 +426,17 @@ void Controller::commit(PartitionState next, const char* why) {
   FL_ASSERT(next.leader_epoch == current.leader_epoch && next.partition_epoch == current.partition_epoch &&
                 "epochs are bumped here only",
             next.partition);
+  // KIP-966, PartitionChangeBuilder.maybeUpdateLastKnownLeader (with ELR): remember the
+  // leader a partition had when it first becomes leaderless; forget it once it has one.
+  if (elr_enabled()) {
+    if (next.leader == kNoBroker && current.leader != kNoBroker && current.last_known_elr.empty()) {
+      next.last_known_elr = {current.leader};
+    } else if (next.leader != kNoBroker) {
+      next.last_known_elr.clear();
+    }
+  } else {
+    next.last_known_elr.clear();
+  }
   if (next == current) return;
   next.partition_epoch = current.partition_epoch + 1;
   if (next.leader != current.leader) next.leader_epoch = current.leader_epoch + 1;
@@ -448,8 +476,9 @@ void Controller::check_invariants(const PartitionState& p) const {
     FL_ASSERT(contains(p.replicas, b) && !contains(p.isr, b) && "ELR within replicas, outside the ISR", p.partition, b);
   }
   if (p.leader != kNoBroker) {
-    FL_ASSERT(contains(p.isr, p.leader) && live(p.leader) && "the leader is a live ISR member", p.partition,
-              p.leader, text(p.isr));
+    FL_ASSERT(contains(p.isr, p.leader) && (live(p.leader) || config_.bug_elect_fenced_last_known_leader) &&
+                  "the leader is a live ISR member",
+              p.partition, p.leader, text(p.isr));
   }
   if (elr_enabled()) {
     const bool isr_at_min =

@@ -69,6 +69,9 @@ struct ControllerConfig {
   bool bug_any_replica_election = false;
   // last-replica-standing: run without ELR whatever `replication.elr` says.
   bool bug_last_replica_standing = false;
+  // elect-fenced-last-known-leader (KAFKA-19522): the last known leader is elected while it
+  // is still fenced.
+  bool bug_elect_fenced_last_known_leader = false;
 };
 
 // Observer hooks for checkers (style.md, example 9). Called synchronously, after the change
@@ -94,6 +97,10 @@ inline constexpr const char* kWhyUncleanElection = "unclean-election";
 // KIP-966 "Balanced" unclean recovery: ISR and ELR are empty because every eligible replica
 // went through an unclean shutdown; once every replica is back, the longest log leads.
 inline constexpr const char* kWhyUncleanRecovery = "unclean-recovery";
+// KIP-966's last known leader (PartitionChangeBuilder.canElectLastKnownLeader): with ISR and
+// ELR empty, the broker that led when the partition became leaderless leads again. Kafka
+// counts it as an unclean election (ElectionResult.unclean), and so do the checkers.
+inline constexpr const char* kWhyLastKnownLeader = "last-known-leader";
 inline constexpr const char* kWhyAlterPartition = "alter-partition";
 inline constexpr const char* kWhyControlledShutdown = "controlled-shutdown";
 // G3: a promoted observer led when the sync replicas returned; a sync ISR member takes over.

@@ -84,6 +84,7 @@ constexpr MarkSpec kMarks[] = {
     {"E1.partition-offline", "a partition lost its leader and nobody was eligible"},
     {"E1.unclean-election", "an unclean election picked a replica outside ISR and ELR"},
     {"E1.unclean-recovery-election", "KIP-966 recovery elected the longest log among unclean replicas"},
+    {"E1.last-known-leader-elected", "with ISR and ELR empty, the partition's last known leader led again (KIP-966)"},
     {"E1.election-among-diverged-logs", "an election chose among live replicas whose reported logs differ"},
     {"E1.preferred-leader-elected", "a preferred-replica election gave leadership back to a partition's first replica"},
     {"E2.new-leader-hw-below-leso", "a new leader started its term with its HW below its LESO"},

@@ -89,6 +89,7 @@ enum class Mark : uint32_t {
   kPartitionOffline,              // E1
   kUncleanElection,               // E1
   kUncleanRecoveryElection,       // E1 (KIP-966 balanced recovery)
+  kLastKnownLeaderElected,        // E1 (KIP-966 last known leader, as Kafka elects it)
   kElectionAmongDivergedLogs,     // E1: live candidates report different logs
   kPreferredLeaderElected,        // E1: a preferred-replica election moved leadership
   kNewLeaderHwBelowLeso,          // E2

@@ -68,6 +68,9 @@ struct PartitionState {
   int32_t partition_epoch = 0;
   std::vector<BrokerId> isr;
   std::vector<BrokerId> elr;  // D4 (KIP-966)
+  // KIP-966's lastKnownElr as Kafka uses it (PartitionChangeBuilder.maybeUpdateLastKnownLeader):
+  // the leader the partition had when it last became leaderless, while it has none (E1).
+  std::vector<BrokerId> last_known_elr;
   bool operator==(const PartitionState&) const = default;
 };
 

@@ -372,7 +372,8 @@ void ReplicationChecker::check_rejoin(const PartitionState& before, const Partit
   const std::string reason = why;
   // Unclean election and KIP-966's unclean recovery (every ISR and ELR member crashed
   // uncleanly: the longest log leads) are the documented ways around D2 (D4, E1).
-  const bool unclean = reason == kWhyUncleanElection || reason == kWhyUncleanRecovery;
+  const bool unclean =
+      reason == kWhyUncleanElection || reason == kWhyUncleanRecovery || reason == kWhyLastKnownLeader;
   for (auto it = lost_data_.begin(); it != lost_data_.end();) {
     const auto [b, p] = it->first;
     if (p != after.partition) {
@@ -448,8 +449,12 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
   check_rejoin(before, after, why);
   PartitionGhost& g = ghosts_[after.partition];
   const std::string reason = why;
-  if (reason == kWhyUncleanElection && g.excuse.empty()) {
-    g.excuse = fmt::format("unclean leader election at {}", format_duration(rc_.sim().now().since_start()));
+  if ((reason == kWhyUncleanElection || reason == kWhyLastKnownLeader) && g.excuse.empty()) {
+    // Kafka counts the last known leader's election as unclean (KIP-966): it went through an
+    // unclean shutdown, and what a power loss took from it is lost.
+    g.excuse = fmt::format("{} at {}",
+                           reason == kWhyUncleanElection ? "unclean leader election" : "last known leader elected",
+                           format_duration(rc_.sim().now().since_start()));
   }
   // S9: leader epochs are unique and increase.
   if (after.leader_epoch < before.leader_epoch ||

@@ -176,6 +176,7 @@ class DcLossScenario final : public Scenario {
     cc.initial = *placement;
     cc.bug_any_replica_election = bugs.on(Bug::kAnyReplicaElection);
     cc.bug_last_replica_standing = bugs.on(Bug::kLastReplicaStanding);
+    cc.bug_elect_fenced_last_known_leader = bugs.on(Bug::kElectFencedLastKnownLeader);
     sim.add_node({"ctl", "dc3"}, [this, cc, &bugs](NodeContext& ctx) {
       auto ctl = std::make_shared<Controller>(ctx, cc, bugs, controller_hooks_);
       ctl->start();

@@ -128,6 +128,7 @@ class ReplicationScenario final : public Scenario {
     cc.initial = placement;
     cc.bug_any_replica_election = rc.bugs().on(Bug::kAnyReplicaElection);
     cc.bug_last_replica_standing = rc.bugs().on(Bug::kLastReplicaStanding);
+    cc.bug_elect_fenced_last_known_leader = rc.bugs().on(Bug::kElectFencedLastKnownLeader);
     sim.add_node({"ctl", "dc3"}, [this, cc, &rc](NodeContext& ctx) {
       auto ctl = std::make_shared<Controller>(ctx, cc, rc.bugs(), controller_hooks_);
       ctl->start();
@@ -395,7 +396,10 @@ ScenarioInfo cascade_scenario_info() {
       {{Bug::kEpochNextOffset, {"S2", "S3", "S9", "C3"}},
        // C7 first: the stale truncation completes in a new epoch; S6 when the new leader had
        // counted the longer log for the HW first.
-       {Bug::kFollowerTruncationRace, {"C7", "S6", "S1"}}},
+       {Bug::kFollowerTruncationRace, {"C7", "S6", "S1"}},
+       // E1's rule check: an elected leader is live. In the model the fenced leader only
+       // keeps the partition waiting for it, as the fixed code would; no invariant sees more.
+       {Bug::kElectFencedLastKnownLeader, {"E1"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kCascade); },
   };
 }

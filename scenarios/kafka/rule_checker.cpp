@@ -188,9 +188,21 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
                           leo < lr->leso ? "LESO" : "HW", leo < lr->leso ? lr->leso : lr->log.high_watermark()));
     }
   }
+  // E1, every election, clean or not: the new leader is live (registered and unfenced).
+  // KAFKA-19522 elected a fenced last known leader.
+  if (after.leader != kNoBroker && after.leader_epoch != before.leader_epoch) {
+    judged("E1");
+    const auto ctl = rc_.sim().process<Controller>(controller_);
+    auto it = ctl ? ctl->brokers().find(after.leader) : decltype(ctl->brokers().end()){};
+    if (ctl && (it == ctl->brokers().end() || !it->second.registered || it->second.fenced)) {
+      report_("E1", after.partition,
+              fmt::format("{} was elected ({}) while {}", rc_.sim().trace().node_name(after.leader), reason,
+                          it == ctl->brokers().end() || !it->second.registered ? "unregistered" : "fenced"));
+    }
+  }
   // E1: a new leader from the ISR, or from the ELR once no ISR member is live.
   if (after.leader != kNoBroker && after.leader_epoch != before.leader_epoch && reason != kWhyUncleanElection &&
-      reason != kWhyUncleanRecovery) {
+      reason != kWhyUncleanRecovery && reason != kWhyLastKnownLeader) {
     judged("E1");
     const auto ctl = rc_.sim().process<Controller>(controller_);
     auto live = [&](BrokerId b) {
