@@ -20,7 +20,7 @@
 namespace faultline {
 namespace {
 
-constexpr uint64_t kBugSeeds = 500;    // the slowest switch (isr-join-without-leso) is first caught at 176
+constexpr uint64_t kBugSeeds = 500;    // the slowest switch (last-replica-standing) is first caught at 336
 constexpr uint64_t kCleanSeeds = 100;  // per catching scenario, every switch off
 
 struct Finding {

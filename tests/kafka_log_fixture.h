@@ -217,7 +217,7 @@ class ReplicaNode {
 
 // end_offset_for_epoch as a comparable value (EpochEndOffset has no operator==).
 using EpochEnd = std::pair<Epoch, int64_t>;
-std::optional<EpochEnd> end_of(const PartitionLog& log, Epoch requested) {
+[[maybe_unused]] std::optional<EpochEnd> end_of(const PartitionLog& log, Epoch requested) {
   auto eo = log.end_offset_for_epoch(requested);
   if (!eo) return std::nullopt;
   return EpochEnd{eo->epoch, eo->end_offset};
