@@ -130,5 +130,17 @@ TEST(KafkaFidelity, AKillThenAPowerLossLosesTheRecoveredTailThatWasNeverFsynced)
   }
 }
 
+// E1, KIP-966's last known leader after kills only (cascade seed 71): it lost nothing, so its
+// election excuses nothing; the run passes with no violation at all, excused or not.
+TEST(KafkaFidelity, ALastKnownLeaderThatLostNothingExcusesNothing) {
+  RunRequest req;
+  req.scenario = "cascade";
+  req.seed = 71;
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << why(r);
+  EXPECT_GT(r.marks.at("E1.last-known-leader-elected"), 0u);
+  EXPECT_TRUE(r.violations.empty()) << r.violations.front().invariant << ": " << r.violations.front().message;
+}
+
 }  // namespace
 }  // namespace faultline

@@ -149,6 +149,21 @@ TEST(IdempotentLog, RecoveryRebuildsProducerStateFromTheSegments) {
   });
 }
 
+// Kafka serves whole batches: a read capped at a record count never ends inside an idempotent
+// producer's batch (a follower holding a batch's head only would answer the resend
+// OUT_OF_ORDER, and the producer's renumbered resend would commit the head twice).
+TEST(IdempotentLog, AReadNeverEndsInsideAProducerBatch) {
+  ReplicaNode r({.config = large_segments()});
+  r.run([](PartitionLog& log) {
+    log.append_as_leader(1, ids(0, 3), {kPid, 0, 0}, true);  // offsets 0-2
+    log.append_as_leader(1, ids(3, 4), {kPid, 0, 3}, true);  // offsets 3-6
+    EXPECT_EQ(log.read(0, 1, log.log_end_offset()).size(), 3u);
+    EXPECT_EQ(log.read(0, 4, log.log_end_offset()).size(), 7u);
+    EXPECT_EQ(log.read(4, 1, log.log_end_offset()).size(), 3u);
+    EXPECT_EQ(log.read(0, 4, 5).size(), 5u) << "a bound below the batch's end (a consumer's HW) still cuts";
+  });
+}
+
 // --- whole runs ------------------------------------------------------------------------------
 
 RunResult run(const std::string& scenario, uint64_t seed, std::vector<std::string> bugs = {},
@@ -175,6 +190,16 @@ TEST(IdempotentRuns, ResendsAreAnsweredAsDuplicatesAndNothingIsCommittedTwice) {
   }
   EXPECT_GT(duplicates, 0u);
   EXPECT_GT(judged, 1000u);
+}
+
+// The review's reproduction of a split batch (cascade seed 174 with 600-record batches): an
+// in-sync follower whose fetch ended inside a batch was elected; it answered the resend
+// OUT_OF_ORDER, the producer renumbered it under a new epoch, and its first 500 records were
+// committed twice (S21). With whole-batch reads the run passes, S21 judging every record.
+TEST(IdempotentRuns, LargeBatchesAreNeverSplitAcrossALeaderChange) {
+  const RunResult r = run("cascade", 174, {}, {{"max_batch", "600"}, {"partitions", "1"}});
+  EXPECT_EQ(r.verdict, Verdict::kPass) << (r.violations.empty() ? r.crash : r.violations[0].message);
+  EXPECT_GT(r.metrics.at("rule_checks_S21"), 10000);
 }
 
 // The switch: the rule checker sees the leader append out of sequence (B6) at once ...

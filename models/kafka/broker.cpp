@@ -388,6 +388,7 @@ ProduceResponse Broker::handle_produce(NodeId, const ProduceRequest& req) {
     }
     // The log has them whatever happens next: tell the checkers before anything else.
     if (hooks_.on_append) hooks_.on_append(id(), req.partition, appended);
+    if (hooks_.on_produce_appended) hooks_.on_produce_appended(id(), req, base);
   }
   Replica& after = rep(req.partition);
   if (!after.leader || after.leader_epoch != epoch) return {Errc::kNotLeader, -1, epoch};

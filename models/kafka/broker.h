@@ -40,6 +40,8 @@ namespace faultline::kafka {
 struct BrokerHooks {
   // A replica's log gained entries (leader append or follower fetch).
   std::function<void(BrokerId, PartitionId, const std::vector<LogEntry>&)> on_append;
+  // The leader appended a produce request's records at `base` (after on_append).
+  std::function<void(BrokerId, const ProduceRequest&, int64_t base)> on_produce_appended;
   // A replica's log was truncated to `offset` (C7, C8, or recovery).
   std::function<void(BrokerId, PartitionId, int64_t offset)> on_truncate;
   // A replica's HW moved; `leader` says whether it was the leader's HW.

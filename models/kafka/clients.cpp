@@ -73,6 +73,7 @@ void Producer::send(PartitionId p) {
     for (uint64_t i = 0; i < records; ++i) batch.push_back(next_record_id());
     number();
   }
+  uint32_t attempt = 0;
   while (ctx_.now() < give_up) {
     const PartitionState* st = metadata_.partition(p);
     if (st == nullptr || st->leader == kNoBroker) {
@@ -80,6 +81,7 @@ void Producer::send(PartitionId p) {
       continue;
     }
     ProduceRequest req{p, {}, config_.acks, config_.request_timeout};
+    req.attempt = ++attempt;
     if (idem) {
       req.record_ids = batch;  // B6: the same records, the same sequences
       req.producer_id = producer_id_;

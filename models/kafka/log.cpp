@@ -64,8 +64,23 @@ std::vector<SegmentInfo> PartitionLog::segments() const {
 std::vector<LogEntry> PartitionLog::read(int64_t from, uint32_t max_records, int64_t upto_exclusive) const {
   const int64_t end = std::min(upto_exclusive, log_end_offset());
   if (from < log_start_ || from >= end) return {};
-  const auto n = static_cast<size_t>(std::min<int64_t>(end - from, max_records));
+  auto n = static_cast<size_t>(std::min<int64_t>(end - from, max_records));
   const auto first = entries_.begin() + (from - log_start_);
+  // B6: never end inside an idempotent producer's batch when the rest is readable: Kafka
+  // serves whole batches, and a follower holding a batch's head only would hold producer
+  // state no resend matches (its sequence check answers OUT_OF_ORDER, the producer bumps
+  // its epoch and the head ends up committed twice; found by review, reproduced with
+  // max_batch=600). A read capped by `upto_exclusive` (a consumer's HW) may still end inside.
+  const auto avail = static_cast<size_t>(end - from);
+  while (n > 0 && n < avail) {
+    const LogEntry& last = first[static_cast<std::ptrdiff_t>(n) - 1];
+    const LogEntry& next = first[static_cast<std::ptrdiff_t>(n)];
+    const bool same_batch = last.producer_id != kNoProducerId && next.producer_id == last.producer_id &&
+                            next.producer_epoch == last.producer_epoch && next.base_sequence == last.base_sequence &&
+                            next.sequence == last.sequence + 1;
+    if (!same_batch) break;
+    ++n;
+  }
   return std::vector<LogEntry>(first, first + static_cast<std::ptrdiff_t>(n));
 }
 

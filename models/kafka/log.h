@@ -279,8 +279,10 @@ class PartitionLog {
   const ProducerStateTable& producer_state() const { return producers_; }
 
   // --- reads: non-blocking, from memory -----------------------------------------------
-  // Entries from `from` up to min(upto_exclusive, LEO), at most max_records of them; empty
-  // if `from` is outside [log start, LEO): range checks are the caller's (C2).
+  // Entries from `from` up to min(upto_exclusive, LEO), at most max_records of them, except
+  // that a read never ends inside an idempotent producer's batch whose rest is below that
+  // bound (B6: Kafka serves whole batches); empty if `from` is outside [log start, LEO):
+  // range checks are the caller's (C2).
   std::vector<LogEntry> read(int64_t from, uint32_t max_records, int64_t upto_exclusive) const;
   std::optional<LogEntry> entry_at(int64_t offset) const;
 

@@ -111,6 +111,9 @@ struct ProduceRequest {
   ProducerId producer_id = kNoProducerId;
   int16_t producer_epoch = kNoProducerEpoch;
   int32_t base_sequence = kNoSequence;
+  // Which attempt of this batch (1, 2, ...): for checkers only, like record ids (B3 judges
+  // what one request appended; an idempotent resend carries the same records).
+  uint32_t attempt = 1;
 };
 struct ProduceResponse {
   Errc error = Errc::kNone;

@@ -44,6 +44,9 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
     on_truncate(b, p, offset);
     rules_.check_bounds(b, p);
   };
+  broker_hooks_.on_produce_appended = [this](NodeId, const ProduceRequest& req, int64_t) {
+    rules_.on_produce_appended(req);
+  };
   broker_hooks_.on_append = [this](NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
     if (!entries.empty()) replica_leo_[{b, p}] = entries.back().offset + 1;
     rules_.on_append(b, p, entries);
@@ -446,14 +449,20 @@ void ReplicationChecker::on_ack_all(NodeId b, PartitionId p, int64_t last, const
 
 void ReplicationChecker::on_partition_change(const PartitionState& before, const PartitionState& after,
                                              const char* why) {
+  const std::string reason = why;
+  // Kafka counts the last known leader's election as unclean (KIP-966): it went through an
+  // unclean shutdown, and what a power loss took from it is lost. Only then is it an excuse:
+  // a last known leader that lost nothing (it was killed, or lost only what it never
+  // acknowledged) holds every committed record, and a loss after it is a real one (found by
+  // review: the excuse stuck to every later finding of the partition).
+  const bool lossy_last_known =
+      reason == kWhyLastKnownLeader && lost_data_.contains({after.leader, after.partition});
   check_rejoin(before, after, why);
   PartitionGhost& g = ghosts_[after.partition];
-  const std::string reason = why;
-  if ((reason == kWhyUncleanElection || reason == kWhyLastKnownLeader) && g.excuse.empty()) {
-    // Kafka counts the last known leader's election as unclean (KIP-966): it went through an
-    // unclean shutdown, and what a power loss took from it is lost.
+  if ((reason == kWhyUncleanElection || lossy_last_known) && g.excuse.empty()) {
     g.excuse = fmt::format("{} at {}",
-                           reason == kWhyUncleanElection ? "unclean leader election" : "last known leader elected",
+                           reason == kWhyUncleanElection ? "unclean leader election"
+                                                         : "last known leader elected after losing data",
                            format_duration(rc_.sim().now().since_start()));
   }
   // S9: leader epochs are unique and increase.

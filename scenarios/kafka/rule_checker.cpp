@@ -224,20 +224,19 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
 }
 
 void RuleChecker::on_append(NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
-  const Instant now = rc_.sim().now();
-  for (const LogEntry& e : entries) {
-    const bool first_append = appended_.try_emplace(e.record_id, now).second;
-    auto refused = refused_.find(e.record_id);
-    if (refused == refused_.end() || !first_append) continue;
-    // Appended for the first time after a refusal, with no attempt sent since: the refused
-    // attempt's own append.
-    auto sent = last_sent_.find(e.record_id);
-    if (sent != last_sent_.end() && sent->second > refused->second) continue;
-    judged("B3");
-    report_("B3", p, fmt::format("record {:#x} was appended at offset {} after its produce was answered "
-                                 "NOT_ENOUGH_REPLICAS", e.record_id, e.offset));
-  }
   check_sequence(b, p, entries);
+}
+
+void RuleChecker::on_produce_appended(const ProduceRequest& req) {
+  for (size_t i = 0; i < req.record_ids.size(); ++i) {
+    const std::pair<uint64_t, uint32_t> key{req.record_ids[i], req.attempt};
+    appended_.insert(key);
+    if (!refused_.contains(key)) continue;
+    judged("B3");
+    report_("B3", req.partition,
+            fmt::format("record {:#x} was appended by attempt {} after that attempt was answered NOT_ENOUGH_REPLICAS",
+                        req.record_ids[i], req.attempt));
+  }
 }
 
 void RuleChecker::check_sequence(NodeId b, PartitionId p, const std::vector<LogEntry>& entries) {
@@ -245,44 +244,47 @@ void RuleChecker::check_sequence(NodeId b, PartitionId p, const std::vector<LogE
   const Broker* br = broker(b);
   const Replica* r = br == nullptr ? nullptr : br->replica(p);
   if (r == nullptr || !r->leader) return;  // followers take what their leader appended
-  // A leader appends one producer batch per request: after it, the producer's retained
-  // batches end with it, and the one before (same epoch) must end right before it.
+  // The producer's previous record in this log, from the log itself (not the model's
+  // producer state): the batch must continue it (same epoch, next sequence) or open a newer
+  // epoch at sequence 0. No previous record within reach: an unknown producer, which Kafka
+  // accepts at any sequence; not judged.
   const LogEntry& first = entries.front();
-  const ProducerStateEntry* st = r->log.producer_state().find(first.producer_id);
-  if (st == nullptr || st->batches.empty() || st->batches.back().first_offset != first.offset) return;
+  constexpr int64_t kScanLimit = 10'000;
+  std::optional<LogEntry> prev;
+  for (int64_t o = first.offset - 1; o >= std::max(r->log.log_start_offset(), first.offset - kScanLimit); --o) {
+    const auto e = r->log.entry_at(o);
+    if (e && e->producer_id == first.producer_id) {
+      prev = e;
+      break;
+    }
+  }
+  if (!prev) return;
   judged("B6");
-  const ProducerBatchMeta& mine = st->batches.back();
-  for (size_t i = 0; i + 1 < st->batches.size(); ++i) {
-    const ProducerBatchMeta& other = st->batches[i];
-    if (other.first_seq == mine.first_seq && other.last_seq == mine.last_seq) {
-      report_("B6", p, fmt::format("{} appended producer {}'s batch (epoch {}, sequences {}-{}) at offset {}, a "
-                                   "duplicate of the batch it holds at offset {}",
-                                   rc_.sim().trace().node_name(b), first.producer_id, first.producer_epoch,
-                                   mine.first_seq, mine.last_seq, first.offset, other.first_offset));
-      return;
-    }
+  const char* wrong = nullptr;
+  if (first.producer_epoch < prev->producer_epoch) {
+    wrong = "from an older producer epoch";
+  } else if (first.producer_epoch > prev->producer_epoch) {
+    if (first.sequence != 0) wrong = "opening a new producer epoch at a sequence other than 0";
+  } else if (int64_t{first.sequence} != int64_t{prev->sequence} + 1) {
+    wrong = first.sequence <= prev->sequence ? "a duplicate or a reordering" : "with a gap";
   }
-  if (st->batches.size() >= 2) {
-    const ProducerBatchMeta& prev = st->batches[st->batches.size() - 2];
-    if (int64_t{prev.last_seq} + 1 != int64_t{mine.first_seq}) {
-      report_("B6", p, fmt::format("{} appended producer {}'s batch (epoch {}) at sequence {} after its sequence {}: "
-                                   "out of order",
-                                   rc_.sim().trace().node_name(b), first.producer_id, first.producer_epoch,
-                                   mine.first_seq, prev.last_seq));
-    }
-  }
+  if (wrong == nullptr) return;
+  report_("B6", p, fmt::format("{} appended producer {}'s batch (epoch {}, sequence {}) at offset {} after its epoch {} "
+                               "sequence {} at offset {}: {}",
+                               rc_.sim().trace().node_name(b), first.producer_id, first.producer_epoch, first.sequence,
+                               first.offset, prev->producer_epoch, prev->sequence, prev->offset, wrong));
 }
 
 void RuleChecker::on_produce_result(PartitionId p, uint64_t record_id, Errc error) {
   if (error != Errc::kNotEnoughReplicas) return;
   judged("B3");
-  const Instant now = rc_.sim().now();
-  refused_[record_id] = now;
-  auto appended = appended_.find(record_id);
-  auto sent = last_sent_.find(record_id);
-  // Only an append since the refused attempt was sent can be its own.
-  if (appended != appended_.end() && (sent == last_sent_.end() || appended->second >= sent->second)) {
-    report_("B3", p, fmt::format("record {:#x} was answered NOT_ENOUGH_REPLICAS but a log had appended it", record_id));
+  // The answer is to the record's latest attempt: a producer sends the next only after it.
+  auto a = attempts_.find(record_id);
+  const std::pair<uint64_t, uint32_t> key{record_id, a == attempts_.end() ? 1u : a->second};
+  refused_.insert(key);
+  if (appended_.contains(key)) {
+    report_("B3", p, fmt::format("record {:#x} was answered NOT_ENOUGH_REPLICAS (attempt {}) but that attempt had "
+                                 "appended it", record_id, key.second));
   }
 }
 

@@ -8,9 +8,9 @@
 // Each check recomputes what the rule demands from ground truth (the answering broker's
 // replica, the follower's log, the controller's states before and after a change) in its own
 // code, never by calling the model's decision functions. Checked here:
-//   B3  a produce answered NOT_ENOUGH_REPLICAS appended nothing, then or later (an
-//       idempotent retry resends the same records: what an earlier attempt appended, and
-//       what a later attempt appends, is not the refused attempt's doing);
+//   B3  a produce request answered NOT_ENOUGH_REPLICAS appended nothing, then or later
+//       (judged per attempt: an idempotent retry resends the same records, and what an
+//       earlier or a later attempt appended is not the refused request's doing);
 //   B6  a leader appends an idempotent producer's batch only in sequence: right after the
 //       producer's previous batch in the same epoch, and never a batch it already holds;
 //   C2  a fetch answer's error follows the rule's order: fenced or unknown leader epoch,
@@ -56,7 +56,8 @@ class RuleChecker {
   void on_isr_proposed(NodeId leader, PartitionId p, const std::vector<BrokerId>& isr);
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
   void on_append(NodeId broker, PartitionId p, const std::vector<LogEntry>& entries);
-  void on_produce_attempt(uint64_t record_id) { last_sent_[record_id] = rc_.sim().now(); }
+  void on_produce_attempt(uint64_t record_id) { ++attempts_[record_id]; }
+  void on_produce_appended(const ProduceRequest& req);
   void on_produce_result(PartitionId p, uint64_t record_id, Errc error);
   // S5 on `broker`'s replica of `p` (after an append, truncation or HW move).
   void check_bounds(NodeId broker, PartitionId p);
@@ -79,11 +80,11 @@ class RuleChecker {
   // B6 at a leader append.
   void check_sequence(NodeId broker, PartitionId p, const std::vector<LogEntry>& entries);
 
-  // B3: when some log first appended each record id; when each was last sent, and last
-  // answered NOT_ENOUGH_REPLICAS.
-  std::map<uint64_t, Instant> appended_;
-  std::map<uint64_t, Instant> last_sent_;
-  std::map<uint64_t, Instant> refused_;
+  // B3, per attempt (record id, attempt number): what a leader appended for that request,
+  // and the attempts answered NOT_ENOUGH_REPLICAS; and how many attempts each record had.
+  std::set<std::pair<uint64_t, uint32_t>> appended_;
+  std::set<std::pair<uint64_t, uint32_t>> refused_;
+  std::map<uint64_t, uint32_t> attempts_;
 };
 
 }  // namespace faultline::kafka
