@@ -4,6 +4,7 @@
 // step, so that a model drifting back to the simpler behaviour fails the rule's check there.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "scenarios/scenario.h"
@@ -12,12 +13,17 @@ namespace faultline {
 namespace {
 
 // The first seed of `scenario` in [1, last] whose run reaches `mark`, with its result.
+RunRequest request(const std::string& scenario, uint64_t seed, std::optional<std::string> plan = std::nullopt) {
+  RunRequest req;
+  req.scenario = scenario;
+  req.seed = seed;
+  req.plan_text = std::move(plan);
+  return req;
+}
+
 std::optional<RunResult> first_reaching(const std::string& scenario, const std::string& mark, uint64_t last) {
   for (uint64_t seed = 1; seed <= last; ++seed) {
-    RunRequest req;
-    req.scenario = scenario;
-    req.seed = seed;
-    RunResult r = execute(req);
+    RunResult r = execute(request(scenario, seed));
     if (r.marks.at(mark) > 0) return r;
   }
   return std::nullopt;
@@ -92,10 +98,7 @@ TEST(KafkaFidelity, ANewIncarnationWaitsForTheOldSessionAndFencingGoesOneAtATime
 // was killed and came back into the ISR, an elect-preferred operation hands its partitions
 // back to it in a new leader epoch; E1's rule check judges that election like any other.
 TEST(KafkaFidelity, APreferredElectionHandsLeadershipBackToTheFirstReplica) {
-  RunRequest req;
-  req.scenario = "broker-crash";
-  req.seed = 1;
-  req.plan_text = "5s kill node=b0 for=3s\n30s elect-preferred\n";
+  RunRequest req = request("broker-crash", 1, "5s kill node=b0 for=3s\n30s elect-preferred\n");
   const RunResult r = execute(req);
   EXPECT_EQ(r.verdict, Verdict::kPass) << why(r);
   EXPECT_GT(r.marks.at("E1.preferred-leader-elected"), 0u);
@@ -112,10 +115,7 @@ TEST(KafkaFidelity, APreferredElectionHandsLeadershipBackToTheFirstReplica) {
 // run passes. With min ISR 1 the one power loss is over the budget (min ISR - 1 = 0): what it
 // loses is excused, never a failure.
 TEST(KafkaFidelity, AKillThenAPowerLossLosesTheRecoveredTailThatWasNeverFsynced) {
-  RunRequest req;
-  req.scenario = "broker-crash";
-  req.seed = 1;
-  req.plan_text = "10s kill node=b1 for=2s\n13s power-loss node=b1 for=2s\n";
+  RunRequest req = request("broker-crash", 1, "10s kill node=b1 for=2s\n13s power-loss node=b1 for=2s\n");
   const RunResult r = execute(req);
   EXPECT_EQ(r.verdict, Verdict::kPass) << why(r);
   EXPECT_GT(r.marks.at("F3.recovered-tail-unsynced"), 0u) << "the kill's recovery left an unsynced tail";
@@ -133,10 +133,7 @@ TEST(KafkaFidelity, AKillThenAPowerLossLosesTheRecoveredTailThatWasNeverFsynced)
 // E1, KIP-966's last known leader after kills only (cascade seed 71): it lost nothing, so its
 // election excuses nothing; the run passes with no violation at all, excused or not.
 TEST(KafkaFidelity, ALastKnownLeaderThatLostNothingExcusesNothing) {
-  RunRequest req;
-  req.scenario = "cascade";
-  req.seed = 71;
-  const RunResult r = execute(req);
+  const RunResult r = execute(request("cascade", 71));
   EXPECT_EQ(r.verdict, Verdict::kPass) << why(r);
   EXPECT_GT(r.marks.at("E1.last-known-leader-elected"), 0u);
   EXPECT_TRUE(r.violations.empty()) << r.violations.front().invariant << ": " << r.violations.front().message;

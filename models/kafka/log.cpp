@@ -72,13 +72,8 @@ std::vector<LogEntry> PartitionLog::read(int64_t from, uint32_t max_records, int
   // its epoch and the head ends up committed twice; found by review, reproduced with
   // max_batch=600). A read capped by `upto_exclusive` (a consumer's HW) may still end inside.
   const auto avail = static_cast<size_t>(end - from);
-  while (n > 0 && n < avail) {
-    const LogEntry& last = first[static_cast<std::ptrdiff_t>(n) - 1];
-    const LogEntry& next = first[static_cast<std::ptrdiff_t>(n)];
-    const bool same_batch = last.producer_id != kNoProducerId && next.producer_id == last.producer_id &&
-                            next.producer_epoch == last.producer_epoch && next.base_sequence == last.base_sequence &&
-                            next.sequence == last.sequence + 1;
-    if (!same_batch) break;
+  while (n > 0 && n < avail &&
+         ProducerStateTable::same_batch(first[static_cast<std::ptrdiff_t>(n) - 1], first[static_cast<std::ptrdiff_t>(n)])) {
     ++n;
   }
   return std::vector<LogEntry>(first, first + static_cast<std::ptrdiff_t>(n));
@@ -186,38 +181,22 @@ void PartitionLog::append_batch_locked(const std::vector<LogEntry>& batch) {
 }
 
 int64_t PartitionLog::append_as_leader(Epoch epoch, const std::vector<uint64_t>& record_ids) {
-  FL_ASSERT(!record_ids.empty(), partition_);
   Lock lock(mu_);
-  require_open("append_as_leader");
-  FL_ASSERT(epoch >= 0 && epoch >= latest_epoch() && "S9: a leader appends in an epoch no older than any it knows",
-            partition_, epoch, latest_epoch());
-  const int64_t base = log_end_offset();
-  if (epoch != latest_epoch()) assign_locked(epoch, base);  // Kafka's maybeAssignEpochStartOffset
-  std::vector<LogEntry> batch;
-  batch.reserve(record_ids.size());
-  for (size_t i = 0; i < record_ids.size(); ++i) {
-    batch.push_back({base + static_cast<int64_t>(i), epoch, record_ids[i]});
-  }
-  append_batch_locked(batch);
-  if (config_.flush_on_append) advance_recovery_point(fsync_segments(log_end_offset()));
-  check_invariants(base);
-  return base;
+  return append_as_leader_locked(epoch, record_ids, ProducerBatch{});
 }
 
 LeaderAppend PartitionLog::append_as_leader(Epoch epoch, const std::vector<uint64_t>& record_ids,
                                             const ProducerBatch& producer, bool check_sequence) {
-  FL_ASSERT(!record_ids.empty() && producer.producer_id != kNoProducerId, partition_);
+  FL_ASSERT(producer.producer_id != kNoProducerId, partition_);
   Lock lock(mu_);
   require_open("append_as_leader");
-  FL_ASSERT(epoch >= 0 && epoch >= latest_epoch() && "S9: a leader appends in an epoch no older than any it knows",
-            partition_, epoch, latest_epoch());
   LeaderAppend out;
-  const auto count = static_cast<int32_t>(record_ids.size());
   // B6, under the log's lock as in Kafka's UnifiedLog.append: two requests of one producer
   // are checked and appended one after the other, never against the same state.
   if (check_sequence) {  // else BUG(no-sequence-check): appended whatever its sequence
-    const SequenceCheck c = producers_.check(producer.producer_id, producer.producer_epoch, producer.base_sequence,
-                                             producer.base_sequence + count - 1);
+    const auto last_seq = producer.base_sequence + static_cast<int32_t>(record_ids.size()) - 1;
+    const SequenceCheck c =
+        producers_.check(producer.producer_id, producer.producer_epoch, producer.base_sequence, last_seq);
     out.unknown_producer = c.unknown_producer;
     if (c.duplicate) {
       out.duplicate = true;
@@ -229,39 +208,40 @@ LeaderAppend PartitionLog::append_as_leader(Epoch epoch, const std::vector<uint6
       return out;
     }
   }
+  out.base_offset = append_as_leader_locked(epoch, record_ids, producer);
+  return out;
+}
+
+int64_t PartitionLog::append_as_leader_locked(Epoch epoch, const std::vector<uint64_t>& record_ids,
+                                              const ProducerBatch& producer) {
+  FL_ASSERT(!record_ids.empty(), partition_);
+  require_open("append_as_leader");
+  FL_ASSERT(epoch >= 0 && epoch >= latest_epoch() && "S9: a leader appends in an epoch no older than any it knows",
+            partition_, epoch, latest_epoch());
   const int64_t base = log_end_offset();
   if (epoch != latest_epoch()) assign_locked(epoch, base);  // Kafka's maybeAssignEpochStartOffset
+  const bool idempotent = producer.producer_id != kNoProducerId;
   std::vector<LogEntry> batch;
   batch.reserve(record_ids.size());
-  for (int32_t i = 0; i < count; ++i) {
-    LogEntry e{base + i, epoch, record_ids[static_cast<size_t>(i)]};
-    e.producer_id = producer.producer_id;
-    e.producer_epoch = producer.producer_epoch;
-    e.sequence = producer.base_sequence + i;
-    e.base_sequence = producer.base_sequence;
+  for (size_t i = 0; i < record_ids.size(); ++i) {
+    LogEntry e{base + static_cast<int64_t>(i), epoch, record_ids[i]};
+    if (idempotent) {
+      e.producer_id = producer.producer_id;
+      e.producer_epoch = producer.producer_epoch;
+      e.sequence = producer.base_sequence + static_cast<int32_t>(i);
+      e.base_sequence = producer.base_sequence;
+    }
     batch.push_back(e);
   }
   append_batch_locked(batch);
   if (config_.flush_on_append) advance_recovery_point(fsync_segments(log_end_offset()));
   check_invariants(base);
-  out.base_offset = base;
-  return out;
+  return base;
 }
 
 void PartitionLog::rebuild_producer_state_locked() {
   producers_.clear();
-  // Contiguous in a deque's chunks only: feed it in runs.
-  constexpr size_t kRun = 256;
-  std::vector<LogEntry> run;
-  run.reserve(kRun);
-  for (const LogEntry& e : entries_) {
-    run.push_back(e);
-    if (run.size() == kRun) {
-      producers_.append(run);
-      run.clear();
-    }
-  }
-  producers_.append(run);
+  producers_.append(entries_.begin(), entries_.end());
 }
 
 void PartitionLog::append_as_follower(const std::vector<LogEntry>& entries) {

@@ -361,6 +361,10 @@ class PartitionLog {
   void remove_segments_above_locked(int64_t offset);
   void truncate_fully_locked(int64_t offset);
   void advance_recovery_point(const std::vector<Synced>& synced);
+  // Both append_as_leader overloads: assigns a newer epoch, appends one batch (with
+  // `producer`'s fields unless it has no producer id), flushes if configured.
+  int64_t append_as_leader_locked(Epoch epoch, const std::vector<uint64_t>& record_ids,
+                                  const ProducerBatch& producer);
   void rebuild_producer_state_locked();
 
   // Fsyncs every segment holding offsets in [recovery point, target), in order. May run

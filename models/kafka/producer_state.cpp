@@ -35,38 +35,21 @@ SequenceCheck ProducerStateTable::check(ProducerId pid, int16_t epoch, int32_t f
   return out;
 }
 
-void ProducerStateTable::append(std::span<const LogEntry> entries) {
-  size_t i = 0;
-  while (i < entries.size()) {
-    const LogEntry& first = entries[i];
-    if (first.producer_id == kNoProducerId) {
-      ++i;
-      continue;
-    }
-    // One producer batch: same producer, epoch and base sequence, consecutive sequences.
-    size_t j = i + 1;
-    while (j < entries.size() && entries[j].producer_id == first.producer_id &&
-           entries[j].producer_epoch == first.producer_epoch && entries[j].base_sequence == first.base_sequence &&
-           entries[j].sequence == entries[j - 1].sequence + 1) {
-      ++j;
-    }
-    const LogEntry& last = entries[j - 1];
-    ProducerStateEntry& p = producers_[first.producer_id];
-    if (p.epoch != first.producer_epoch) {  // ProducerStateEntry.maybeUpdateProducerEpoch
-      p.epoch = first.producer_epoch;
-      p.batches.clear();
-    }
-    ProducerBatchMeta* tail = p.batches.empty() ? nullptr : &p.batches.back();
-    if (tail != nullptr && first.sequence != first.base_sequence && tail->first_seq == first.base_sequence &&
-        tail->last_seq + 1 == first.sequence && tail->last_offset + 1 == first.offset) {
-      tail->last_seq = last.sequence;  // the rest of a batch whose head came in an earlier append
-      tail->last_offset = last.offset;
-    } else {
-      if (p.batches.size() == kBatchesToRetain) p.batches.pop_front();
-      p.batches.push_back({first.sequence, last.sequence, first.offset, last.offset});
-    }
-    i = j;
+void ProducerStateTable::add_batch(const LogEntry& first, const LogEntry& last) {
+  ProducerStateEntry& p = producers_[first.producer_id];
+  if (p.epoch != first.producer_epoch) {  // ProducerStateEntry.maybeUpdateProducerEpoch
+    p.epoch = first.producer_epoch;
+    p.batches.clear();
   }
+  ProducerBatchMeta* tail = p.batches.empty() ? nullptr : &p.batches.back();
+  if (tail != nullptr && first.sequence != first.base_sequence && tail->first_seq == first.base_sequence &&
+      tail->last_seq + 1 == first.sequence && tail->last_offset + 1 == first.offset) {
+    tail->last_seq = last.sequence;  // the rest of a batch whose head came in an earlier append
+    tail->last_offset = last.offset;
+    return;
+  }
+  if (p.batches.size() == kBatchesToRetain) p.batches.pop_front();
+  p.batches.push_back({first.sequence, last.sequence, first.offset, last.offset});
 }
 
 const ProducerStateEntry* ProducerStateTable::find(ProducerId pid) const {

@@ -64,13 +64,38 @@ class ProducerStateTable {
   // Entries just appended at the log end, in order: each run of one producer batch updates
   // its producer (ProducerStateEntry.addBatch; a new epoch clears the retained batches). A run
   // that continues the producer's last batch (a batch split across two fetches) extends it.
-  void append(std::span<const LogEntry> entries);
+  template <typename It>
+  void append(It first, It last) {
+    while (first != last) {
+      if (first->producer_id == kNoProducerId) {
+        ++first;
+        continue;
+      }
+      It end = first;
+      It tail = first;
+      while (++end != last && same_batch(*tail, *end)) tail = end;
+      add_batch(*first, *tail);
+      first = end;
+    }
+  }
+  void append(std::span<const LogEntry> entries) { append(entries.begin(), entries.end()); }
   void clear() { producers_.clear(); }
+
+  // Whether `next` continues `prev`'s producer batch: same producer, epoch and base
+  // sequence, and the next sequence.
+  static bool same_batch(const LogEntry& prev, const LogEntry& next) {
+    return prev.producer_id != kNoProducerId && next.producer_id == prev.producer_id &&
+           next.producer_epoch == prev.producer_epoch && next.base_sequence == prev.base_sequence &&
+           next.sequence == prev.sequence + 1;
+  }
 
   const ProducerStateEntry* find(ProducerId pid) const;
   const std::map<ProducerId, ProducerStateEntry>& producers() const { return producers_; }
 
  private:
+  // One producer batch, [first, last], of one producer.
+  void add_batch(const LogEntry& first, const LogEntry& last);
+
   std::map<ProducerId, ProducerStateEntry> producers_;
 };
 
