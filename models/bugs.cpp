@@ -46,6 +46,10 @@ constexpr BugInfo kCatalogue[] = {
      "with ISR and ELR empty, the controller elects the partition's last known leader while that broker is still "
      "fenced",
      "KAFKA-19522"},
+    {Bug::kVoteWithoutLogCheck, "vote-without-log-check",
+     "a metadata-quorum voter grants its vote without comparing logs, so a controller missing committed metadata "
+     "records can be elected and overwrite them",
+     "synthetic (A4; Raft's election restriction, KafkaRaftClient.handleVoteRequest)"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

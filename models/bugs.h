@@ -42,6 +42,8 @@ enum class Bug : uint32_t {
   kNoSequenceCheck,
   // Not in semantics.md's table (proposed there): KIP-966's last-known-leader election.
   kElectFencedLastKnownLeader,
+  // Not in semantics.md's table (proposed there): the KRaft quorum's vote (A4, S22).
+  kVoteWithoutLogCheck,
   kCount,
 };
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "models/kafka/marks.h"
+#include "models/kafka/quorum_marks.h"
 #include "models/kafka/tier/tier_marks.h"
 
 namespace faultline {
@@ -13,6 +14,7 @@ std::span<const ScenarioInfo> all_scenarios() {
       broker_crash_scenario_info(),
       cascade_scenario_info(),
       partition_scenario_info(),
+      controller_failover_scenario_info(),
       dc_loss_scenario_info(),
       s3_outage_scenario_info(),
       disk_stall_scenario_info(),
@@ -24,7 +26,7 @@ std::span<const ScenarioInfo> all_scenarios() {
 
 std::set<std::string> guard_marks() {
   std::set<std::string> out;
-  for (const MarkCatalogue& c : {kafka::mark_catalogue(), kafka::tier_mark_catalogue()}) {
+  for (const MarkCatalogue& c : {kafka::mark_catalogue(), kafka::tier_mark_catalogue(), kafka::quorum_mark_catalogue()}) {
     for (const MarkSpec& m : c.marks) {
       if (m.guard) out.insert(m.name);
     }

@@ -29,6 +29,7 @@ Broker::Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const 
       config_(std::move(config)),
       bugs_(bugs),
       hooks_(hooks),
+      controller_(ctx, config_.controller),
       archiver_(ctx, config_.controller, config_.replication, bugs) {
   for (PartitionId p : config_.partitions) {
     replicas_[p] = std::make_unique<Replica>(ctx_, p, config_.replication);
@@ -116,7 +117,7 @@ void Broker::main() {
 void Broker::register_with_controller(bool clean) {
   while (!shutting_down_) {
     RegisterBrokerRequest req{id(), clean, previous_broker_epoch_, ctx_.incarnation()};
-    auto resp = ctx_.call<RegisterBrokerResponse>(config_.controller, kRegisterBroker, req, config_.replication.rpc_timeout);
+    auto resp = controller_.call<RegisterBrokerResponse>(kRegisterBroker, req, config_.replication.rpc_timeout);
     if (resp.ok() && resp.value->error == Errc::kNone) {
       broker_epoch_ = resp.value->broker_epoch;
       ctx_.trace("registered", {{"broker_epoch", broker_epoch_}, {"clean", clean}});
@@ -131,14 +132,14 @@ void Broker::heartbeat_loop() {
   while (!shutting_down_) {
     HeartbeatRequest req{id(), broker_epoch_, {}};
     for (const auto& [p, r] : replicas_) req.logs.push_back({p, r->log.latest_epoch(), r->log.log_end_offset()});
-    ctx_.call<HeartbeatResponse>(config_.controller, kHeartbeat, req, config_.replication.broker_heartbeat_interval);
+    controller_.call<HeartbeatResponse>(kHeartbeat, req, config_.replication.broker_heartbeat_interval);
     ctx_.sleep_for(config_.replication.broker_heartbeat_interval);
   }
 }
 
 void Broker::metadata_loop() {
   for (;;) {
-    auto resp = ctx_.call<MetadataResponse>(config_.controller, kMetadata, MetadataRequest{metadata_version_},
+    auto resp = controller_.call<MetadataResponse>(kMetadata, MetadataRequest{metadata_version_},
                                             config_.replication.rpc_timeout);
     if (shutting_down_) return;
     if (resp.ok() && resp.value->version > metadata_version_) apply_metadata(*resp.value);
@@ -147,6 +148,7 @@ void Broker::metadata_loop() {
 }
 
 void Broker::apply_metadata(const MetadataResponse& md) {
+  if (hooks_.on_metadata_applied) hooks_.on_metadata_applied(id(), md);
   metadata_version_ = md.version;
   brokers_.clear();
   for (const BrokerInfo& b : md.brokers) brokers_[b.broker] = b;
@@ -186,7 +188,7 @@ void Broker::shutdown(std::function<void()> stopped) {
     const Instant give_up = ctx_.now() + cfg.controlled_shutdown_timeout;
     bool acknowledged = false;
     while (registered() && ctx_.now() < give_up) {
-      auto resp = ctx_.call<ControlledShutdownResponse>(config_.controller, kControlledShutdown,
+      auto resp = controller_.call<ControlledShutdownResponse>(kControlledShutdown,
                                                         ControlledShutdownRequest{id(), broker_epoch_},
                                                         std::min(cfg.rpc_timeout, give_up - ctx_.now()));
       if (resp.ok() && resp.value->error == Errc::kNone) {

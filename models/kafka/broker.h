@@ -28,6 +28,7 @@
 
 #include "models/bugs.h"
 #include "models/kafka/config.h"
+#include "models/kafka/controller_channel.h"
 #include "models/kafka/log.h"
 #include "models/kafka/tier/archiver.h"
 #include "models/kafka/types.h"
@@ -80,11 +81,13 @@ struct BrokerHooks {
   std::function<void(BrokerId, PartitionId, int64_t from, int64_t to)> on_local_deletion;
   // A leader proposed `isr` through AlterPartition (D1, D2), before sending it.
   std::function<void(BrokerId, PartitionId, const std::vector<BrokerId>& isr)> on_isr_proposed;
+  // The broker applies metadata of a newer version than it had (S22: it must be committed).
+  std::function<void(BrokerId, const MetadataResponse&)> on_metadata_applied;
 };
 
 struct BrokerConfig {
   ReplicationConfig replication;
-  NodeId controller = kWorld;
+  ControllerIds controller = kWorld;  // one controller, or the quorum's voters (A4)
   std::vector<PartitionId> partitions;  // replicas hosted here
 };
 
@@ -191,6 +194,7 @@ class Broker {
   BrokerConfig config_;
   const BugSet& bugs_;
   const BrokerHooks& hooks_;
+  ControllerChannel controller_;  // to the active controller (A4)
   std::map<PartitionId, std::unique_ptr<Replica>> replicas_;
   int64_t broker_epoch_ = -1;
   int64_t previous_broker_epoch_ = -1;  // from the clean-shutdown file (KIP-966), -1 if none

@@ -332,7 +332,7 @@ FetchResponse Broker::answer_fetch(NodeId, const FetchRequest& req) {
 }
 
 std::optional<TierState> Broker::describe_tier(PartitionId p) {
-  auto d = ctx_.call<TierDescribeResponse>(config_.controller, kTierDescribe, TierDescribeRequest{p},
+  auto d = controller_.call<TierDescribeResponse>(kTierDescribe, TierDescribeRequest{p},
                                            config_.replication.rpc_timeout);
   if (!d.ok() || d.value->error != Errc::kNone) return std::nullopt;
   return std::move(d.value->state);

@@ -184,10 +184,12 @@ void Broker::propose_isr(Replica& r, std::vector<BrokerId> isr, bool expansion) 
       return &cur;
     };
     for (;;) {
-      auto resp = ctx_.call<AlterPartitionResponse>(config_.controller, kAlterPartition, req, config_.replication.rpc_timeout);
+      auto resp = controller_.call<AlterPartitionResponse>(kAlterPartition, req, config_.replication.rpc_timeout);
       Replica* cur = current();
       if (cur == nullptr) return;
-      if (!resp.ok()) {
+      // NOT_CONTROLLER (A4): as a lost answer, AlterPartitionManager resends the pending
+      // change to the new active controller.
+      if (!resp.ok() || resp.value->error == Errc::kNotController) {
         cover(ctx_, Mark::kAlterPartitionUnanswered);
         ctx_.trace("alter-partition-retry", {{"partition", p}, {"isr", list_text(req.new_isr)}});
         ctx_.sleep_for(Duration::millis(500));

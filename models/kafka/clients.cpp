@@ -12,7 +12,7 @@ namespace faultline::kafka {
 void MetadataCache::start() {
   ctx_.spawn("metadata", [this] {
     for (;;) {
-      auto resp = ctx_.call<MetadataResponse>(controller_, kMetadata, MetadataRequest{version_}, Duration::seconds(5));
+      auto resp = controller_.call<MetadataResponse>(kMetadata, MetadataRequest{version_}, Duration::seconds(5));
       if (resp.ok() && resp.value->version > version_) {
         version_ = resp.value->version;
         for (const PartitionState& st : resp.value->partitions) partitions_[st.partition] = st;
@@ -27,13 +27,13 @@ const PartitionState* MetadataCache::partition(PartitionId p) const {
   return it == partitions_.end() ? nullptr : &it->second;
 }
 
-Producer::Producer(NodeContext& ctx, ProducerConfig config, NodeId controller, std::vector<PartitionId> partitions,
+Producer::Producer(NodeContext& ctx, ProducerConfig config, ControllerIds controller, std::vector<PartitionId> partitions,
                    const ProducerHooks& hooks, Duration metadata_poll_interval)
     : ctx_(ctx),
       config_(config),
       partitions_(std::move(partitions)),
       hooks_(hooks),
-      metadata_(ctx, controller, metadata_poll_interval),
+      metadata_(ctx, std::move(controller), metadata_poll_interval),
       producer_id_(idempotent() ? static_cast<ProducerId>(ctx.id()) + 1 : kNoProducerId) {}
 
 void Producer::start() {
@@ -142,9 +142,9 @@ void Producer::bump_epoch(PartitionId p) {
   ctx_.trace("producer-epoch-bump", {{"partition", p}, {"epoch", producer_epoch_}});
 }
 
-Consumer::Consumer(NodeContext& ctx, NodeId controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,
+Consumer::Consumer(NodeContext& ctx, ControllerIds controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,
                    Duration metadata_poll_interval)
-    : ctx_(ctx), partitions_(std::move(partitions)), hooks_(hooks), metadata_(ctx, controller, metadata_poll_interval) {}
+    : ctx_(ctx), partitions_(std::move(partitions)), hooks_(hooks), metadata_(ctx, std::move(controller), metadata_poll_interval) {}
 
 void Consumer::start() {
   metadata_.start();

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "models/kafka/config.h"
+#include "models/kafka/controller_channel.h"
 #include "models/kafka/types.h"
 #include "sim/node_context.h"
 
@@ -63,14 +64,14 @@ struct ConsumerHooks {
 // Polls the controller for partition leaders.
 class MetadataCache {
  public:
-  MetadataCache(NodeContext& ctx, NodeId controller, Duration poll_interval)
-      : ctx_(ctx), controller_(controller), poll_interval_(poll_interval) {}
+  MetadataCache(NodeContext& ctx, ControllerIds controller, Duration poll_interval)
+      : ctx_(ctx), controller_(ctx, std::move(controller)), poll_interval_(poll_interval) {}
   void start();
   const PartitionState* partition(PartitionId p) const;
 
  private:
   NodeContext& ctx_;
-  NodeId controller_;
+  ControllerChannel controller_;
   Duration poll_interval_;
   uint64_t version_ = 0;
   std::map<PartitionId, PartitionState> partitions_;
@@ -78,7 +79,7 @@ class MetadataCache {
 
 class Producer {
  public:
-  Producer(NodeContext& ctx, ProducerConfig config, NodeId controller, std::vector<PartitionId> partitions,
+  Producer(NodeContext& ctx, ProducerConfig config, ControllerIds controller, std::vector<PartitionId> partitions,
            const ProducerHooks& hooks, Duration metadata_poll_interval);
   void start();
 
@@ -109,7 +110,7 @@ class Producer {
 
 class Consumer {
  public:
-  Consumer(NodeContext& ctx, NodeId controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,
+  Consumer(NodeContext& ctx, ControllerIds controller, std::vector<PartitionId> partitions, const ConsumerHooks& hooks,
            Duration metadata_poll_interval);
   void start();
   // Seeks every partition back to offset 0 (auto.offset.reset=earliest takes it up to the

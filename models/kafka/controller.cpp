@@ -6,6 +6,7 @@
 
 #include "models/kafka/marks.h"
 #include "models/kafka/placement.h"
+#include "models/kafka/quorum_marks.h"
 #include "sim/assert.h"
 
 namespace faultline::kafka {
@@ -33,6 +34,15 @@ std::string text(const std::vector<BrokerId>& set) {
   return out + "]";
 }
 
+// A4: the answer of a controller that is not active.
+template <typename Resp>
+Resp not_controller(NodeContext& ctx) {
+  cover(ctx, QuorumMark::kNotController);
+  Resp r{};
+  r.error = Errc::kNotController;
+  return r;
+}
+
 // Traces show "no leader" as -1 rather than UINT32_MAX.
 int64_t leader_field(BrokerId b) { return b == kNoBroker ? -1 : static_cast<int64_t>(b); }
 
@@ -43,12 +53,12 @@ Controller::Controller(NodeContext& ctx, ControllerConfig config, const BugSet& 
   FL_ASSERT(config_.replication.min_insync_replicas >= 1, config_.replication.min_insync_replicas);
   for (PartitionState p : config_.initial) {
     FL_ASSERT(!p.replicas.empty() && "a partition needs at least one replica", p.partition);
-    FL_ASSERT(!partitions_.contains(p.partition) && "duplicate partition", p.partition);
+    FL_ASSERT(!working_.partitions.contains(p.partition) && "duplicate partition", p.partition);
     std::vector<BrokerId> placed = p.replicas;
     placed.insert(placed.end(), p.observers.begin(), p.observers.end());
     std::sort(placed.begin(), placed.end());
     FL_ASSERT(sorted_unique(placed) && "a broker holds at most one replica or observer", p.partition, text(placed));
-    for (BrokerId b : placed) brokers_.try_emplace(b, BrokerInfo{.broker = b});
+    for (BrokerId b : placed) working_.brokers.try_emplace(b, BrokerInfo{.broker = b});
     // Nobody is registered yet: the whole placement is the ISR and the first replica to
     // register and heartbeat becomes leader with epoch 1.
     p.isr = p.replicas;
@@ -57,8 +67,19 @@ Controller::Controller(NodeContext& ctx, ControllerConfig config, const BugSet& 
     p.leader = kNoBroker;
     p.leader_epoch = 0;
     p.partition_epoch = 0;
-    partitions_.emplace(p.partition, std::move(p));
+    working_.partitions.emplace(p.partition, std::move(p));
   }
+  bootstrap_ = working_;
+  committed_ = working_;
+  disk_ = config_.disk != nullptr ? config_.disk : std::make_shared<QuorumDisk>();
+  QuorumConfig qc = config_.quorum;
+  if (qc.voters.empty()) qc.voters = {ctx_.id()};
+  quorum_ = std::make_unique<Quorum>(ctx_, std::move(qc), *disk_,
+                                     QuorumListener{
+                                         .on_commit = [this](int64_t offset, const QuorumEntry& e) { on_commit(offset, e); },
+                                         .on_become_leader = [this](Epoch epoch) { activate(epoch); },
+                                         .on_resign = [this] { deactivate(); },
+                                     });
 }
 
 bool Controller::elr_enabled() const {
@@ -72,12 +93,12 @@ bool Controller::elr_enabled() const {
 }
 
 void Controller::start() {
-  ctx_.trace("controller-start", {{"partitions", static_cast<uint64_t>(partitions_.size())},
+  ctx_.trace("controller-start", {{"partitions", static_cast<uint64_t>(working_.partitions.size())},
                                   {"min_isr", config_.replication.min_insync_replicas},
                                   {"elr", elr_enabled()},
                                   {"unclean_election", config_.replication.unclean_leader_election},
                                   {"session_timeout", config_.replication.broker_session_timeout}});
-  for (const auto& [id, p] : partitions_) {
+  for (const auto& [id, p] : working_.partitions) {
     const std::string replicas = text(p.replicas);
     const std::string observers = text(p.observers);
     ctx_.trace("partition-init", {{"partition", id}, {"replicas", replicas}, {"observers", observers}});
@@ -97,33 +118,109 @@ void Controller::start() {
   ctx_.serve<ControlledShutdownRequest, ControlledShutdownResponse>(
       kControlledShutdown, [this](NodeId from, ControlledShutdownRequest req) { return on_controlled_shutdown(from, req); });
   ctx_.spawn("fencer", [this] { fencer(); });
+  quorum_->start();
+}
+
+// --- the metadata log (A4) -------------------------------------------------------------
+
+void Controller::record(MetadataRecord r) {
+  FL_ASSERT(active_ && "only the active controller changes metadata", ctx_.id());
+  quorum_->append(std::move(r));
+}
+
+bool Controller::settle() {
+  if (!active_) return false;
+  const int64_t last = quorum_->end_offset() - 1;
+  if (quorum_->high_watermark() > last) return true;
+  cover(ctx_, QuorumMark::kAnsweredAfterCommit);
+  return quorum_->await_commit(last, active_epoch_);
+}
+
+AppliedRecord apply_record(MetadataImage& image, const QuorumEntry& entry) {
+  AppliedRecord out;
+  if (const auto* pr = std::get_if<PartitionRecord>(&entry.record)) {
+    PartitionState& slot = image.partitions[pr->state.partition];
+    out.before = std::exchange(slot, pr->state);
+  } else if (const auto* br = std::get_if<BrokerRecord>(&entry.record)) {
+    image.brokers[br->info.broker] = br->info;
+    image.incarnations[br->info.broker] = br->incarnation;
+    image.next_broker_epoch = std::max(image.next_broker_epoch, br->info.epoch + 1);
+  } else if (const auto* tr = std::get_if<TierRecord>(&entry.record)) {
+    TierState& tier = image.tiers[tr->partition];
+    out.tier = tr->not_leader ? TierState::Result{TierState::Outcome::kFenced, "not-the-current-leader"}
+                              : tier.apply(tr->event);
+  }
+  ++image.offset;
+  return out;
+}
+
+void Controller::on_commit(int64_t offset, const QuorumEntry& entry) {
+  FL_ASSERT(offset == committed_.offset, offset, committed_.offset);
+  const AppliedRecord applied = apply_record(committed_, entry);
+  // The checkers hear of each change once, from whichever controller commits it first.
+  if (hooks_.on_committed && !hooks_.on_committed(ctx_.id(), offset, entry)) return;
+  if (const auto* pr = std::get_if<PartitionRecord>(&entry.record)) {
+    if (hooks_.on_partition_change) hooks_.on_partition_change(applied.before, pr->state, pr->why);
+  } else if (const auto* br = std::get_if<BrokerRecord>(&entry.record)) {
+    if (hooks_.on_broker_change) hooks_.on_broker_change(br->info, br->why);
+  } else if (const auto* tr = std::get_if<TierRecord>(&entry.record)) {
+    if (hooks_.on_tier_event) hooks_.on_tier_event(tr->partition, tr->event, applied.tier, committed_.tiers.at(tr->partition));
+  }
+}
+
+void Controller::activate(Epoch epoch) {
+  // QuorumController.claim: replay the whole log, committed or not (what this leader holds
+  // of older epochs commits with its own first record), then start every registered
+  // broker's session afresh (BrokerHeartbeatManager is in memory).
+  working_ = bootstrap_;
+  for (const QuorumEntry& e : quorum_->log()) apply_record(working_, e);
+  last_heartbeat_.clear();
+  for (const auto& [b, info] : working_.brokers) {
+    if (info.registered) last_heartbeat_[b] = ctx_.now();
+  }
+  log_info_.clear();
+  shutting_down_.clear();
+  active_ = true;
+  active_epoch_ = epoch;
+  cover(ctx_, QuorumMark::kControllerActivated);
+  ctx_.trace("controller-active", {{"epoch", epoch}, {"log_end", quorum_->end_offset()}, {"hw", quorum_->high_watermark()}});
+  if (hooks_.on_activated) hooks_.on_activated(ctx_.id(), epoch);
+}
+
+void Controller::deactivate() {
+  // QuorumController.renounce: uncommitted changes are dropped (the next activation
+  // replays whatever log this node holds then).
+  active_ = false;
+  if (quorum_->end_offset() > quorum_->high_watermark()) cover(ctx_, QuorumMark::kUncommittedReverted);
+  ctx_.trace("controller-inactive", {{"epoch", active_epoch_}, {"log_end", quorum_->end_offset()}, {"hw", quorum_->high_watermark()}});
 }
 
 // --- brokers ---------------------------------------------------------------------------
 
 bool Controller::live(BrokerId b) const {
-  auto it = brokers_.find(b);
-  return it != brokers_.end() && it->second.registered && !it->second.fenced;
+  auto it = working_.brokers.find(b);
+  return it != working_.brokers.end() && it->second.registered && !it->second.fenced;
 }
 
 RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBrokerRequest& req) {
+  if (!active_) return not_controller<RegisterBrokerResponse>(ctx_);
   if (req.broker != from) return {.error = Errc::kInvalidRequest, .broker_epoch = -1};
-  BrokerInfo& info = brokers_.try_emplace(from, BrokerInfo{.broker = from}).first->second;
+  BrokerInfo& info = working_.brokers.try_emplace(from, BrokerInfo{.broker = from}).first->second;
   // D3: another incarnation may register only once the old one's session has expired (its
   // fencing removes it from the ISRs first), as ClusterControlManager.registerBroker refuses
   // a different incarnation id while the old registration's heartbeats are recent.
-  if (info.registered && !info.fenced && incarnation_[from] != req.incarnation &&
+  if (info.registered && !info.fenced && working_.incarnations[from] != req.incarnation &&
       ctx_.now() - last_heartbeat_.at(from) <= config_.replication.broker_session_timeout) {
     cover(ctx_, Mark::kDuplicateRegistrationRefused);
     ctx_.trace("broker-register-refused", {{"broker", from}, {"epoch", info.epoch}});
     return {.error = Errc::kDuplicateBrokerRegistration, .broker_epoch = -1};
   }
-  incarnation_[from] = req.incarnation;
+  working_.incarnations[from] = req.incarnation;
   const bool reincarnation = info.registered;
   // KIP-966: a shutdown is clean only under the epoch this controller last gave the broker.
   const bool clean = req.clean_shutdown && (!reincarnation || req.previous_broker_epoch == info.epoch);
   if (req.clean_shutdown && !clean) cover(ctx_, Mark::kCleanShutdownEpochMismatch);
-  info.epoch = next_broker_epoch_++;
+  info.epoch = working_.next_broker_epoch++;
   info.registered = true;
   info.fenced = true;  // until its first heartbeat with this epoch
   shutting_down_.erase(from);
@@ -135,7 +232,7 @@ RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBroker
   // controller fetched nothing, so nothing was committed that it could have lost.
   if (reincarnation) {
     if (!clean) cover(ctx_, Mark::kUncleanRestartLeftIsr);
-    for (const auto& [id, p] : partitions_) {
+    for (const auto& [id, p] : working_.partitions) {
       if (clean && contains(p.elr, from)) cover(ctx_, Mark::kElrMemberRestartedCleanly);
     }
     // D3: the previous incarnation is gone, whether or not its session had expired.
@@ -143,12 +240,14 @@ RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBroker
     // eligible leader either.
     remove_broker(from, !clean, clean ? kWhyBrokerReregistered : kWhyUncleanShutdown);
   }
+  if (!settle()) return not_controller<RegisterBrokerResponse>(ctx_);
   return {.error = Errc::kNone, .broker_epoch = epoch};
 }
 
 HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& req) {
-  auto it = brokers_.find(req.broker);
-  if (req.broker != from || it == brokers_.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
+  if (!active_) return not_controller<HeartbeatResponse>(ctx_);
+  auto it = working_.brokers.find(req.broker);
+  if (req.broker != from || it == working_.brokers.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
     return {.error = Errc::kStaleBrokerEpoch, .fenced = true};
   }
   if (shutting_down_.contains(from)) return {.error = Errc::kNone, .fenced = true};
@@ -159,13 +258,15 @@ HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& 
     // brokers read metadata by polling, so the first heartbeat is the signal.
     set_fenced(from, false, "unfenced");
     elect_offline(kWhyElection);
+    if (!settle()) return not_controller<HeartbeatResponse>(ctx_);
   }
   return {.error = Errc::kNone, .fenced = false};
 }
 
 ControlledShutdownResponse Controller::on_controlled_shutdown(NodeId from, const ControlledShutdownRequest& req) {
-  auto it = brokers_.find(req.broker);
-  if (req.broker != from || it == brokers_.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
+  if (!active_) return not_controller<ControlledShutdownResponse>(ctx_);
+  auto it = working_.brokers.find(req.broker);
+  if (req.broker != from || it == working_.brokers.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
     return {.error = Errc::kStaleBrokerEpoch};
   }
   // KRaft: the broker heartbeats with wantShutDown; the controller moves its leaderships
@@ -177,6 +278,7 @@ ControlledShutdownResponse Controller::on_controlled_shutdown(NodeId from, const
   ctx_.trace("controlled-shutdown", {{"broker", from}, {"epoch", req.broker_epoch}});
   if (!it->second.fenced) set_fenced(from, true, "controlled-shutdown");
   remove_broker(from, /*left_elr=*/false, kWhyControlledShutdown);
+  if (!settle()) return not_controller<ControlledShutdownResponse>(ctx_);
   return {.error = Errc::kNone};
 }
 
@@ -184,7 +286,7 @@ void Controller::fencer() {
   const Duration period = std::max(config_.replication.broker_heartbeat_interval / 2, Duration::millis(1));
   for (;;) {
     ctx_.sleep_for(period);
-    fence_expired();
+    if (active_) fence_expired();
   }
 }
 
@@ -195,7 +297,7 @@ void Controller::fence_expired() {
   BrokerId stalest = kNoBroker;
   Instant oldest;
   size_t expired = 0;
-  for (const auto& [b, info] : brokers_) {
+  for (const auto& [b, info] : working_.brokers) {
     if (!info.registered || info.fenced) continue;
     const Instant last = last_heartbeat_.at(b);
     if (ctx_.now() - last <= config_.replication.broker_session_timeout) continue;
@@ -213,7 +315,7 @@ void Controller::fence_expired() {
 }
 
 void Controller::set_fenced(BrokerId b, bool fenced, const char* why) {
-  BrokerInfo& info = brokers_.at(b);
+  BrokerInfo& info = working_.brokers.at(b);
   FL_ASSERT(info.registered && info.fenced != fenced, b, info.fenced, fenced);
   info.fenced = fenced;
   ctx_.trace(fenced ? "broker-fence" : "broker-unfence", {{"broker", b}, {"epoch", info.epoch}});
@@ -221,15 +323,16 @@ void Controller::set_fenced(BrokerId b, bool fenced, const char* why) {
 }
 
 void Controller::broker_changed(BrokerId b, const char* why) {
-  ++metadata_version_;
-  if (hooks_.on_broker_change) hooks_.on_broker_change(brokers_.at(b), why);
+  record(BrokerRecord{.info = working_.brokers.at(b), .incarnation = working_.incarnations[b], .why = why});
 }
 
 MetadataResponse Controller::on_metadata() const {
+  // A4: what is committed only; a broker may see it late, never before it is committed.
+  if (!active_) return not_controller<MetadataResponse>(ctx_);
   MetadataResponse resp;
-  resp.version = metadata_version_;
-  for (const auto& [id, p] : partitions_) resp.partitions.push_back(p);
-  for (const auto& [b, info] : brokers_) resp.brokers.push_back(info);
+  resp.version = static_cast<uint64_t>(committed_.offset);
+  for (const auto& [id, p] : committed_.partitions) resp.partitions.push_back(p);
+  for (const auto& [b, info] : committed_.brokers) resp.brokers.push_back(info);
   return resp;
 }
 
@@ -237,7 +340,7 @@ MetadataResponse Controller::on_metadata() const {
 
 void Controller::remove_broker(BrokerId b, bool left_elr, const char* why) {
   FL_ASSERT(!live(b) && "only a fenced or re-registered broker leaves the ISRs", b);
-  for (auto& [id, p] : partitions_) {
+  for (auto& [id, p] : working_.partitions) {
     std::vector<BrokerId> isr = without(p.isr, b);
     if (isr.empty() && !elr_enabled()) {
       // D3 without ELR: the ISR never drops below its last member.
@@ -255,7 +358,7 @@ void Controller::remove_broker(BrokerId b, bool left_elr, const char* why) {
 }
 
 void Controller::elect_offline(const char* why) {
-  for (auto& [id, p] : partitions_) {
+  for (auto& [id, p] : working_.partitions) {
     if (p.leader != kNoBroker) continue;
     PartitionState next = p;
     const char* unclean = elect(next);
@@ -346,7 +449,7 @@ const char* Controller::elect(PartitionState& next) const {
   // be in the ELR), so this is an unclean recovery: what it lost in a power loss is lost.
   if (elr_enabled() && next.isr.empty() && next.elr.empty() && next.last_known_elr.size() == 1) {
     const BrokerId b = next.last_known_elr.front();
-    const bool fenced_bug = config_.bug_elect_fenced_last_known_leader && !live(b) && brokers_.contains(b);
+    const bool fenced_bug = config_.bug_elect_fenced_last_known_leader && !live(b) && working_.brokers.contains(b);
     if (live(b) || fenced_bug) {
       // else BUG(elect-fenced-last-known-leader): canElectLastKnownLeader logged "not alive"
       // and returned true all the same (KAFKA-19522).
@@ -366,8 +469,8 @@ const char* Controller::elect(PartitionState& next) const {
     bool all_reported = true;
     for (BrokerId r : next.replicas) {
       auto info = log_info_.find({r, next.partition});
-      auto b = brokers_.find(r);
-      if (!live(r) || info == log_info_.end() || b == brokers_.end() || info->second.first != b->second.epoch) {
+      auto b = working_.brokers.find(r);
+      if (!live(r) || info == log_info_.end() || b == working_.brokers.end() || info->second.first != b->second.epoch) {
         all_reported = false;
         break;
       }
@@ -422,7 +525,7 @@ void Controller::note_candidates(const PartitionState& next) const {
 }
 
 void Controller::commit(PartitionState next, const char* why) {
-  PartitionState& current = partitions_.at(next.partition);
+  PartitionState& current = working_.partitions.at(next.partition);
   FL_ASSERT(next.leader_epoch == current.leader_epoch && next.partition_epoch == current.partition_epoch &&
                 "epochs are bumped here only",
             next.partition);
@@ -444,7 +547,6 @@ void Controller::commit(PartitionState next, const char* why) {
   if (!next.elr.empty()) cover(ctx_, Mark::kElrNonEmpty);
   if (next.isr.empty()) cover(ctx_, Mark::kIsrEmpty);
   PartitionState before = std::exchange(current, std::move(next));
-  ++metadata_version_;
   const std::string isr = text(current.isr);
   const std::string elr = text(current.elr);
   ctx_.trace("partition-change", {{"partition", current.partition},
@@ -463,7 +565,7 @@ void Controller::commit(PartitionState next, const char* why) {
     ctx_.trace(is ? "observer-promoted" : "observer-demoted",
                {{"partition", current.partition}, {"observer", o}, {"isr", isr}, {"why", why}});
   }
-  if (hooks_.on_partition_change) hooks_.on_partition_change(before, current, why);
+  record(PartitionRecord{.state = current, .why = why});
 }
 
 void Controller::check_invariants(const PartitionState& p) const {
@@ -493,8 +595,9 @@ void Controller::check_invariants(const PartitionState& p) const {
 // --- AlterPartition (D1, D2) -----------------------------------------------------------
 
 AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPartitionRequest& req) {
-  auto it = partitions_.find(req.partition);
-  if (it == partitions_.end()) return {.error = Errc::kUnknownPartition, .state = {}};
+  if (!active_) return not_controller<AlterPartitionResponse>(ctx_);
+  auto it = working_.partitions.find(req.partition);
+  if (it == working_.partitions.end()) return {.error = Errc::kUnknownPartition, .state = {}};
   const auto [error, reason] = validate_alter(from, req, it->second);
   if (error != Errc::kNone) {
     // Nothing applied; the response carries the current state so the leader rolls back.
@@ -509,19 +612,21 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
   commit(with_isr(it->second, req.new_isr), kWhyAlterPartition);
   // The leader is answered with the ISR it asked for; a hand-off that follows reaches it
   // through metadata, like any other leader change.
-  AlterPartitionResponse resp{.error = Errc::kNone, .state = partitions_.at(req.partition)};
+  AlterPartitionResponse resp{.error = Errc::kNone, .state = working_.partitions.at(req.partition)};
   hand_off_from_observer(req.partition);
+  if (!settle()) return not_controller<AlterPartitionResponse>(ctx_);
   return resp;
 }
 
 size_t Controller::elect_preferred_leaders() {
+  if (!active_) return 0;
   // PartitionChangeBuilder.electPreferredLeader: the first assigned replica, if it is in the
   // ISR and acceptable (live); otherwise the partition keeps its leader.
   std::vector<PartitionId> ids;
-  for (const auto& [id, p] : partitions_) ids.push_back(id);
+  for (const auto& [id, p] : working_.partitions) ids.push_back(id);
   size_t changed = 0;
   for (PartitionId id : ids) {
-    const PartitionState& p = partitions_.at(id);
+    const PartitionState& p = working_.partitions.at(id);
     if (p.replicas.empty()) continue;
     const BrokerId preferred = p.replicas.front();
     if (p.leader == preferred || !contains(p.isr, preferred) || !live(preferred)) continue;
@@ -535,7 +640,7 @@ size_t Controller::elect_preferred_leaders() {
 }
 
 void Controller::hand_off_from_observer(PartitionId partition) {
-  const PartitionState& p = partitions_.at(partition);
+  const PartitionState& p = working_.partitions.at(partition);
   if (p.leader == kNoBroker || !is_observer(p, p.leader)) return;
   if (!demotion_due(p, p.isr, kNoBroker, config_.replication.min_insync_replicas)) return;
   // G3 for a promoted observer that leads: the sync replicas are back in the ISR, so
@@ -562,8 +667,8 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
   if (req.leader != from) return {Errc::kInvalidRequest, "sender-is-not-the-named-leader"};
   // Request-level first, as Kafka does: a request from a previous incarnation is stale
   // whatever it asks.
-  const auto sender = brokers_.find(from);
-  if (sender == brokers_.end() || !sender->second.registered || req.broker_epoch != sender->second.epoch) {
+  const auto sender = working_.brokers.find(from);
+  if (sender == working_.brokers.end() || !sender->second.registered || req.broker_epoch != sender->second.epoch) {
     return {Errc::kStaleBrokerEpoch, "stale-broker-epoch"};
   }
   if (p.leader != from) return {Errc::kInvalidRequest, "not-leader"};
@@ -580,8 +685,8 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
       // D3: every member of the proposed ISR must be eligible, not only the added ones
       // (ReplicationControlManager.ineligibleReplicasForIsr): registered, unfenced, and
       // under the broker epoch the leader saw, when it saw one (-1: not yet fetched).
-      const auto member = brokers_.find(m);
-      if (m != from && (member == brokers_.end() || !member->second.registered || member->second.fenced ||
+      const auto member = working_.brokers.find(m);
+      if (m != from && (member == working_.brokers.end() || !member->second.registered || member->second.fenced ||
                         (req.member_epochs[i] != -1 && req.member_epochs[i] != member->second.epoch))) {
         return {Errc::kIneligibleReplica, "kept-member-ineligible"};
       }
@@ -599,8 +704,8 @@ Controller::AlterVerdict Controller::validate_alter(NodeId from, const AlterPart
     }
     // D2, the controller's half: an added member is registered, unfenced, and fetched
     // with its current broker epoch (not a previous incarnation's).
-    const auto member = brokers_.find(m);
-    if (member == brokers_.end() || !member->second.registered || member->second.fenced) {
+    const auto member = working_.brokers.find(m);
+    if (member == working_.brokers.end() || !member->second.registered || member->second.fenced) {
       return {Errc::kIneligibleReplica, "added-member-fenced"};
     }
     if (req.member_epochs[i] != member->second.epoch) return {Errc::kIneligibleReplica, "added-member-stale-epoch"};

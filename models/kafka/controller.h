@@ -1,6 +1,20 @@
 // models/kafka/controller.h
-// The KRaft controller, modelled as one reliable node: it can be partitioned but never
-// crashes, so its state lives in memory (rules A1, D1-D4, E1, G1-G3).
+// The KRaft controller (rules A1, A4, D1-D4, E1, G1-G3): one of the voters of the metadata
+// quorum (quorum.h), after Kafka's QuorumController.
+//
+// A4, as QuorumController does it: only the active controller (the quorum's leader) answers
+// requests; the others say NOT_CONTROLLER. It decides on its in-memory state, which already
+// holds its own uncommitted records, appends each change as a metadata record, and answers
+// only once its records are committed (a request whose records never commit is answered
+// NOT_CONTROLLER). Every controller applies committed records, in order, to its committed
+// image: metadata is served from it and checkers read it. Taking over, a controller rebuilds
+// its state by replaying its whole log (the uncommitted records of older epochs it holds
+// commit with its first record); losing leadership, it drops what it had not committed
+// (QuorumController.renounce reverts to the last committed offset). Broker sessions (last
+// heartbeats), reported logs and controlled shutdowns are in memory, as in Kafka's
+// BrokerHeartbeatManager: a new active controller starts every registered broker's session
+// afresh. With one voter (the default of most scenarios) records commit as they are
+// appended, and the controller behaves as the single reliable node it used to be.
 //
 // What it owns: broker registrations (epoch, fenced or not, last heartbeat) and, per
 // partition, leader, leader epoch, partition epoch, ISR and ELR. Brokers reach it through
@@ -44,11 +58,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
 #include "models/bugs.h"
 #include "models/kafka/config.h"
+#include "models/kafka/quorum.h"
 #include "models/kafka/tier/tier_rpc.h"
 #include "models/kafka/types.h"
 #include "sim/node_context.h"
@@ -72,11 +88,29 @@ struct ControllerConfig {
   // elect-fenced-last-known-leader (KAFKA-19522): the last known leader is elected while it
   // is still fenced.
   bool bug_elect_fenced_last_known_leader = false;
+  // A4: the metadata quorum. Empty voters: this controller alone. `disk` holds the quorum's
+  // durable state and must survive the process (the scenario keeps it); null: a private one.
+  QuorumConfig quorum;
+  std::shared_ptr<QuorumDisk> disk;
+};
+
+// The state the metadata log carries (A1, A4), as replaying records builds it.
+struct MetadataImage {
+  std::map<PartitionId, PartitionState> partitions;
+  std::map<BrokerId, BrokerInfo> brokers;
+  std::map<BrokerId, uint64_t> incarnations;  // of each broker's registration (D3)
+  std::map<PartitionId, TierState> tiers;
+  int64_t next_broker_epoch = 1;
+  int64_t offset = 0;  // records applied: the metadata version brokers see
 };
 
 // Observer hooks for checkers (style.md, example 9). Called synchronously, after the change
 // is applied; they must not block or call back into the controller.
 struct ControllerHooks {
+  // A4/S22: `controller` committed the record at `offset` and applies it. Returns whether the
+  // other hooks should hear of it: true the first time any controller commits that offset
+  // (the checker's ledger decides). Unset: every committed record is reported.
+  std::function<bool(NodeId controller, int64_t offset, const QuorumEntry&)> on_committed;
   // `why` is one of the kWhy* strings below: what caused the change. An unclean election
   // is reported as kWhyUncleanElection whatever triggered it, so a checker can excuse it.
   std::function<void(const PartitionState& before, const PartitionState& after, const char* why)>
@@ -86,6 +120,8 @@ struct ControllerHooks {
   // A tier event reached the partition's tier-state log (H3): its outcome, and the state
   // after it (unchanged unless applied).
   std::function<void(PartitionId, const TierEvent&, const TierState::Result&, const TierState& after)> on_tier_event;
+  // A4: `controller` became the active controller in quorum epoch `epoch`.
+  std::function<void(NodeId controller, Epoch epoch)> on_activated;
 };
 
 // The causes of partition changes, as passed to on_partition_change and traced.
@@ -115,17 +151,21 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // Registers the RPC handlers and spawns the fencing fiber.
+  // Registers the RPC handlers, spawns the fencing fiber and starts the quorum.
   void start();
 
-  // Ground truth for checkers and tests.
-  const std::map<PartitionId, PartitionState>& partitions() const { return partitions_; }
+  // What this controller knows is committed (A4): ground truth for checkers and tests.
+  const std::map<PartitionId, PartitionState>& partitions() const { return committed_.partitions; }
   // Every broker that holds a replica or observer, plus any other that registered.
-  const std::map<BrokerId, BrokerInfo>& brokers() const { return brokers_; }
+  const std::map<BrokerId, BrokerInfo>& brokers() const { return committed_.brokers; }
   // Every partition's tier-state log (H3), materialised.
-  const std::map<PartitionId, TierState>& tiers() const { return tiers_; }
-  // Bumped on every partition or broker change.
-  uint64_t metadata_version() const { return metadata_version_; }
+  const std::map<PartitionId, TierState>& tiers() const { return committed_.tiers; }
+  // Records committed and applied here: bumped on every partition, broker or tier change.
+  uint64_t metadata_version() const { return static_cast<uint64_t>(committed_.offset); }
+  // Whether this controller is the active one (it leads the quorum).
+  bool active() const { return active_; }
+  NodeId id() const { return ctx_.id(); }
+  const Quorum& quorum() const { return *quorum_; }
   // Whether ELR is in effect (replication.elr, unless last-replica-standing turns it off).
   bool elr_enabled() const;
 
@@ -183,21 +223,41 @@ class Controller {
   void check_invariants(const PartitionState& p) const;
   void broker_changed(BrokerId b, const char* why);
 
+  // A4: appends a change to the metadata log (the active controller only).
+  void record(MetadataRecord r);
+  // A4: waits until every record appended so far is committed; false if this controller
+  // stopped being active first (the caller answers NOT_CONTROLLER).
+  bool settle();
+  // The quorum's listener: a committed record, leadership won and lost.
+  void on_commit(int64_t offset, const QuorumEntry& entry);
+  void activate(Epoch epoch);
+  void deactivate();
+
   NodeContext& ctx_;
   ControllerConfig config_;
   const BugSet& bugs_;  // no controller bug is a BugSet switch yet; see ControllerConfig
   const ControllerHooks& hooks_;
-  std::map<PartitionId, PartitionState> partitions_;
-  std::map<BrokerId, BrokerInfo> brokers_;
+  MetadataImage bootstrap_;  // the initial placement, before any record
+  MetadataImage working_;    // as active: committed plus its own uncommitted records
+  MetadataImage committed_;  // committed records applied
+  std::shared_ptr<QuorumDisk> disk_;
+  std::unique_ptr<Quorum> quorum_;
+  bool active_ = false;
+  Epoch active_epoch_ = 0;
   std::map<BrokerId, Instant> last_heartbeat_;  // registered brokers only
-  std::map<BrokerId, uint64_t> incarnation_;    // of each broker's registration (D3)
   // Brokers in controlled shutdown: a heartbeat still in flight does not unfence them.
   std::set<BrokerId> shutting_down_;
-  std::map<PartitionId, TierState> tiers_;
   // Replica logs as the brokers last reported them, with the broker epoch they came from.
   std::map<std::pair<BrokerId, PartitionId>, std::pair<int64_t, ReplicaLogInfo>> log_info_;
-  int64_t next_broker_epoch_ = 1;
-  uint64_t metadata_version_ = 0;
 };
+
+// Replays one record onto `image` (every controller's committed image, and an activating
+// controller's whole log). Returns what the hooks report: a PartitionRecord's previous state
+// and a TierRecord's outcome.
+struct AppliedRecord {
+  PartitionState before;
+  TierState::Result tier;
+};
+AppliedRecord apply_record(MetadataImage& image, const QuorumEntry& entry);
 
 }  // namespace faultline::kafka

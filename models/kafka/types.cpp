@@ -24,6 +24,7 @@ const char* to_string(Errc e) {
     case Errc::kDuplicateBrokerRegistration: return "DUPLICATE_BROKER_REGISTRATION";
     case Errc::kOutOfOrderSequence: return "OUT_OF_ORDER_SEQUENCE_NUMBER";
     case Errc::kInvalidProducerEpoch: return "INVALID_PRODUCER_EPOCH";
+    case Errc::kNotController: return "NOT_CONTROLLER";
   }
   return "?";
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/time.h"
@@ -29,6 +30,15 @@ using ProducerId = uint64_t;
 inline constexpr ProducerId kNoProducerId = 0;
 inline constexpr int16_t kNoProducerEpoch = -1;
 inline constexpr int32_t kNoSequence = -1;
+
+// The controllers' node ids: one, or the voters of a KRaft quorum (A4). Converts from one
+// node id, the single-controller case.
+struct ControllerIds {
+  std::vector<NodeId> ids;
+  ControllerIds() = default;
+  ControllerIds(NodeId id) : ids{id} {}  // NOLINT(google-explicit-constructor): one controller
+  explicit ControllerIds(std::vector<NodeId> voters) : ids(std::move(voters)) {}
+};
 
 // One record in a replica's log (A2).
 struct LogEntry {
@@ -95,6 +105,7 @@ enum class Errc : uint8_t {
   kDuplicateBrokerRegistration,    // D3: the previous incarnation's session is still valid
   kOutOfOrderSequence,             // B6: a gap in an idempotent producer's sequence
   kInvalidProducerEpoch,           // B6: a batch from an older epoch of the producer
+  kNotController,                  // A4: the request reached a controller that is not active
 };
 const char* to_string(Errc e);
 // Errors a producer retries (B5).
@@ -192,6 +203,7 @@ struct MetadataRequest {
   uint64_t known_version = 0;
 };
 struct MetadataResponse {
+  Errc error = Errc::kNone;  // kNotController from a controller that is not active (A4)
   uint64_t version = 0;
   std::vector<PartitionState> partitions;
   std::vector<BrokerInfo> brokers;

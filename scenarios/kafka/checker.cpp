@@ -11,7 +11,7 @@ bool contains(const std::vector<BrokerId>& v, BrokerId b) { return std::find(v.b
 }  // namespace
 
 ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& config, std::vector<NodeId> brokers,
-                                       NodeId controller)
+                                       ControllerIds controller)
     : rc_(rc),
       config_(config),
       brokers_(std::move(brokers)),
@@ -22,7 +22,20 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
       }),
       order_([this](PartitionId p, const std::string& message, const std::vector<uint64_t>& records) {
         violation("S21", p, message, records);
+      }),
+      metadata_([this](PartitionId p, const std::string& message) {
+        if (p < 0) {
+          rc_.violation("S22", InvariantKind::kSafety, message);
+        } else {
+          violation("S22", p, message);
+        }
       }) {
+  // S22 (A4): the ledger of committed metadata records; it also decides which controller's
+  // commit the other controller hooks hear of.
+  controller_hooks_.on_committed = [this](NodeId c, int64_t offset, const QuorumEntry& e) {
+    return metadata_.on_committed(c, offset, e);
+  };
+  broker_hooks_.on_metadata_applied = [this](NodeId b, const MetadataResponse& md) { metadata_.on_metadata_applied(b, md); };
   broker_hooks_.on_fetch_answered = [this](NodeId b, const FetchRequest& req, const FetchResponse& resp) {
     rules_.on_fetch_answered(b, req, resp);
   };
@@ -119,6 +132,7 @@ void ReplicationChecker::report_metrics() const {
   rc_.metric("consumed", static_cast<int64_t>(consumed_count_));
   rc_.metric("produce_attempts", static_cast<int64_t>(attempts_));
   rc_.metric("rule_checks_S21", static_cast<int64_t>(order_.judged()));
+  rc_.metric("rule_checks_S22", static_cast<int64_t>(metadata_.checks()));
   rules_.report_counts();
 }
 
@@ -131,7 +145,7 @@ void ReplicationChecker::violation(const std::string& invariant, PartitionId p, 
   // Lost page caches and unclean elections excuse lost or rewritten data, never a log whose
   // epochs go backwards (S9), a lossy replica kept in sync (S11) or metadata ahead of
   // durable data (S12).
-  const bool excusable = invariant != "S9" && invariant != "S11" && invariant != "S12";
+  const bool excusable = invariant != "S9" && invariant != "S11" && invariant != "S12" && invariant != "S22";
   rc_.violation(invariant, InvariantKind::kSafety, text, excusable ? excuse_for(p) : std::string());
 }
 
@@ -224,7 +238,7 @@ void ReplicationChecker::note_power_loss(NodeId b) {
 void ReplicationChecker::note_power_loss_except_observers(NodeId b) {
   snapshot_leos(b);
   check_durable(b);
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return;
   for (const auto& [p, st] : ctl->partitions()) {
     bool member = contains(st.replicas, b) || contains(st.isr, b);
@@ -293,7 +307,7 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
     }
     // S7: with no ISR change pending and the controller's latest state known to the leader,
     // the maximal ISR it computes the HW over includes every member of the committed ISR.
-    if (const auto ctl = rc_.sim().process<Controller>(controller_)) {
+    if (const auto ctl = freshest_controller(rc_.sim(), controller_)) {
       auto pit = ctl->partitions().find(p);
       if (pit != ctl->partitions().end() && pit->second.leader == b && !r->pending_isr &&
           r->meta.partition_epoch == pit->second.partition_epoch) {
@@ -347,7 +361,7 @@ void ReplicationChecker::on_registered(NodeId b) {
   // re-admits it through D2 (S11). The controller has already handled the registration.
   const Broker* br = broker(b);
   if (br == nullptr) return;
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   for (auto& [key, had] : replica_leo_) {
     if (key.first != b) continue;
     const Replica* r = br->replica(key.second);
@@ -405,7 +419,7 @@ void ReplicationChecker::on_truncate(NodeId b, PartitionId p, int64_t offset) {
   }
   // S6: a member of the controller's ISR (in its current registration) never drops below the
   // true HW.
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   const Broker* br = broker(b);
   if (!ctl || br == nullptr || !br->registered()) return;
   auto pit = ctl->partitions().find(p);
@@ -567,7 +581,7 @@ void ReplicationChecker::on_read(NodeId, PartitionId p, NodeId, const LogEntry& 
 
 std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverged() {
   using Pending = std::pair<std::string, std::string>;
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return std::make_pair(std::string("L7"), std::string("the controller is down"));
   // Every partition is looked at (not only up to the first pending one), so that each
   // poll's LEO snapshot is complete for the next.

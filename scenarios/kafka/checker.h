@@ -15,7 +15,7 @@
 // no change is pending), S9 (leader epochs increase; a follower is never sent records older
 // than its last), S10 (at every acks=all success), S11 (a replica that came back from a crash
 // with less than it had is not leader, ISR or ELR until the leader re-admits it, D2), S13
-// (consumers are served below the HW), S21 (producer_order.h), L1 (every produce request sent after the heal is
+// (consumers are served below the HW), S21 (producer_order.h), S22 (metadata_checker.h), L1 (every produce request sent after the heal is
 // answered), L2 as a bound (no NOT_ENOUGH_REPLICAS once the healed cluster has had time to
 // refill its ISRs) and L3 (the HW catches up after an answered shrink).
 // S12 (durable metadata never runs ahead of durable data) is checked on the disk of every
@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "models/kafka/broker.h"
+#include "scenarios/kafka/controllers.h"
+#include "scenarios/kafka/metadata_checker.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
 #include "scenarios/kafka/producer_order.h"
@@ -40,7 +42,7 @@ namespace faultline::kafka {
 
 class ReplicationChecker {
  public:
-  ReplicationChecker(RunContext& rc, const ReplicationConfig& config, std::vector<NodeId> brokers, NodeId controller);
+  ReplicationChecker(RunContext& rc, const ReplicationConfig& config, std::vector<NodeId> brokers, ControllerIds controller);
 
   BrokerHooks& broker_hooks() { return broker_hooks_; }
   ControllerHooks& controller_hooks() { return controller_hooks_; }
@@ -157,7 +159,7 @@ class ReplicationChecker {
   RunContext& rc_;
   ReplicationConfig config_;
   std::vector<NodeId> brokers_;
-  NodeId controller_;
+  ControllerIds controller_;
   std::map<PartitionId, PartitionGhost> ghosts_;
   std::map<uint64_t, RecordHistory> history_;  // every produce attempt of the run
   BrokerHooks broker_hooks_;
@@ -177,6 +179,7 @@ class ReplicationChecker {
   RuleChecker rules_;
   // S21 on what leaders commit (producer_order.h).
   ProducerOrderChecker order_;
+  MetadataChecker metadata_;  // S22
 };
 
 }  // namespace faultline::kafka

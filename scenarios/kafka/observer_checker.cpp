@@ -21,7 +21,7 @@ int64_t since(std::optional<Instant> from, std::optional<Instant> to) {
 }  // namespace
 
 ObserverChecker::ObserverChecker(RunContext& rc, ReplicationChecker& base, const ReplicationConfig& config,
-                                 NodeId controller, Duration promotion_bound)
+                                 ControllerIds controller, Duration promotion_bound)
     : rc_(rc), base_(base), config_(config), controller_(controller), promotion_bound_(promotion_bound) {
   // Chained after the base checker's hooks, so its S1-S13 verdicts come first.
   ControllerHooks& ch = base_.controller_hooks();
@@ -88,7 +88,7 @@ void ObserverChecker::on_result(NodeId producer, PartitionId p, uint64_t record_
 
 void ObserverChecker::check_full_isr() {
   if (!returned_at_ || full_isr_at_) return;
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return;
   for (const auto& [p, st] : ctl->partitions()) {
     std::vector<BrokerId> want = st.replicas;
@@ -151,7 +151,7 @@ void ObserverChecker::check_s8(const PartitionState& before, const PartitionStat
     // HW), and one whose broker re-registered meanwhile is skipped (its new incarnation must
     // rejoin anyway). The LESO is fixed for the epoch and the HW counted the observer while
     // the promotion was pending (KIP-497), so an observer that passed D2 still passes.
-    const auto ctl = rc_.sim().process<Controller>(controller_);
+    const auto ctl = freshest_controller(rc_.sim(), controller_);
     const Broker* lb = broker(after.leader);
     const Broker* ob = broker(o);
     if (!ctl || lb == nullptr || ob == nullptr || !ob->registered()) continue;
@@ -174,7 +174,7 @@ void ObserverChecker::check_s8(const PartitionState& before, const PartitionStat
 
 BrokerId ObserverChecker::caught_up_observer(const PartitionState& st) const {
   if (st.leader == kNoBroker) return kNoBroker;
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   const Broker* lb = broker(st.leader);
   if (!ctl || lb == nullptr) return kNoBroker;
   const Replica* lr = lb->replica(st.partition);
@@ -205,7 +205,7 @@ BrokerId ObserverChecker::caught_up_observer(const PartitionState& st) const {
 
 void ObserverChecker::sample() {
   check_full_isr();
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return;
   const Instant now = rc_.sim().now();
   const int32_t min_isr = config_.min_insync_replicas;
@@ -249,7 +249,7 @@ void ObserverChecker::sample() {
 
 std::optional<std::pair<std::string, std::string>> ObserverChecker::unconverged() {
   sample();
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return std::make_pair(std::string("L7"), std::string("the controller is down"));
   for (const auto& [p, st] : ctl->partitions()) {
     std::vector<BrokerId> promoted;
@@ -266,7 +266,7 @@ std::optional<std::pair<std::string, std::string>> ObserverChecker::unconverged(
 }
 
 std::optional<std::pair<std::string, std::string>> ObserverChecker::observers_behind() {
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return std::make_pair(std::string("L7"), std::string("the controller is down"));
   for (const auto& [p, st] : ctl->partitions()) {
     const Broker* lb = st.leader == kNoBroker ? nullptr : broker(st.leader);
@@ -289,7 +289,7 @@ std::optional<std::pair<std::string, std::string>> ObserverChecker::observers_be
 }
 
 void ObserverChecker::verify_acked_everywhere() {
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return;
   for (const auto& [p, st] : ctl->partitions()) {
     std::vector<BrokerId> hosts = st.replicas;
@@ -318,7 +318,7 @@ void ObserverChecker::verify_acked_everywhere() {
 
 void ObserverChecker::check_write_availability(Duration bound) {
   if (!lost_at_) return;
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return;
   const Instant now = rc_.sim().now();
   for (const auto& [p, st] : ctl->partitions()) {
@@ -350,7 +350,7 @@ void ObserverChecker::report_metrics() {
   rc_.metric("dc_lost_at_ns", lost_at_->since_start().ns());
   rc_.metric("dc_down_ns", since(lost_at_, returned_at_));
   rc_.metric("loss_to_first_write_ns", since(lost_at_, first_write_after_loss_));
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   int64_t every = ctl ? 0 : -1;  // without the controller nobody knows: "never", not "instant"
   if (ctl) {
     for (const auto& [p, st] : ctl->partitions()) {

@@ -40,7 +40,7 @@ namespace faultline::kafka {
 class ObserverChecker {
  public:
   // Chains its hooks after `base`'s: construct it before the models are built.
-  ObserverChecker(RunContext& rc, ReplicationChecker& base, const ReplicationConfig& config, NodeId controller,
+  ObserverChecker(RunContext& rc, ReplicationChecker& base, const ReplicationConfig& config, ControllerIds controller,
                   Duration promotion_bound);
   ObserverChecker(const ObserverChecker&) = delete;
   ObserverChecker& operator=(const ObserverChecker&) = delete;
@@ -104,7 +104,7 @@ class ObserverChecker {
   RunContext& rc_;
   ReplicationChecker& base_;
   ReplicationConfig config_;
-  NodeId controller_;
+  ControllerIds controller_;
   Duration promotion_bound_;
   std::map<PartitionId, PartitionWatch> watch_;
   std::optional<Instant> lost_at_;

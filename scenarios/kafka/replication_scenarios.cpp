@@ -14,6 +14,7 @@
 #include "models/kafka/marks.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
+#include "models/kafka/quorum_marks.h"
 #include "models/kafka/tier/tier_marks.h"
 #include "scenarios/kafka/checker.h"
 #include "scenarios/kafka/tier_run.h"
@@ -26,7 +27,7 @@ namespace {
 
 using namespace kafka;
 
-enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage, kDiskStall };
+enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage, kDiskStall, kControllerFailover };
 
 class ReplicationScenario final : public Scenario {
  public:
@@ -74,8 +75,13 @@ class ReplicationScenario final : public Scenario {
     }
     std::vector<NodeId> broker_ids;
     for (NodeId b = 0; b < brokers; ++b) broker_ids.push_back(b);
+    // A4: the controllers follow the brokers; with more than one they form a KRaft quorum.
+    const auto controllers = static_cast<NodeId>(p.integer("controllers"));
     const NodeId ctl_id = brokers;
-    checker_ = std::make_unique<ReplicationChecker>(rc, cfg, broker_ids, ctl_id);
+    std::vector<NodeId> ctl_vec;
+    for (NodeId c = 0; c < controllers; ++c) ctl_vec.push_back(ctl_id + c);
+    const ControllerIds ctl_ids(ctl_vec);
+    checker_ = std::make_unique<ReplicationChecker>(rc, cfg, broker_ids, ctl_ids);
     checker_->report_rule_violations(p.flag("rule_checks"));
 
     // The checker's broker hooks, plus the takeovers that armed faults wait for: a broker
@@ -95,9 +101,8 @@ class ReplicationScenario final : public Scenario {
       const Replica* r = follower ? follower->replica(partition) : nullptr;
       if (r != nullptr && r->meta.leader != kNoBroker) fire("diverging-leader", r->meta.leader);
     };
-    broker_hooks_.on_local_deletion = [this, &sim, ctl_id = static_cast<NodeId>(brokers)](NodeId b, PartitionId part,
-                                                                                        int64_t from, int64_t to) {
-      if (tier_) tier_->checker().on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
+    broker_hooks_.on_local_deletion = [this, &sim, ctl_ids](NodeId b, PartitionId part, int64_t from, int64_t to) {
+      if (tier_) tier_->checker().on_local_deletion(freshest_controller(sim, ctl_ids).get(), b, part, from, to);
     };
     broker_hooks_.on_registered = [this](NodeId b, int64_t broker_epoch) {
       checker_->broker_hooks().on_registered(b, broker_epoch);
@@ -106,7 +111,7 @@ class ReplicationScenario final : public Scenario {
     for (NodeId b = 0; b < brokers; ++b) {
       BrokerConfig bc;
       bc.replication = cfg;
-      bc.controller = ctl_id;
+      bc.controller = ctl_ids;
       bc.partitions = hosted[b];
       const BugSet& bugs = rc.bugs();
       sim.add_node({fmt::format("b{}", b), "dc1", fmt::format("r{}", b)}, [this, bc, &bugs](NodeContext& ctx) {
@@ -118,7 +123,7 @@ class ReplicationScenario final : public Scenario {
     // The controller's hooks: the replication checker's, and the tier checker's (H3).
     controller_hooks_ = checker_->controller_hooks();
     if (cfg.tiered) {
-      tier_ = std::make_unique<TierRun>(rc, *checker_, cfg, ctl_id);
+      tier_ = std::make_unique<TierRun>(rc, *checker_, cfg, ctl_ids);
       controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
                                                const TierState& after) { tier_->checker().on_tier_event(part, e, r, after); };
       sim.coverage().declare(tier_mark_catalogue());
@@ -129,11 +134,30 @@ class ReplicationScenario final : public Scenario {
     cc.bug_any_replica_election = rc.bugs().on(Bug::kAnyReplicaElection);
     cc.bug_last_replica_standing = rc.bugs().on(Bug::kLastReplicaStanding);
     cc.bug_elect_fenced_last_known_leader = rc.bugs().on(Bug::kElectFencedLastKnownLeader);
-    sim.add_node({"ctl", "dc3"}, [this, cc, &rc](NodeContext& ctx) {
-      auto ctl = std::make_shared<Controller>(ctx, cc, rc.bugs(), controller_hooks_);
-      ctl->start();
-      return ctl;
-    });
+    // The scenario's faults may aim at whichever controller has just become active.
+    controller_hooks_.on_activated = [this](NodeId controller, Epoch) { fire("next-active-controller", controller); };
+    if (controllers == 1) {
+      sim.add_node({"ctl", "dc3"}, [this, cc, &rc](NodeContext& ctx) {
+        auto ctl = std::make_shared<Controller>(ctx, cc, rc.bugs(), controller_hooks_);
+        ctl->start();
+        return ctl;
+      });
+    } else {
+      // A quorum spread over the three sites, one voter each (more voters share dc3); each
+      // keeps its metadata log and vote on a QuorumDisk that outlives its process.
+      sim.coverage().declare(quorum_mark_catalogue());
+      cc.quorum.voters = ctl_vec;
+      cc.quorum.bug_vote_without_log_check = rc.bugs().on(Bug::kVoteWithoutLogCheck);
+      for (NodeId c = 0; c < controllers; ++c) {
+        cc.disk = quorum_disks_.emplace_back(std::make_shared<QuorumDisk>());
+        const char* dc = c == 0 ? "dc1" : c == 1 ? "dc2" : "dc3";
+        sim.add_node({fmt::format("ctl{}", c), dc}, [this, cc, &rc](NodeContext& ctx) {
+          auto ctl = std::make_shared<Controller>(ctx, cc, rc.bugs(), controller_hooks_);
+          ctl->start();
+          return ctl;
+        });
+      }
+    }
     std::vector<PartitionId> all_partitions;
     for (PartitionId i = 0; i < partitions; ++i) all_partitions.push_back(i);
     ProducerConfig pc;
@@ -142,14 +166,14 @@ class ReplicationScenario final : public Scenario {
     pc.max_batch = static_cast<uint32_t>(p.integer("max_batch"));
     pc.max_in_flight = static_cast<uint32_t>(p.integer("max.in.flight.requests.per.connection"));
     pc.idempotence = p.flag("enable.idempotence");  // B6
-    sim.add_node({"producer", "dc2"}, [this, pc, ctl_id, all_partitions, cfg](NodeContext& ctx) {
-      auto prod = std::make_shared<Producer>(ctx, pc, ctl_id, all_partitions, checker_->producer_hooks(),
+    sim.add_node({"producer", "dc2"}, [this, pc, ctl_ids, all_partitions, cfg](NodeContext& ctx) {
+      auto prod = std::make_shared<Producer>(ctx, pc, ctl_ids, all_partitions, checker_->producer_hooks(),
                                              cfg.metadata_poll_interval);
       prod->start();
       return prod;
     });
-    sim.add_node({"consumer", "dc2"}, [this, ctl_id, all_partitions, cfg](NodeContext& ctx) {
-      auto cons = std::make_shared<Consumer>(ctx, ctl_id, all_partitions, checker_->consumer_hooks(),
+    sim.add_node({"consumer", "dc2"}, [this, ctl_ids, all_partitions, cfg](NodeContext& ctx) {
+      auto cons = std::make_shared<Consumer>(ctx, ctl_ids, all_partitions, checker_->consumer_hooks(),
                                              cfg.metadata_poll_interval);
       cons->start();
       return cons;
@@ -160,7 +184,7 @@ class ReplicationScenario final : public Scenario {
       // A consumer that starts from offset 0 halfway through, after the hotset has deleted
       // the oldest segments everywhere: it must read every committed record, in order, from
       // the object store first (H5; S16 for a gap, L4 if it never catches up).
-      tier_->add_reader(sim, ctl_id, all_partitions, cfg.metadata_poll_interval,
+      tier_->add_reader(sim, ctl_ids, all_partitions, cfg.metadata_poll_interval,
                         Instant::zero() + p.duration("duration") / 2, "dc2");
     }
 
@@ -220,6 +244,22 @@ class ReplicationScenario final : public Scenario {
         nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
       }
       nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
+    } else if (flavor_ == Flavor::kControllerFailover) {
+      // A4: the active controller is killed, restarted or loses power (its metadata log is
+      // durable, quorum.h), and the controller that takes over may be killed early in its
+      // term; partitions cut controllers from each other and from the brokers; brokers
+      // crash too, so that fencing, elections and ISR changes need the quorum while it
+      // fails over.
+      nemesis.kinds = {FaultKind::kKill, FaultKind::kPowerLoss, FaultKind::kRestart, FaultKind::kPartition,
+                       FaultKind::kPartitionOneWay, FaultKind::kDropConnections, FaultKind::kLinkDelay};
+      for (NodeId c = 0; c < controllers; ++c) nemesis.crashable.push_back(sim.spec(ctl_id + c).name);
+      nemesis.crashable.push_back("active-controller");
+      nemesis.crashable.push_back("active-controller");  // twice: aimed at the leader as often as not
+      nemesis.successors.emplace_back("active-controller", "next-active-controller");
+      for (PartitionId i = 0; i < partitions; ++i) {
+        nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
+      }
+      nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
     } else {
       // Network faults, plus at most `power_losses` power losses: a leader cut off from its
       // followers shrinks the ISR to itself, and then losing its page cache is what tells a
@@ -239,6 +279,10 @@ class ReplicationScenario final : public Scenario {
       nemesis.delay_moments.push_back(topology.roles.back());  // partition: slow links around an election
       topology.roles.push_back(fmt::format("diverging:p{}", i));
     }
+    if (controllers > 1) {
+      topology.roles.push_back("active-controller");
+      topology.roles.push_back("next-active-controller");
+    }
     // "diverging": the next follower of any partition told to truncate.
     topology.roles.push_back("diverging");
     nemesis.disk_moments.push_back("diverging");
@@ -252,6 +296,7 @@ class ReplicationScenario final : public Scenario {
     faults.set_watcher([this, partitions](const std::string& role, std::function<void(NodeId)> taken) {
       int partition = -1;
       const bool known = role == "next-registered" || role == "diverging" || role == "diverging-leader" ||
+                         role == "next-active-controller" ||
                          ((std::sscanf(role.c_str(), "next-leader:p%d", &partition) == 1 ||
                            std::sscanf(role.c_str(), "diverging:p%d", &partition) == 1) &&
                           partition >= 0 && static_cast<PartitionId>(partition) < partitions);
@@ -266,19 +311,23 @@ class ReplicationScenario final : public Scenario {
       broker->shutdown(std::move(stopped));
       return true;
     });
-    faults.set_crash_listener([this](NodeId node, CrashKind kind) {
-      if (kind == CrashKind::kPowerLoss) checker_->note_power_loss(node);
+    faults.set_crash_listener([this, brokers](NodeId node, CrashKind kind) {
+      if (kind == CrashKind::kPowerLoss && node < brokers) checker_->note_power_loss(node);
     });
     // elect-preferred: an operator's preferred-replica election, at the controller (E1).
-    faults.set_operation_handler([&sim, ctl_id](const FaultEvent& e) {
+    faults.set_operation_handler([&sim, ctl_ids](const FaultEvent& e) {
       if (e.kind != FaultKind::kElectPreferred) return false;
-      const auto ctl = sim.process<Controller>(ctl_id);
-      if (!ctl) return false;  // the controller is down: nobody to ask
+      const auto ctl = active_controller(sim, ctl_ids);
+      if (!ctl) return false;  // no controller is active: nobody to ask
       ctl->elect_preferred_leaders();
       return true;
     });
-    auto resolve = [&sim, ctl_id](const std::string& role) -> std::optional<NodeId> {
-      const auto ctl = sim.process<Controller>(ctl_id);
+    auto resolve = [&sim, ctl_ids](const std::string& role) -> std::optional<NodeId> {
+      if (role == "active-controller") {
+        const auto active = active_controller(sim, ctl_ids);
+        return active ? std::optional<NodeId>(active->id()) : std::nullopt;
+      }
+      const auto ctl = freshest_controller(sim, ctl_ids);
       int partition = -1;
       if (!ctl || std::sscanf(role.c_str(), "leader:p%d", &partition) != 1) return std::nullopt;
       auto it = ctl->partitions().find(partition);
@@ -320,6 +369,7 @@ class ReplicationScenario final : public Scenario {
   Flavor flavor_;
   std::unique_ptr<ReplicationChecker> checker_;
   std::unique_ptr<TierRun> tier_;
+  std::vector<std::shared_ptr<QuorumDisk>> quorum_disks_;  // A4: the controllers' durable state
   ControllerHooks controller_hooks_;
   BrokerHooks broker_hooks_;
   std::map<std::string, std::vector<std::function<void(NodeId)>>> waiting_;  // future role -> armed faults
@@ -327,9 +377,12 @@ class ReplicationScenario final : public Scenario {
 
 std::vector<ParamSpec> replication_params(const char* duration, const char* faults, const char* power_losses,
                                           const char* retention_bytes, const char* tiered = "false",
-                                          const char* segment_bytes = "65536") {
+                                          const char* segment_bytes = "65536", const char* controllers = "1") {
   return {
       {"brokers", ParamType::kInt, "3", "number of brokers", 1, 32, {}},
+      {"controllers", ParamType::kInt, controllers,
+       "controllers (A4): 1 is a single reliable controller; more form a KRaft quorum with a replicated metadata log",
+       1, 7, {}},
       {"partitions", ParamType::kInt, "3", "number of partitions", 1, 64, {}},
       {"rf", ParamType::kInt, "3", "replication factor (capped at the broker count)", 1, 32, {}},
       {"min.insync.replicas", ParamType::kInt, "2", "min.insync.replicas", 1, 32, {}},
@@ -429,6 +482,20 @@ ScenarioInfo disk_stall_scenario_info() {
       replication_params("60s", "10", "0", "262144", "true", "16384"),
       {},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kDiskStall); },
+  };
+}
+
+ScenarioInfo controller_failover_scenario_info() {
+  return ScenarioInfo{
+      "controller-failover",
+      "A KRaft quorum of three controllers, one per site, with three brokers (RF 3, min ISR 2), a producer (acks=all) "
+      "and a consumer: the active controller is killed, restarted or loses power, its successor may be killed early "
+      "in its term, partitions cut the controllers apart, and brokers crash meanwhile; checks S1-S13, S21 and S22 "
+      "(no committed metadata lost across a failover, brokers apply committed metadata only) and convergence after "
+      "the heal.",
+      replication_params("60s", "8", "1", "262144", "false", "65536", "3"),
+      {{Bug::kVoteWithoutLogCheck, {"S22"}}},
+      [] { return std::make_unique<ReplicationScenario>(Flavor::kControllerFailover); },
   };
 }
 

@@ -31,7 +31,7 @@ std::string epoch_text(Epoch e) { return e == kNoEpoch ? std::string("none") : s
 
 }  // namespace
 
-RuleChecker::RuleChecker(RunContext& rc, const ReplicationConfig& config, NodeId controller, Report report)
+RuleChecker::RuleChecker(RunContext& rc, const ReplicationConfig& config, ControllerIds controller, Report report)
     : rc_(rc), config_(config), controller_(controller), report_(std::move(report)) {}
 
 const Broker* RuleChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
@@ -192,7 +192,7 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
   // KAFKA-19522 elected a fenced last known leader.
   if (after.leader != kNoBroker && after.leader_epoch != before.leader_epoch) {
     judged("E1");
-    const auto ctl = rc_.sim().process<Controller>(controller_);
+    const auto ctl = freshest_controller(rc_.sim(), controller_);
     auto it = ctl ? ctl->brokers().find(after.leader) : decltype(ctl->brokers().end()){};
     if (ctl && (it == ctl->brokers().end() || !it->second.registered || it->second.fenced)) {
       report_("E1", after.partition,
@@ -204,7 +204,7 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
   if (after.leader != kNoBroker && after.leader_epoch != before.leader_epoch && reason != kWhyUncleanElection &&
       reason != kWhyUncleanRecovery && reason != kWhyLastKnownLeader) {
     judged("E1");
-    const auto ctl = rc_.sim().process<Controller>(controller_);
+    const auto ctl = freshest_controller(rc_.sim(), controller_);
     auto live = [&](BrokerId b) {
       if (!ctl) return false;
       auto it = ctl->brokers().find(b);

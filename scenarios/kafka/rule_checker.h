@@ -39,6 +39,7 @@
 
 #include "models/kafka/broker.h"
 #include "models/kafka/controller.h"
+#include "scenarios/kafka/controllers.h"
 #include "scenarios/scenario.h"
 
 namespace faultline::kafka {
@@ -46,7 +47,7 @@ namespace faultline::kafka {
 class RuleChecker {
  public:
   using Report = std::function<void(const std::string& rule, PartitionId p, const std::string& message)>;
-  RuleChecker(RunContext& rc, const ReplicationConfig& config, NodeId controller, Report report);
+  RuleChecker(RunContext& rc, const ReplicationConfig& config, ControllerIds controller, Report report);
 
   void on_fetch_answered(NodeId broker, const FetchRequest& req, const FetchResponse& resp);
   void on_follower_truncated(NodeId follower, PartitionId p, int64_t offset, Epoch fetched_in);
@@ -71,7 +72,7 @@ class RuleChecker {
 
   RunContext& rc_;
   ReplicationConfig config_;
-  NodeId controller_;
+  ControllerIds controller_;
   Report report_;
   std::map<std::string, uint64_t> judged_;
   // D1: when each follower last fetched at its leader's LEO, per (leader, partition, leader

@@ -52,7 +52,7 @@ const std::optional<std::vector<LogEntry>>& TierChecker::entries_of(const std::s
 }
 
 int64_t TierChecker::log_start(PartitionId p) const {
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return 0;
   const Replica* r = leader_replica(rc_, *ctl, p);
   auto tier = ctl->tiers().find(p);
@@ -114,7 +114,7 @@ void TierChecker::on_tier_event(PartitionId p, const TierEvent& e, const TierSta
       // the next leader's InitLeader, the tier state rightly takes a cut-off leader's events
       // (H3), whose log may be longer than an uncleanly elected successor's (found by
       // faultline fuzz of disk-stall with unclean election: "-6144 bytes" were left).
-      const auto ctl = rc_.sim().process<Controller>(controller_);
+      const auto ctl = freshest_controller(rc_.sim(), controller_);
       const Replica* lr = ctl ? replica_leading_epoch(rc_, *ctl, p, e.tier_epoch) : nullptr;
       if (lr != nullptr) {
         const int64_t start = Archiver::log_start_offset(after, lr->log.log_start_offset());
@@ -223,7 +223,7 @@ int64_t tierable_end(RunContext& rc, const Controller& controller, PartitionId p
 }  // namespace
 
 int64_t TierChecker::max_local_bytes() const {
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return 0;
   int64_t most = 0;
   for (const auto& [p, st] : ctl->partitions()) {
@@ -243,7 +243,7 @@ int64_t TierChecker::max_local_bytes() const {
 void TierChecker::sample_local_bytes() {
   peak_local_bytes_ = std::max(peak_local_bytes_, max_local_bytes());
   if (!outage_end_ || zero_lag_at_ || rc_.sim().now() < *outage_end_) return;
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   if (!ctl) return;
   // The backlog is what was tierable at the first sample after the outage; it is cleared
   // once the archive reaches it (new segments keep coming, so "no lag at all" never holds).
@@ -273,7 +273,7 @@ void TierChecker::on_reader_read(PartitionId p, const LogEntry& e) {
   if (e.offset <= next - 1) return;  // a re-read after a leader change: S3 judges it
   // A skip is fine over what retention deleted: up to the retention start (H6), which is where
   // a consumer told OFFSET_OUT_OF_RANGE lands when nothing else is gone.
-  const auto ctl = rc_.sim().process<Controller>(controller_);
+  const auto ctl = freshest_controller(rc_.sim(), controller_);
   auto tier = ctl ? ctl->tiers().find(p) : std::map<PartitionId, TierState>::const_iterator{};
   const int64_t retained = ctl && tier != ctl->tiers().end() ? tier->second.retention_start() : 0;
   if (e.offset != next && e.offset > retained) {
@@ -365,7 +365,7 @@ std::optional<TierChecker::Problem> TierChecker::quiescence_problem(const Contro
 
 bool TierChecker::await_quiescence() {
   Simulation& sim = rc_.sim();
-  auto controller = [&] { return sim.process<Controller>(controller_).get(); };
+  auto controller = [&] { return freshest_controller(sim, controller_).get(); };
   begin_quiescence(controller());
   const Instant settled = std::max(sim.object_store().writes_settle_at(), sim.now());
   if (!rc_.run_until(settled)) return false;

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "models/kafka/controller.h"
+#include "scenarios/kafka/controllers.h"
 #include "scenarios/kafka/checker.h"
 #include "scenarios/scenario.h"
 
@@ -36,7 +37,7 @@ namespace faultline::kafka {
 
 class TierChecker {
  public:
-  TierChecker(RunContext& rc, const ReplicationChecker& base, const ReplicationConfig& config, NodeId controller)
+  TierChecker(RunContext& rc, const ReplicationChecker& base, const ReplicationConfig& config, ControllerIds controller)
       : rc_(rc), base_(base), config_(config), controller_(controller) {}
 
   void on_tier_event(PartitionId p, const TierEvent& e, const TierState::Result& r, const TierState& after);
@@ -104,7 +105,7 @@ class TierChecker {
   RunContext& rc_;
   const ReplicationChecker& base_;
   ReplicationConfig config_;
-  NodeId controller_;
+  ControllerIds controller_;
   std::map<PartitionId, Ghost> ghosts_;
   uint64_t uploads_complete_ = 0;
   std::map<PartitionId, int64_t> tierable_at_start_;

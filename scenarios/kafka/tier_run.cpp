@@ -4,7 +4,7 @@
 
 namespace faultline::kafka {
 
-void TierRun::add_reader(Simulation& sim, NodeId controller, const std::vector<PartitionId>& partitions,
+void TierRun::add_reader(Simulation& sim, ControllerIds controller, const std::vector<PartitionId>& partitions,
                          Duration metadata_poll, Instant at, const std::string& dc) {
   reader_hooks_ = base_.consumer_hooks();
   reader_hooks_.on_read = [this](NodeId c, PartitionId part, NodeId from, const LogEntry& e) {

@@ -18,13 +18,13 @@ namespace faultline::kafka {
 
 class TierRun {
  public:
-  TierRun(RunContext& rc, ReplicationChecker& base, const ReplicationConfig& cfg, NodeId controller)
+  TierRun(RunContext& rc, ReplicationChecker& base, const ReplicationConfig& cfg, ControllerIds controller)
       : base_(base), config_(cfg), checker_(std::make_unique<TierChecker>(rc, base, cfg, controller)) {}
 
   TierChecker& checker() { return *checker_; }
 
   // Adds the late reader in `dc`, started at `at`, and starts sampling local bytes every second.
-  void add_reader(Simulation& sim, NodeId controller, const std::vector<PartitionId>& partitions, Duration metadata_poll,
+  void add_reader(Simulation& sim, ControllerIds controller, const std::vector<PartitionId>& partitions, Duration metadata_poll,
                   Instant at, const std::string& dc);
   // TierChecker::await_quiescence, with the late reader sent back to offset 0 halfway through
   // its shortest span, once the archive has caught up with the healed cluster (and retention

@@ -31,10 +31,12 @@ std::vector<EpochStart> epoch_slice(const std::vector<EpochStart>& cache, int64_
 std::optional<TierAppendResponse> Archiver::append(PartitionId p, int64_t broker_epoch, const TierEvent& e,
                                                    const std::function<bool()>& leads) {
   while (leads()) {
-    auto r = ctx_.call<TierAppendResponse>(controller_, kTierAppend, TierAppendRequest{ctx_.id(), broker_epoch, p, e},
+    auto r = controller_.call<TierAppendResponse>(kTierAppend, TierAppendRequest{ctx_.id(), broker_epoch, p, e},
                                            config_.rpc_timeout);
     if (r.ok() && r.value->error == Errc::kNone) return *r.value;
-    if (r.ok()) return std::nullopt;  // a previous incarnation: nothing of ours to archive
+    // A previous incarnation: nothing of ours to archive. NOT_CONTROLLER (A4): again, at
+    // the next controller.
+    if (r.ok() && r.value->error != Errc::kNotController) return std::nullopt;
     ctx_.sleep_for(Duration::seconds(1));
   }
   return std::nullopt;
@@ -64,7 +66,7 @@ bool Archiver::put(const std::string& key, const std::string& bytes, const std::
 }
 
 std::optional<TierState> Archiver::describe(PartitionId p) {
-  auto r = ctx_.call<TierDescribeResponse>(controller_, kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
+  auto r = controller_.call<TierDescribeResponse>(kTierDescribe, TierDescribeRequest{p}, config_.rpc_timeout);
   if (!r.ok() || r.value->error != Errc::kNone) return std::nullopt;
   return std::move(r.value->state);
 }

@@ -17,6 +17,7 @@
 
 #include "models/bugs.h"
 #include "models/kafka/config.h"
+#include "models/kafka/controller_channel.h"
 #include "models/kafka/log.h"
 #include "models/kafka/tier/tier_rpc.h"
 #include "sim/node_context.h"
@@ -25,8 +26,8 @@ namespace faultline::kafka {
 
 class Archiver {
  public:
-  Archiver(NodeContext& ctx, NodeId controller, const ReplicationConfig& config, const BugSet& bugs)
-      : ctx_(ctx), controller_(controller), config_(config), bugs_(bugs) {}
+  Archiver(NodeContext& ctx, ControllerIds controller, const ReplicationConfig& config, const BugSet& bugs)
+      : ctx_(ctx), controller_(ctx, std::move(controller)), config_(config), bugs_(bugs) {}
 
   // The log start offset of a tiered log (A2): the base of the oldest Complete segment if the
   // archive reaches the local log, else the local log start.
@@ -76,7 +77,7 @@ class Archiver {
               const std::function<bool()>& leads);
 
   NodeContext& ctx_;
-  NodeId controller_;
+  ControllerChannel controller_;  // to the active controller (A4)
   const ReplicationConfig& config_;
   const BugSet& bugs_;
 };
