@@ -13,7 +13,7 @@ F=./build/release/faultline
 if [[ $# -gt 0 ]]; then exec "$F" sweep --jobs "$(nproc)" "$@"; fi
 status=0
 for sweep in "broker-crash 1..500" "cascade 1..500" "partition 1..500" "s3-outage 1..500" "disk-stall 1..500" \
-             "dc-loss 1..500" "ping 1..1000"; do
+             "controller-failover 1..500" "dc-loss 1..500" "ping 1..1000"; do
   set -- $sweep
   echo "=== sweep $1 seeds $2"
   "$F" sweep --scenario "$1" --seeds "$2" --jobs "$(nproc)" --db faultline.db || status=1

@@ -499,6 +499,14 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
         auto f = lr->followers.find(m);
         target = std::min(target, f == lr->followers.end() ? 0 : std::max<int64_t>(f->second.leo, 0));
       }
+      // C5: a follower outside the ISR that the leader still counts as caught up holds the HW
+      // too. The member a shrink removes was lagging when the leader proposed it, but an
+      // answer that comes late (a controller failover in between, A4) may find it caught up
+      // again, and then it holds the HW until it lags for replica.lag.time.max.
+      for (const auto& [m, f] : lr->followers) {
+        if (contains(after.isr, m) || f.leo < 0) continue;
+        if (rc_.sim().now() - f.last_caught_up <= config_.replica_lag_time_max) target = std::min(target, f.leo);
+      }
       const NodeId leader = after.leader;
       const PartitionId p = after.partition;
       const Epoch epoch = after.leader_epoch;
