@@ -50,6 +50,10 @@ constexpr BugInfo kCatalogue[] = {
      "a metadata-quorum voter grants its vote without comparing logs, so a controller missing committed metadata "
      "records can be elected and overwrite them",
      "synthetic (A4; Raft's election restriction, KafkaRaftClient.handleVoteRequest)"},
+    {Bug::kReassignWithoutCatchUp, "reassign-without-catch-up",
+     "a partition reassignment puts its new replicas straight into the ISR and completes at once, removing the old "
+     "replicas before the new ones have caught up",
+     "synthetic (KIP-455: completeReassignmentIfNeeded waits for the adding replicas to join the ISR)"},
 };
 static_assert(std::size(kCatalogue) == static_cast<size_t>(Bug::kCount), "every Bug needs a catalogue entry");
 }  // namespace

@@ -44,6 +44,8 @@ enum class Bug : uint32_t {
   kElectFencedLastKnownLeader,
   // Not in semantics.md's table (proposed there): the KRaft quorum's vote (A4, S22).
   kVoteWithoutLogCheck,
+  // Not in semantics.md's table (proposed there): partition reassignment (KIP-455).
+  kReassignWithoutCatchUp,
   kCount,
 };
 

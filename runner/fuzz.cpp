@@ -109,6 +109,7 @@ rc::Gen<FaultEvent> gen_event(const RunResult::PlanSpace& space, std::vector<Fau
         e.rate = Ratio{*rc::gen::inRange<uint64_t>(1, 101), 100};
         break;
       case FaultKind::kElectPreferred:
+      case FaultKind::kReassign:
         e.duration = Duration::zero();  // instantaneous
         break;
       case FaultKind::kCount:

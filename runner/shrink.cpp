@@ -73,7 +73,10 @@ ShrinkResult shrink_plan(const RunRequest& request, const FaultPlan& plan, const
     for (int attempt = 0; attempt < 6 && !best.budget_hit; ++attempt) {
       FaultPlan candidate = best.plan;
       FaultEvent& e = candidate.events[i];
-      if (e.kind == FaultKind::kDropConnections || e.kind == FaultKind::kElectPreferred) break;  // instantaneous
+      if (e.kind == FaultKind::kDropConnections || e.kind == FaultKind::kElectPreferred ||
+          e.kind == FaultKind::kReassign) {
+        break;  // instantaneous
+      }
       if (e.duration == Duration::zero()) {
         e.duration = Duration::seconds(30);
       } else if (e.duration > Duration::millis(100)) {

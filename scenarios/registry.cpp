@@ -15,6 +15,7 @@ std::span<const ScenarioInfo> all_scenarios() {
       cascade_scenario_info(),
       partition_scenario_info(),
       controller_failover_scenario_info(),
+      reassignment_scenario_info(),
       dc_loss_scenario_info(),
       s3_outage_scenario_info(),
       disk_stall_scenario_info(),

@@ -15,6 +15,7 @@ ScenarioInfo selftest_scenario_info();
 ScenarioInfo broker_crash_scenario_info();
 ScenarioInfo partition_scenario_info();
 ScenarioInfo controller_failover_scenario_info();
+ScenarioInfo reassignment_scenario_info();
 ScenarioInfo s3_outage_scenario_info();
 ScenarioInfo disk_stall_scenario_info();
 ScenarioInfo cascade_scenario_info();

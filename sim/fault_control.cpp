@@ -82,6 +82,7 @@ void FaultControl::apply(const FaultEvent& e) {
       sim_.object_store().ambiguous_timeouts(e.rate, until);
       break;
     case FaultKind::kElectPreferred:
+    case FaultKind::kReassign:
       if (!operation_handler_ || !operation_handler_(e)) {
         sim_.note("operation-skipped", {{"serial", serial}, {"event", text}});
         return;

@@ -38,6 +38,7 @@ const std::vector<KindInfo>& kinds() {
       {FaultKind::kRestart, "restart", {"node", "delay", "for"}},
       {FaultKind::kDiskReplace, "disk-replace", {"node", "delay", "for"}},
       {FaultKind::kElectPreferred, "elect-preferred", {}},
+      {FaultKind::kReassign, "reassign", {}},
   };
   return kKinds;
 }

@@ -57,6 +57,7 @@ enum class FaultKind {
   kRestart,          // controlled shutdown (D3: clean-shutdown marker), restart after the window
   kDiskReplace,      // power loss, then the node returns with an empty disk (same id)
   kElectPreferred,   // an operation, not a fault: a preferred-leader election (instantaneous)
+  kReassign,         // an operation, not a fault: a partition reassignment, chosen by the scenario (instantaneous)
   kCount,
 };
 const char* to_string(FaultKind k);

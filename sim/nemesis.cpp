@@ -109,6 +109,7 @@ FaultPlan draw_plan(const Topology& topology, const NemesisOptions& o, Prng prng
         e.rate = Ratio{1 + prng.below(100), 100};
         break;
       case FaultKind::kElectPreferred:
+      case FaultKind::kReassign:
         e.duration = Duration::zero();  // instantaneous
         break;
       case FaultKind::kCount:

@@ -38,13 +38,14 @@ const char* kEveryKind = R"(# every kind once
 10s restart node=n1 for=2s
 10s disk-replace node=n2 delay=1s for=3s
 11s elect-preferred
+12s reassign
 )";
 
 TEST(FaultPlan, EveryKindParsesAndRoundTrips) {
   std::string error;
   auto plan = FaultPlan::parse(kEveryKind, &error);
   ASSERT_TRUE(plan) << error;
-  EXPECT_EQ(plan->events.size(), 16u);
+  EXPECT_EQ(plan->events.size(), 17u);
   std::set<FaultKind> kinds;
   for (const auto& e : plan->events) kinds.insert(e.kind);
   EXPECT_EQ(kinds.size(), static_cast<size_t>(FaultKind::kCount));

@@ -36,6 +36,7 @@ struct Options {
   bool bug_any_replica_election = false;
   bool bug_last_replica_standing = false;
   bool bug_elect_fenced_last_known_leader = false;
+  bool bug_reassign_without_catch_up = false;
   uint64_t seed = 7;
   PromotionPolicy promotion = PromotionPolicy::kNone;   // G2, for every partition
 };
@@ -54,6 +55,7 @@ class ControllerCluster {
     config_.bug_any_replica_election = o.bug_any_replica_election;
     config_.bug_last_replica_standing = o.bug_last_replica_standing;
     config_.bug_elect_fenced_last_known_leader = o.bug_elect_fenced_last_known_leader;
+    config_.bug_reassign_without_catch_up = o.bug_reassign_without_catch_up;
     for (size_t p = 0; p < o.partitions.size(); ++p) {
       PartitionState s;
       s.partition = static_cast<PartitionId>(p);

@@ -6,6 +6,7 @@
 
 #include "models/kafka/producer_state.h"
 #include "scenarios/scenario.h"
+#include "tests/run_fixture.h"
 #include "tests/kafka_log_fixture.h"
 
 namespace faultline::kafka {
@@ -168,12 +169,7 @@ TEST(IdempotentLog, AReadNeverEndsInsideAProducerBatch) {
 
 RunResult run(const std::string& scenario, uint64_t seed, std::vector<std::string> bugs = {},
               std::map<std::string, std::string> sets = {}) {
-  RunRequest req;
-  req.scenario = scenario;
-  req.seed = seed;
-  req.bugs = std::move(bugs);
-  req.sets = std::move(sets);
-  return execute(req);
+  return faultline::test::run_scenario(scenario, seed, std::move(bugs), std::move(sets));
 }
 
 // With the producer's resends detected, runs full of retries pass S21 and B6 everywhere, and

@@ -154,13 +154,25 @@ void Broker::apply_metadata(const MetadataResponse& md) {
   for (const BrokerInfo& b : md.brokers) brokers_[b.broker] = b;
   for (const PartitionState& st : md.partitions) {
     if (shutting_down_) return;  // a controlled shutdown began while a change blocked
+    const bool hosts = contains(st.replicas, id()) || contains(st.observers, id());
     auto it = replicas_.find(st.partition);
-    if (it == replicas_.end()) continue;
-    Replica& r = *it->second;
+    if (it == replicas_.end() && !hosts) continue;
+    Replica& r = it == replicas_.end() ? add_replica(st.partition) : *it->second;
     if (st.partition_epoch < r.meta.partition_epoch && st.leader_epoch <= r.leader_epoch) continue;  // stale
+    if (!hosts) {
+      remove_replica(r, st);
+      continue;
+    }
+    if (r.removed) {
+      // A later reassignment brought the partition back: follow from an empty log.
+      cover(ctx_, Mark::kReplicaReadded);
+      r.removed = false;
+      r.leader_epoch = kNoEpoch;
+    }
     const bool newer_epoch = st.leader_epoch > r.leader_epoch;
     const bool newer_partition_epoch = st.partition_epoch > r.meta.partition_epoch;
     r.meta = st;
+    if (r.leader && st.leader_epoch == r.leader_epoch) sync_followers(r, st);
     if (st.leader == id() && (newer_epoch || !r.leader)) {
       become_leader(r, st);
     } else if (st.leader != id() && (newer_epoch || r.leader || r.leader_epoch == kNoEpoch)) {
@@ -175,6 +187,45 @@ void Broker::apply_metadata(const MetadataResponse& md) {
       maybe_increment_hw(r);
       maybe_demote_observers(r);
     }
+  }
+}
+
+Replica& Broker::add_replica(PartitionId p) {
+  cover(ctx_, Mark::kReplicaCreated);
+  auto& slot = replicas_[p];
+  slot = std::make_unique<Replica>(ctx_, p, config_.replication);
+  Replica& r = *slot;
+  r.log.recover();
+  r.log.start_background();
+  ctx_.trace("replica-created", {{"partition", p}, {"leo", r.log.log_end_offset()}});
+  return r;
+}
+
+void Broker::remove_replica(Replica& r, const PartitionState& st) {
+  r.meta = st;
+  if (r.removed) return;
+  cover(ctx_, Mark::kReplicaRemoved);
+  r.removed = true;
+  r.leader = false;
+  r.pending_isr.reset();
+  r.followers.clear();
+  r.changed.notify_all(ctx_.scheduler());
+  const uint64_t gen = ++r.fetcher_generation;  // the fetcher ends at its next step
+  // Wait out an append or truncation in flight, as a leader change does.
+  Lock role(r.role);
+  if (r.fetcher_generation != gen || !r.removed) return;  // brought back meanwhile
+  r.log.truncate_fully_and_start_at(0);
+  ctx_.trace("replica-removed", {{"partition", r.partition}, {"partition_epoch", st.partition_epoch}});
+  if (hooks_.on_truncate) hooks_.on_truncate(id(), r.partition, 0);
+  if (hooks_.on_log_start) hooks_.on_log_start(id(), r.partition, r.log.log_start_offset());
+}
+
+void Broker::sync_followers(Replica& r, const PartitionState& st) {
+  std::vector<BrokerId> fetchers = st.replicas;
+  fetchers.insert(fetchers.end(), st.observers.begin(), st.observers.end());
+  std::erase_if(r.followers, [&](const auto& f) { return !contains(fetchers, f.first); });
+  for (BrokerId b : fetchers) {
+    if (b != id() && !r.followers.contains(b)) r.followers[b] = FollowerState{};
   }
 }
 

@@ -120,6 +120,9 @@ struct Replica {
   // was replaced (or a partition that became leader) must not append after the fact.
   Mutex role;
   uint64_t fetcher_generation = 0;  // bumped to stop the running fetcher
+  // KIP-455: a reassignment moved this partition off this broker; its log was deleted. It
+  // neither leads nor follows until a later reassignment brings it back.
+  bool removed = false;
 };
 
 class Broker {
@@ -143,6 +146,16 @@ class Broker {
 
  private:
   Replica& rep(PartitionId p);
+  // KIP-455: metadata names this broker as a new replica of `p` (a reassignment added it):
+  // the replica is created, its log recovered (a restart may have left it on disk).
+  Replica& add_replica(PartitionId p);
+  // KIP-455: metadata no longer names this broker for `r`'s partition (a completed
+  // reassignment removed it): stop leading and fetching, delete the log (StopReplica with
+  // delete), as ReplicaManager.stopPartitions does.
+  void remove_replica(Replica& r, const PartitionState& st);
+  // The leader's follower set follows the assignment (Partition.updateAssignmentAndIsr):
+  // replicas a reassignment adds start as never caught up; removed ones are forgotten.
+  void sync_followers(Replica& r, const PartitionState& st);
   void main();
   void register_with_controller(bool clean);
   void heartbeat_loop();

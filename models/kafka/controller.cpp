@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "models/kafka/broker_set.h"
 #include "models/kafka/marks.h"
 #include "models/kafka/placement.h"
 #include "models/kafka/quorum_marks.h"
@@ -11,30 +12,10 @@
 
 namespace faultline::kafka {
 
+using namespace broker_set;
+
 namespace {
 
-bool contains(const std::vector<BrokerId>& set, BrokerId b) { return std::find(set.begin(), set.end(), b) != set.end(); }
-
-std::vector<BrokerId> without(std::vector<BrokerId> set, BrokerId b) {
-  set.erase(std::remove(set.begin(), set.end(), b), set.end());
-  return set;
-}
-
-bool sorted_unique(const std::vector<BrokerId>& set) {
-  return std::adjacent_find(set.begin(), set.end(), [](BrokerId a, BrokerId b) { return a >= b; }) == set.end();
-}
-
-// "[1,2,3]": broker lists in traces and assertion messages.
-std::string text(const std::vector<BrokerId>& set) {
-  std::string out = "[";
-  for (size_t i = 0; i < set.size(); ++i) {
-    if (i > 0) out += ',';
-    out += std::to_string(set[i]);
-  }
-  return out + "]";
-}
-
-// A4: the answer of a controller that is not active.
 template <typename Resp>
 Resp not_controller(NodeContext& ctx) {
   cover(ctx, QuorumMark::kNotController);
@@ -121,80 +102,6 @@ void Controller::start() {
   quorum_->start();
 }
 
-// --- the metadata log (A4) -------------------------------------------------------------
-
-void Controller::record(MetadataRecord r) {
-  FL_ASSERT(active_ && "only the active controller changes metadata", ctx_.id());
-  quorum_->append(std::move(r));
-}
-
-bool Controller::settle() {
-  if (!active_) return false;
-  const int64_t last = quorum_->end_offset() - 1;
-  if (quorum_->high_watermark() > last) return true;
-  cover(ctx_, QuorumMark::kAnsweredAfterCommit);
-  return quorum_->await_commit(last, active_epoch_);
-}
-
-AppliedRecord apply_record(MetadataImage& image, const QuorumEntry& entry) {
-  AppliedRecord out;
-  if (const auto* pr = std::get_if<PartitionRecord>(&entry.record)) {
-    PartitionState& slot = image.partitions[pr->state.partition];
-    out.before = std::exchange(slot, pr->state);
-  } else if (const auto* br = std::get_if<BrokerRecord>(&entry.record)) {
-    image.brokers[br->info.broker] = br->info;
-    image.incarnations[br->info.broker] = br->incarnation;
-    image.next_broker_epoch = std::max(image.next_broker_epoch, br->info.epoch + 1);
-  } else if (const auto* tr = std::get_if<TierRecord>(&entry.record)) {
-    TierState& tier = image.tiers[tr->partition];
-    out.tier = tr->not_leader ? TierState::Result{TierState::Outcome::kFenced, "not-the-current-leader"}
-                              : tier.apply(tr->event);
-  }
-  ++image.offset;
-  return out;
-}
-
-void Controller::on_commit(int64_t offset, const QuorumEntry& entry) {
-  FL_ASSERT(offset == committed_.offset, offset, committed_.offset);
-  const AppliedRecord applied = apply_record(committed_, entry);
-  // The checkers hear of each change once, from whichever controller commits it first.
-  if (hooks_.on_committed && !hooks_.on_committed(ctx_.id(), offset, entry)) return;
-  if (const auto* pr = std::get_if<PartitionRecord>(&entry.record)) {
-    if (hooks_.on_partition_change) hooks_.on_partition_change(applied.before, pr->state, pr->why);
-  } else if (const auto* br = std::get_if<BrokerRecord>(&entry.record)) {
-    if (hooks_.on_broker_change) hooks_.on_broker_change(br->info, br->why);
-  } else if (const auto* tr = std::get_if<TierRecord>(&entry.record)) {
-    if (hooks_.on_tier_event) hooks_.on_tier_event(tr->partition, tr->event, applied.tier, committed_.tiers.at(tr->partition));
-  }
-}
-
-void Controller::activate(Epoch epoch) {
-  // QuorumController.claim: replay the whole log, committed or not (what this leader holds
-  // of older epochs commits with its own first record), then start every registered
-  // broker's session afresh (BrokerHeartbeatManager is in memory).
-  working_ = bootstrap_;
-  for (const QuorumEntry& e : quorum_->log()) apply_record(working_, e);
-  last_heartbeat_.clear();
-  for (const auto& [b, info] : working_.brokers) {
-    if (info.registered) last_heartbeat_[b] = ctx_.now();
-  }
-  log_info_.clear();
-  shutting_down_.clear();
-  active_ = true;
-  active_epoch_ = epoch;
-  cover(ctx_, QuorumMark::kControllerActivated);
-  ctx_.trace("controller-active", {{"epoch", epoch}, {"log_end", quorum_->end_offset()}, {"hw", quorum_->high_watermark()}});
-  if (hooks_.on_activated) hooks_.on_activated(ctx_.id(), epoch);
-}
-
-void Controller::deactivate() {
-  // QuorumController.renounce: uncommitted changes are dropped (the next activation
-  // replays whatever log this node holds then).
-  active_ = false;
-  if (quorum_->end_offset() > quorum_->high_watermark()) cover(ctx_, QuorumMark::kUncommittedReverted);
-  ctx_.trace("controller-inactive", {{"epoch", active_epoch_}, {"log_end", quorum_->end_offset()}, {"hw", quorum_->high_watermark()}});
-}
-
 // --- brokers ---------------------------------------------------------------------------
 
 bool Controller::live(BrokerId b) const {
@@ -258,8 +165,8 @@ HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& 
     // brokers read metadata by polling, so the first heartbeat is the signal.
     set_fenced(from, false, "unfenced");
     elect_offline(kWhyElection);
-    if (!settle()) return not_controller<HeartbeatResponse>(ctx_);
   }
+  if (!settle()) return not_controller<HeartbeatResponse>(ctx_);
   return {.error = Errc::kNone, .fenced = false};
 }
 
@@ -526,6 +433,7 @@ void Controller::note_candidates(const PartitionState& next) const {
 
 void Controller::commit(PartitionState next, const char* why) {
   PartitionState& current = working_.partitions.at(next.partition);
+  maybe_complete_reassignment(next);
   FL_ASSERT(next.leader_epoch == current.leader_epoch && next.partition_epoch == current.partition_epoch &&
                 "epochs are bumped here only",
             next.partition);
@@ -570,6 +478,12 @@ void Controller::commit(PartitionState next, const char* why) {
 
 void Controller::check_invariants(const PartitionState& p) const {
   FL_ASSERT(sorted_unique(p.isr) && sorted_unique(p.elr), p.partition, text(p.isr), text(p.elr));
+  // KIP-455: the adding and removing replicas are disjoint parts of the replica set.
+  FL_ASSERT(sorted_unique(p.adding) && sorted_unique(p.removing), p.partition, text(p.adding), text(p.removing));
+  for (BrokerId b : p.adding) {
+    FL_ASSERT(contains(p.replicas, b) && !contains(p.removing, b) && "adding replicas are replicas", p.partition, b);
+  }
+  for (BrokerId b : p.removing) FL_ASSERT(contains(p.replicas, b) && "removing replicas are replicas", p.partition, b);
   for (BrokerId b : p.isr) {
     FL_ASSERT((contains(p.replicas, b) || contains(p.observers, b)) && "ISR within replicas and promoted observers",
               p.partition, b);
@@ -606,7 +520,10 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
     if (std::string_view(reason) == "observer-promotion-not-wanted") cover(ctx_, Mark::kObserverPromotionRefused);
     ctx_.trace("alter-partition-rejected",
                {{"partition", req.partition}, {"from", from}, {"isr", proposed}, {"reason", reason}});
-    return {.error = error, .state = it->second};
+    // As ControllerWriteEvent: an answer without records still waits for what is pending,
+    // so the state it carries is committed.
+    if (!settle()) return not_controller<AlterPartitionResponse>(ctx_);
+    return {.error = error, .state = committed_.partitions.at(req.partition)};
   }
   // An unchanged ISR is accepted without a new partition epoch (commit skips no-ops).
   commit(with_isr(it->second, req.new_isr), kWhyAlterPartition);
@@ -616,27 +533,6 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
   hand_off_from_observer(req.partition);
   if (!settle()) return not_controller<AlterPartitionResponse>(ctx_);
   return resp;
-}
-
-size_t Controller::elect_preferred_leaders() {
-  if (!active_) return 0;
-  // PartitionChangeBuilder.electPreferredLeader: the first assigned replica, if it is in the
-  // ISR and acceptable (live); otherwise the partition keeps its leader.
-  std::vector<PartitionId> ids;
-  for (const auto& [id, p] : working_.partitions) ids.push_back(id);
-  size_t changed = 0;
-  for (PartitionId id : ids) {
-    const PartitionState& p = working_.partitions.at(id);
-    if (p.replicas.empty()) continue;
-    const BrokerId preferred = p.replicas.front();
-    if (p.leader == preferred || !contains(p.isr, preferred) || !live(preferred)) continue;
-    PartitionState next = p;
-    next.leader = preferred;
-    cover(ctx_, Mark::kPreferredLeaderElected);
-    commit(std::move(next), kWhyPreferredElection);
-    ++changed;
-  }
-  return changed;
 }
 
 void Controller::hand_off_from_observer(PartitionId partition) {

@@ -88,6 +88,8 @@ struct ControllerConfig {
   // elect-fenced-last-known-leader (KAFKA-19522): the last known leader is elected while it
   // is still fenced.
   bool bug_elect_fenced_last_known_leader = false;
+  // reassign-without-catch-up: a reassignment's new replicas enter the ISR at once.
+  bool bug_reassign_without_catch_up = false;
   // A4: the metadata quorum. Empty voters: this controller alone. `disk` holds the quorum's
   // durable state and must survive the process (the scenario keeps it); null: a private one.
   QuorumConfig quorum;
@@ -143,6 +145,9 @@ inline constexpr const char* kWhyControlledShutdown = "controlled-shutdown";
 inline constexpr const char* kWhyObserverHandOff = "observer-hand-off";
 // An operator's (or auto.leader.rebalance's) preferred-replica election (E1).
 inline constexpr const char* kWhyPreferredElection = "preferred-election";
+// An operator's partition reassignment began (KIP-455); its completion is part of the change
+// that brought the last adding replica into the ISR.
+inline constexpr const char* kWhyReassignment = "reassignment";
 
 // `bugs` and `hooks` are borrowed: they must outlive the controller.
 class Controller {
@@ -218,9 +223,20 @@ class Controller {
   // ISR member, and not its leader, is led by it in a new leader epoch. Returns how many
   // partitions changed leader.
   size_t elect_preferred_leaders();
+  // KIP-455, kafka-reassign-partitions.sh (ReplicationControlManager.alterPartitionReassignments):
+  // moves `partition` to the replicas `target` (preference order). The replica set becomes
+  // target + the replicas leaving; the new ones catch up and join the ISR through D2; once
+  // every one has, the replica set becomes `target`, the ISR and ELR lose the leaving ones
+  // and, if the leader left, a target ISR member is elected (completeReassignmentIfNeeded).
+  // A target equal to the current replicas cancels a reassignment in progress. Returns
+  // false (changing nothing) when not active, for an unknown partition, a bad target
+  // (empty, duplicates, an observer), or a reassignment already in progress to elsewhere.
+  bool reassign(PartitionId partition, std::vector<BrokerId> target);
 
  private:
   void check_invariants(const PartitionState& p) const;
+  // KIP-455: completes `next`'s reassignment once every adding replica is in its ISR.
+  void maybe_complete_reassignment(PartitionState& next) const;
   void broker_changed(BrokerId b, const char* why);
 
   // A4: appends a change to the metadata log (the active controller only).

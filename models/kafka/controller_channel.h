@@ -6,6 +6,7 @@
 // turn). With a single controller it is a plain RPC to it.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,15 +26,23 @@ class ControllerChannel {
 
   // One attempt, at the controller this node believes active. A response with
   // NOT_CONTROLLER is returned as it is: the caller retries as after any error.
+  // With a quorum the attempt is capped at kSearchTimeout: without a leader hint, a silent
+  // controller must not hold a caller for its whole request timeout.
   template <typename Resp, typename Req>
   RpcResult<Resp> call(const std::string& method, Req request, Duration timeout) {
-    auto r = ctx_.call<Resp>(ids_[current_], method, std::move(request), timeout);
-    if (ids_.size() > 1 && (!r.ok() || r.value->error == Errc::kNotController)) {
+    const size_t used = current_;
+    if (ids_.size() > 1) timeout = std::min(timeout, kSearchTimeout);
+    auto r = ctx_.call<Resp>(ids_[used], method, std::move(request), timeout);
+    // Only this call's controller is given up on: another fiber of this node may have
+    // moved on already and found the active one meanwhile.
+    if (ids_.size() > 1 && used == current_ && (!r.ok() || r.value->error == Errc::kNotController)) {
       current_ = (current_ + 1) % ids_.size();
       cover(ctx_, QuorumMark::kClientRotated);
     }
     return r;
   }
+
+  static constexpr Duration kSearchTimeout = Duration::seconds(5);
 
  private:
   NodeContext& ctx_;

@@ -110,6 +110,12 @@ constexpr MarkSpec kMarks[] = {
     {"G2.observer-promotion-refused", "the controller refused an observer the promotion policy did not call for"},
     {"G3.observer-demoted", "a promoted observer was demoted out of the ISR"},
     {"G2.observer-leads", "a promoted observer was elected leader"},
+    {"A1.reassignment-started", "the controller began a reassignment: new replicas adding, old ones removing (KIP-455)"},
+    {"A1.reassignment-completed", "every adding replica joined the ISR; the replica set became the target"},
+    {"A1.reassignment-moved-leader", "completing a reassignment removed the leader, and another was elected"},
+    {"A1.replica-created", "a broker created the replica a reassignment added, from metadata"},
+    {"A1.replica-removed", "a broker stopped and deleted the replica a reassignment removed"},
+    {"A1.replica-readded", "a later reassignment brought back a replica this broker had deleted"},
 };
 static_assert(std::size(kMarks) == static_cast<size_t>(Mark::kCount), "every Mark needs a table entry");
 

@@ -113,6 +113,13 @@ enum class Mark : uint32_t {
   kObserverPromotionRefused,      // G2 (controller: policy does not hold)
   kObserverDemoted,               // G3
   kObserverLeads,                 // G2 / E1
+  // A1 with KIP-455: partition reassignment
+  kReassignmentStarted,           // A1: the controller began a reassignment (adding, removing)
+  kReassignmentCompleted,         // A1: every adding replica joined the ISR; the removing ones left
+  kReassignmentMovedLeader,       // A1/E1: completing a reassignment removed the leader: a new one
+  kReplicaCreated,                // A1: a broker created a replica a reassignment added
+  kReplicaRemoved,                // A1: a broker deleted the replica a reassignment removed
+  kReplicaReadded,                // A1: a removed replica was brought back by a later reassignment
   kCount,
 };
 

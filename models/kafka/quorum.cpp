@@ -73,9 +73,13 @@ void Quorum::start() {
     ++disk_.epoch;
     disk_.voted_for = ctx_.id();
     become_leader();
+  } else if (disk_.leader != kNoBroker && disk_.leader != ctx_.id()) {
+    // QuorumState.initialize: a voter that knew its epoch's leader restarts as its follower.
+    leader_ = disk_.leader;
+    follower_deadline_ = ctx_.now() + config_.fetch_timeout;
   } else {
-    // KRaft restarts a voter unattached (or resigned, if it led): it waits an election
-    // timeout for a leader to reach it before it campaigns.
+    // Unattached (or resigned, if it led): it waits an election timeout for a leader to
+    // reach it before it campaigns.
     follower_deadline_ = ctx_.now() + ctx_.prng().uniform(config_.election_timeout, config_.election_timeout * 2);
   }
   ctx_.spawn("quorum", [this] { run(); });
@@ -151,6 +155,7 @@ void Quorum::campaign() {
   // transitionToCandidate: a new epoch, a vote for itself, persisted before asking.
   ++disk_.epoch;
   disk_.voted_for = ctx_.id();
+  disk_.leader = kNoBroker;
   leader_ = kNoBroker;
   votes_ = {ctx_.id()};
   changed();
@@ -183,6 +188,7 @@ void Quorum::request_vote(NodeId voter, Epoch epoch) {
 void Quorum::become_leader() {
   role_ = Role::kLeader;
   leader_ = ctx_.id();
+  disk_.leader = ctx_.id();
   epoch_start_ = end_offset();
   fetched_.clear();
   last_fetch_.clear();
@@ -194,34 +200,33 @@ void Quorum::become_leader() {
   cover(ctx_, QuorumMark::kLeaderElected);
   if (epoch_start_ > hw_) cover(ctx_, QuorumMark::kLeaderInheritsUncommitted);
   ctx_.trace("quorum-leader", {{"epoch", disk_.epoch}, {"epoch_start", epoch_start_}, {"hw", hw_}});
-  if (listener_.on_become_leader) listener_.on_become_leader(disk_.epoch);
-  maybe_advance_hw();
-  if (config_.voters.size() > 1) {
-    const Epoch epoch = disk_.epoch;
-    ctx_.spawn("quorum-announce", [this, epoch] { announce(epoch); });
+  // The state machine hears of the term once the LeaderChange record is applied
+  // (apply_committed), which for a sole voter is now.
+  const Epoch epoch = disk_.epoch;
+  for (NodeId v : config_.voters) {
+    if (v != ctx_.id()) ctx_.spawn("quorum-announce", [this, epoch, v] { announce(epoch, v); });
   }
+  maybe_advance_hw();
 }
 
-void Quorum::announce(Epoch epoch) {
-  // BeginQuorumEpoch to every other voter, resent until each has answered in this epoch.
-  std::vector<NodeId> pending;
-  for (NodeId v : config_.voters) {
-    if (v != ctx_.id()) pending.push_back(v);
-  }
-  while (!pending.empty() && leading() && disk_.epoch == epoch) {
-    std::vector<NodeId> still;
-    for (NodeId v : pending) {
-      auto r = ctx_.call<BeginEpochResponse>(v, kQuorumBeginEpoch, BeginEpochRequest{epoch, ctx_.id()}, config_.rpc_timeout);
+void Quorum::announce(Epoch epoch, NodeId voter) {
+  // LeaderState / maybeSendBeginQuorumEpochRequests: for the whole term, every half fetch
+  // timeout, BeginQuorumEpoch to a voter that has not fetched from this leader lately; one
+  // fiber per voter, so a silent voter delays nobody else.
+  while (leading() && disk_.epoch == epoch) {
+    auto f = last_fetch_.find(voter);
+    const bool fetching = fetched_.contains(voter) && f != last_fetch_.end() &&
+                          ctx_.now() - f->second <= config_.fetch_timeout / 2;
+    if (!fetching) {
+      auto r = ctx_.call<BeginEpochResponse>(voter, kQuorumBeginEpoch, BeginEpochRequest{epoch, ctx_.id()},
+                                             config_.rpc_timeout);
       if (!leading() || disk_.epoch != epoch) return;
-      if (!r.ok()) {
-        still.push_back(v);
-      } else if (r.value->epoch > disk_.epoch) {
+      if (r.ok() && r.value->epoch > disk_.epoch) {
         become_follower(r.value->epoch, kNoBroker);
         return;
       }
     }
-    pending = std::move(still);
-    if (!pending.empty()) ctx_.sleep_for(config_.rpc_timeout);
+    ctx_.sleep_for(config_.fetch_timeout / 2);
   }
 }
 
@@ -247,6 +252,7 @@ void Quorum::resign(const char* why) {
   ctx_.trace("quorum-resign", {{"epoch", disk_.epoch}, {"why", why}, {"end_offset", end_offset()}, {"hw", hw_}});
   role_ = Role::kFollower;
   leader_ = kNoBroker;
+  disk_.leader = kNoBroker;
   follower_deadline_ = ctx_.now() + ctx_.prng().uniform(config_.election_timeout, config_.election_timeout * 2);
   changed();
   commit_waiters_.notify_all(ctx_.scheduler());
@@ -262,6 +268,7 @@ void Quorum::become_follower(Epoch epoch, NodeId leader) {
   }
   role_ = Role::kFollower;
   leader_ = leader;
+  disk_.leader = leader;
   follower_deadline_ = leader != kNoBroker
                            ? ctx_.now() + config_.fetch_timeout
                            : ctx_.now() + ctx_.prng().uniform(config_.election_timeout, config_.election_timeout * 2);
@@ -334,7 +341,7 @@ Quorum::FetchResponse Quorum::on_fetch(NodeId from, const FetchRequest& req) {
   last_fetch_[from] = ctx_.now();
   maybe_advance_hw();
   const Epoch epoch = disk_.epoch;
-  if (req.fetch_offset == end_offset() && req.known_hw == hw_) {
+  if (req.fetch_offset == end_offset() && req.known_hw >= hw_) {
     // Long poll: answer when there is something new (an append or a higher HW) or at the
     // wait's end.
     data_waiters_.wait(ctx_.scheduler(), ctx_.now() + config_.fetch_max_wait);
@@ -364,8 +371,8 @@ int64_t Quorum::append(MetadataRecord record) {
 
 bool Quorum::await_commit(int64_t offset, Epoch epoch) {
   for (;;) {
-    if (hw_ > offset) return true;
     if (!leading() || disk_.epoch != epoch) return false;
+    if (hw_ > offset) return true;
     commit_waiters_.wait(ctx_.scheduler());
   }
 }
@@ -406,6 +413,8 @@ void Quorum::apply_committed() {
   while (applied_ < hw_) {
     const int64_t offset = applied_++;
     if (listener_.on_commit) listener_.on_commit(offset, disk_.log[static_cast<size_t>(offset)]);
+    // Caught up past this term's LeaderChange record: the state machine may act as leader.
+    if (offset == epoch_start_ && leading() && listener_.on_become_leader) listener_.on_become_leader(disk_.epoch);
   }
 }
 

@@ -27,8 +27,11 @@
 //     crash of the process, as if every append were fsynced at once. KRaft fsyncs an append
 //     before it counts toward the high watermark (the leader's flushLeaderLog before
 //     updateLocalState; a follower before its next fetch), so what the model keeps and
-//     Kafka might lose was never counted; power loss and disk faults are not aimed at
-//     controllers.
+//     Kafka might lose was never counted. A power loss of a controller is therefore a kill:
+//     nothing unflushed is lost (Kafka restarts a former leader as Resigned because it may
+//     have been; here it restarts as a follower with no leader and campaigns).
+//   - No pre-vote: a voter cut off from the others campaigns again and again, and its
+//     epoch, once it is back, deposes the leader (KIP-996 prevents that).
 //   - No pre-vote (KIP-996), no snapshots, no observers in the quorum: brokers read the
 //     active controller's committed image by polling (Controller::on_metadata) instead of
 //     fetching the log. They see committed metadata only, possibly late, as KRaft brokers do.
@@ -80,6 +83,7 @@ struct QuorumEntry {
 struct QuorumDisk {
   Epoch epoch = 0;
   NodeId voted_for = kNoBroker;
+  NodeId leader = kNoBroker;  // the leader of `epoch`, once known (QuorumStateData.leaderId)
   std::vector<QuorumEntry> log;
 };
 
@@ -99,7 +103,9 @@ struct QuorumConfig {
 struct QuorumListener {
   // Every committed entry, in offset order from 0, once per process lifetime.
   std::function<void(int64_t offset, const QuorumEntry&)> on_commit;
-  // This node leads `epoch`; its LeaderChange record is the last entry of its log.
+  // This node leads `epoch` and its LeaderChange record is committed and applied, so
+  // on_commit has seen everything committed before its term (KafkaRaftClient fires
+  // handleLeaderChange once the listener has caught up past the epoch start offset).
   std::function<void(Epoch epoch)> on_become_leader;
   // This node no longer leads (resigned, or a higher epoch was seen).
   std::function<void()> on_resign;
@@ -155,7 +161,7 @@ class Quorum {
   void become_follower(Epoch epoch, NodeId leader);
   void become_leader();
   void resign(const char* why);
-  void announce(Epoch epoch);  // BeginQuorumEpoch to each other voter, until answered
+  void announce(Epoch epoch, NodeId voter);  // BeginQuorumEpoch to a voter that is not fetching
   void request_vote(NodeId voter, Epoch epoch);
   void changed();  // wakes the role fiber
 

@@ -81,6 +81,12 @@ struct PartitionState {
   // KIP-966's lastKnownElr as Kafka uses it (PartitionChangeBuilder.maybeUpdateLastKnownLeader):
   // the leader the partition had when it last became leaderless, while it has none (E1).
   std::vector<BrokerId> last_known_elr;
+  // KIP-455 (PartitionRegistration.addingReplicas / removingReplicas): during a reassignment
+  // `replicas` is the target followed by the replicas being removed; `adding` are target
+  // replicas not yet in the ISR at its start, `removing` the ones leaving. Both empty
+  // otherwise. Sorted.
+  std::vector<BrokerId> adding;
+  std::vector<BrokerId> removing;
   bool operator==(const PartitionState&) const = default;
 };
 

@@ -446,7 +446,9 @@ void ReplicationChecker::on_ack_all(NodeId b, PartitionId p, int64_t last, const
   const Replica* lr = leader->replica(p);
   for (BrokerId m : maximal_isr) {
     const Broker* mb = broker(m);
-    if (mb == nullptr) continue;  // down since: its disk is what S1 will judge
+    // Down since (its disk is what S1 will judge), or back and without the replica until
+    // metadata names it again (a reassignment added it, KIP-455).
+    if (mb == nullptr || mb->replica(p) == nullptr) continue;
     // A member that restarted since its last fetch had the record when the HW passed it;
     // what it recovered is judged by S1 and S6, not here.
     auto f = lr->followers.find(m);
@@ -491,7 +493,7 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
       after.isr.size() < before.isr.size() &&
       after.isr.size() >= static_cast<size_t>(config_.min_insync_replicas)) {
     const Broker* lb = broker(after.leader);
-    if (lb != nullptr && lb->replica(after.partition)->leader) {
+    if (lb != nullptr && lb->replica(after.partition) != nullptr && lb->replica(after.partition)->leader) {
       const Replica* lr = lb->replica(after.partition);
       int64_t target = lr->log.log_end_offset();
       for (BrokerId m : after.isr) {
@@ -515,7 +517,7 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
         const Broker* b = broker(leader);
         if (b == nullptr) return;
         const Replica* r = b->replica(p);
-        if (!r->leader || r->leader_epoch != epoch || r->log.high_watermark() >= target) return;
+        if (r == nullptr || !r->leader || r->leader_epoch != epoch || r->log.high_watermark() >= target) return;
         // Only once the leader has the answer (a lost response is not this rule's concern).
         if (r->meta.partition_epoch < partition_epoch || r->pending_isr) return;
         rc_.violation("L3", InvariantKind::kLiveness,
@@ -531,11 +533,13 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
     if (contains(before.isr, m)) continue;  // judge new members only; old ones at truncation
     const Broker* mb = broker(m);
     if (mb == nullptr || !mb->registered()) continue;
+    // A broker that has not created the replica yet (a reassignment added it) holds nothing.
     const Replica* r = mb->replica(after.partition);
-    if (r->log.log_end_offset() < thw) {
+    const int64_t leo = r == nullptr ? 0 : r->log.log_end_offset();
+    if (leo < thw) {
       violation("S6", after.partition,
                 fmt::format("{} joined the ISR with LEO {} below the true HW {} ({})", rc_.sim().trace().node_name(m),
-                            r->log.log_end_offset(), thw, why));
+                            leo, thw, why));
       return;
     }
   }
@@ -610,7 +614,7 @@ std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverg
       continue;
     }
     const Replica* lr = leader->replica(p);
-    if (!lr->leader) {
+    if (lr == nullptr || !lr->leader) {
       pending("L2", fmt::format("partition {}: {} does not know it leads", p, rc_.sim().trace().node_name(st.leader)));
       continue;
     }
@@ -628,7 +632,7 @@ std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverg
     bool quiet = lr->log.high_watermark() == leo;
     for (BrokerId b : st.replicas) {
       const Broker* br = broker(b);
-      quiet = quiet && br != nullptr && br->replica(p)->log.log_end_offset() == leo;
+      quiet = quiet && br != nullptr && br->replica(p) != nullptr && br->replica(p)->log.log_end_offset() == leo;
     }
     int64_t target = leo;
     if (auto prev = poll_leo_.find(p); !quiet && prev != poll_leo_.end() && prev->second.first == st.leader &&
@@ -644,8 +648,8 @@ std::optional<std::pair<std::string, std::string>> ReplicationChecker::unconverg
     }
     for (BrokerId b : st.replicas) {
       const Broker* br = broker(b);
-      if (br == nullptr) {
-        pending("L2", fmt::format("partition {}: replica down", p));
+      if (br == nullptr || br->replica(p) == nullptr) {
+        pending("L2", fmt::format("partition {}: replica down or not yet created", p));
         break;
       }
       const int64_t rleo = br->replica(p)->log.log_end_offset();

@@ -8,6 +8,7 @@
 // within `convergence_bound`.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "models/kafka/broker.h"
@@ -20,6 +21,7 @@
 #include "scenarios/kafka/tier_run.h"
 #include "scenarios/registry.h"
 #include "sim/fault_control.h"
+#include "sim/prng.h"
 
 namespace faultline {
 
@@ -27,7 +29,7 @@ namespace {
 
 using namespace kafka;
 
-enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage, kDiskStall, kControllerFailover };
+enum class Flavor { kBrokerCrash, kCascade, kPartition, kS3Outage, kDiskStall, kControllerFailover, kReassignment };
 
 class ReplicationScenario final : public Scenario {
  public:
@@ -134,6 +136,7 @@ class ReplicationScenario final : public Scenario {
     cc.bug_any_replica_election = rc.bugs().on(Bug::kAnyReplicaElection);
     cc.bug_last_replica_standing = rc.bugs().on(Bug::kLastReplicaStanding);
     cc.bug_elect_fenced_last_known_leader = rc.bugs().on(Bug::kElectFencedLastKnownLeader);
+    cc.bug_reassign_without_catch_up = rc.bugs().on(Bug::kReassignWithoutCatchUp);
     // The scenario's faults may aim at whichever controller has just become active.
     controller_hooks_.on_activated = [this](NodeId controller, Epoch) { fire("next-active-controller", controller); };
     if (controllers == 1) {
@@ -244,6 +247,18 @@ class ReplicationScenario final : public Scenario {
         nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
       }
       nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
+    } else if (flavor_ == Flavor::kReassignment) {
+      // KIP-455 while brokers crash: operators move replicas between brokers (the new one
+      // catches up and joins the ISR, then the old one leaves and deletes its log; a leader
+      // moved off hands over), preferred-replica elections follow the new preference, and
+      // leaders, followers, replicas being added and replicas being removed are killed, lose
+      // power or restart meanwhile.
+      nemesis.kinds = {FaultKind::kKill,     FaultKind::kPowerLoss, FaultKind::kRestart,       FaultKind::kDiskStall,
+                       FaultKind::kReassign, FaultKind::kReassign,  FaultKind::kElectPreferred};
+      for (PartitionId i = 0; i < partitions; ++i) {
+        nemesis.successors.emplace_back(fmt::format("leader:p{}", i), fmt::format("next-leader:p{}", i));
+      }
+      nemesis.successor_wait = cfg.broker_session_timeout + Duration::seconds(3);
     } else if (flavor_ == Flavor::kControllerFailover) {
       // A4: the active controller is killed, restarted or loses power (its metadata log is
       // durable, quorum.h), and the controller that takes over may be killed early in its
@@ -315,12 +330,15 @@ class ReplicationScenario final : public Scenario {
       if (kind == CrashKind::kPowerLoss && node < brokers) checker_->note_power_loss(node);
     });
     // elect-preferred: an operator's preferred-replica election, at the controller (E1).
-    faults.set_operation_handler([&sim, ctl_ids](const FaultEvent& e) {
-      if (e.kind != FaultKind::kElectPreferred) return false;
+    faults.set_operation_handler([&sim, ctl_ids, brokers](const FaultEvent& e) {
       const auto ctl = active_controller(sim, ctl_ids);
       if (!ctl) return false;  // no controller is active: nobody to ask
-      ctl->elect_preferred_leaders();
-      return true;
+      if (e.kind == FaultKind::kElectPreferred) {
+        ctl->elect_preferred_leaders();
+        return true;
+      }
+      if (e.kind != FaultKind::kReassign) return false;
+      return reassign(*ctl, e, brokers);
     });
     auto resolve = [&sim, ctl_ids](const std::string& role) -> std::optional<NodeId> {
       if (role == "active-controller") {
@@ -356,6 +374,30 @@ class ReplicationScenario final : public Scenario {
   }
 
  private:
+  // A `reassign` event (KIP-455): which partition moves, and from which broker to which, is
+  // drawn from the event's own time, so the plan alone decides it (replay and shrinking
+  // keep it). One replica is replaced by a broker that holds none of the partition, in its
+  // place in the preference order. Skipped while the partition is being reassigned.
+  static bool reassign(Controller& ctl, const FaultEvent& e, NodeId brokers) {
+    uint64_t h = static_cast<uint64_t>(e.at.ns());
+    const auto& parts = ctl.partitions();
+    if (parts.empty()) return false;
+    auto it = parts.begin();
+    std::advance(it, static_cast<long>(splitmix64(h) % parts.size()));
+    const PartitionState& st = it->second;
+    std::vector<BrokerId> spare;
+    for (NodeId b = 0; b < brokers; ++b) {
+      if (!contains_broker(st.replicas, b) && !contains_broker(st.observers, b)) spare.push_back(b);
+    }
+    if (spare.empty() || st.replicas.empty()) return false;
+    std::vector<BrokerId> target = st.replicas;
+    target[splitmix64(h) % target.size()] = spare[splitmix64(h) % spare.size()];
+    return ctl.reassign(st.partition, std::move(target));
+  }
+  static bool contains_broker(const std::vector<BrokerId>& v, BrokerId b) {
+    return std::find(v.begin(), v.end(), b) != v.end();
+  }
+
   // A protocol moment came (a broker took over a partition, was told to truncate, registered
   // again): fire the faults waiting for it.
   void fire(const std::string& role, NodeId broker) {
@@ -377,9 +419,10 @@ class ReplicationScenario final : public Scenario {
 
 std::vector<ParamSpec> replication_params(const char* duration, const char* faults, const char* power_losses,
                                           const char* retention_bytes, const char* tiered = "false",
-                                          const char* segment_bytes = "65536", const char* controllers = "1") {
+                                          const char* segment_bytes = "65536", const char* controllers = "1",
+                                          const char* brokers = "3") {
   return {
-      {"brokers", ParamType::kInt, "3", "number of brokers", 1, 32, {}},
+      {"brokers", ParamType::kInt, brokers, "number of brokers", 1, 32, {}},
       {"controllers", ParamType::kInt, controllers,
        "controllers (A4): 1 is a single reliable controller; more form a KRaft quorum with a replicated metadata log",
        1, 7, {}},
@@ -496,6 +539,19 @@ ScenarioInfo controller_failover_scenario_info() {
       replication_params("60s", "8", "1", "262144", "false", "65536", "3"),
       {{Bug::kVoteWithoutLogCheck, {"S22"}}},
       [] { return std::make_unique<ReplicationScenario>(Flavor::kControllerFailover); },
+  };
+}
+
+ScenarioInfo reassignment_scenario_info() {
+  return ScenarioInfo{
+      "reassignment",
+      "Four brokers, RF 3, min ISR 2, a producer (acks=all) and a consumer while operators reassign partitions "
+      "(KIP-455: a new replica catches up and joins the ISR, then an old one leaves and deletes its log, moving the "
+      "leader if it was the one) and run preferred-replica elections, and brokers are killed, lose power or restart "
+      "cleanly; checks S1-S13 and S21 and convergence after the heal.",
+      replication_params("60s", "10", "1", "262144", "false", "65536", "1", "4"),
+      {{Bug::kReassignWithoutCatchUp, {"S6", "S1", "S2", "S10"}}},
+      [] { return std::make_unique<ReplicationScenario>(Flavor::kReassignment); },
   };
 }
 

@@ -179,8 +179,10 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
       // incarnation, judged on the fetch state it had, and the controller removes it (D3,
       // unclean restart) before this one registers. Found by faultline fuzz: a power loss
       // 20 ms after a broker registered, and its old fetch state then counted for D2.
-      if (mr == nullptr || !mr->log.recovered() || !mb->registered()) continue;
-      const int64_t leo = mr->log.log_end_offset();
+      if (mb == nullptr || !mb->registered() || (mr != nullptr && !mr->log.recovered())) continue;
+      // A member without the replica at all (a reassignment's new one, not created yet)
+      // holds nothing.
+      const int64_t leo = mr == nullptr ? 0 : mr->log.log_end_offset();
       if (leo >= lr->log.high_watermark() && leo >= lr->leso) continue;
       report_("D2", after.partition,
               fmt::format("{} joined the ISR with LEO {}, below the leader {}'s {} {}", rc_.sim().trace().node_name(m),
@@ -210,7 +212,11 @@ void RuleChecker::on_partition_change(const PartitionState& before, const Partit
       auto it = ctl->brokers().find(b);
       return it != ctl->brokers().end() && it->second.registered && !it->second.fenced;
     };
-    const bool from_isr = contains(before.isr, after.leader);
+    // KIP-455: the change that completes a reassignment (the last adding replica joined the
+    // ISR, D2 judged above) elects from that ISR when the leader was moved off.
+    const bool completed = (!before.adding.empty() || !before.removing.empty()) && after.adding.empty() &&
+                           after.removing.empty();
+    const bool from_isr = contains(before.isr, after.leader) || (completed && contains(after.isr, after.leader));
     const bool isr_dead = std::none_of(before.isr.begin(), before.isr.end(), live);
     const bool from_elr = contains(before.elr, after.leader) && isr_dead;
     if (!from_isr && !from_elr) {
