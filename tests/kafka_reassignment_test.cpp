@@ -102,6 +102,22 @@ TEST(ReassignmentRuns, ReplicasMoveWhileBrokersCrashAndNothingIsLost) {
   EXPECT_GT(moved_leader, 0u);
 }
 
+// Found by `faultline fuzz --scenario reassignment`: with RF 1 the only replica moved from b0
+// to b1, b1 was killed right after it took over, and on restart it recovered only its initial
+// placement's logs, so the partition's log (whole in its page cache) was not loaded when it
+// was elected again (S6: LEO 0 below the true HW). Brokers now load every partition log on
+// their disk at start, as LogManager.loadLogs does.
+TEST(ReassignmentRuns, ARestartedBrokerLoadsTheLogsAReassignmentGaveIt) {
+  RunRequest req;
+  req.scenario = "reassignment";
+  req.seed = 4384537988929940374ULL;
+  req.sets = {{"brokers", "3"}, {"min.insync.replicas", "1"}, {"partitions", "1"}, {"power_losses", "0"}, {"rf", "1"}};
+  req.plan_text = "5s kill node=next-leader:p0 for=50ms\n8.337s reassign\n";
+  const RunResult r = execute(req);
+  EXPECT_EQ(r.verdict, Verdict::kPass) << faultline::test::why(r);
+  EXPECT_GT(r.marks.at("A1.reassignment-completed"), 0u);
+}
+
 TEST(ReassignmentRuns, WithoutCatchUpACommittedRecordIsMissingFromTheIsr) {
   const RunResult r = run(1, {"reassign-without-catch-up"});
   ASSERT_EQ(r.verdict, Verdict::kFail);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "models/kafka/marks.h"
 #include "models/kafka/placement.h"
@@ -32,6 +33,15 @@ Broker::Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const 
       controller_(ctx, config_.controller),
       archiver_(ctx, config_.controller, config_.replication, bugs) {
   for (PartitionId p : config_.partitions) {
+    replicas_[p] = std::make_unique<Replica>(ctx_, p, config_.replication);
+  }
+  // LogManager.loadLogs: every partition log on the disk is loaded, not only the initial
+  // placement's, so a replica a reassignment gave this broker is recovered after a restart
+  // (and one it took away is deleted again once metadata says so).
+  for (const std::string& file : ctx_.disk().list("p")) {
+    PartitionId p = 0;
+    if (std::sscanf(file.c_str(), "p%d/", &p) != 1 || p < 0 || replicas_.contains(p)) continue;
+    if (file.rfind(PartitionLog::directory(p), 0) != 0) continue;
     replicas_[p] = std::make_unique<Replica>(ctx_, p, config_.replication);
   }
 }
