@@ -195,7 +195,10 @@ void Quorum::become_leader() {
   for (NodeId v : config_.voters) last_fetch_[v] = ctx_.now();
   // LeaderState: the epoch begins with a LeaderChange record; nothing of older epochs is
   // counted as committed until it is.
-  disk_.log.push_back({disk_.epoch, LeaderChangeRecord{ctx_.id()}});
+  QuorumEntry change;
+  change.epoch = disk_.epoch;
+  change.record.emplace<LeaderChangeRecord>().leader = ctx_.id();
+  disk_.log.push_back(std::move(change));
   changed();
   cover(ctx_, QuorumMark::kLeaderElected);
   if (epoch_start_ > hw_) cover(ctx_, QuorumMark::kLeaderInheritsUncommitted);
@@ -318,7 +321,9 @@ Quorum::BeginEpochResponse Quorum::on_begin_epoch(NodeId, const BeginEpochReques
 }
 
 Quorum::FetchResponse Quorum::on_fetch(NodeId from, const FetchRequest& req) {
-  FetchResponse resp{.epoch = disk_.epoch, .leader = leader_};
+  FetchResponse resp;
+  resp.epoch = disk_.epoch;
+  resp.leader = leader_;
   if (req.epoch < disk_.epoch) {
     resp.error = Errc::kFencedLeaderEpoch;
     return resp;
