@@ -12,6 +12,7 @@
 #include "reports/summary.h"
 #include "runner/bad_input.h"
 #include "scenarios/registry.h"
+#include "reports/timeline.h"
 #include "sim/fault_plan.h"
 
 namespace faultline {
@@ -184,6 +185,13 @@ RunRequest make_request(const Common& c, uint64_t seed) {
 
 void check_result(const RunResult& r) {
   if (!r.input_error.empty()) throw BadInput{r.input_error};
+}
+
+std::function<std::unique_ptr<RunObserver>(Simulation&, const RunContext&)> timeline_observer(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw BadInput{fmt::format("cannot open timeline file '{}' for writing", path)};
+  std::fclose(f);
+  return timeline_to(path);
 }
 
 }  // namespace faultline

@@ -54,8 +54,12 @@ RunRequest make_request(const Common& c, uint64_t seed);
 void check_result(const RunResult& r);
 
 // runner/db_commands.cpp
+// --timeline FILE: checks FILE can be written (BadInput otherwise) and returns the observer
+// that writes the run's trace-event JSON there (reports/timeline.h).
+std::function<std::unique_ptr<RunObserver>(Simulation&, const RunContext&)> timeline_observer(const std::string& path);
+
 int cmd_replay(const std::string& program, const std::string& db_path, const std::string& run_id_text,
-               bool last_failure, std::string trace_path, int64_t timeout_s);
+               bool last_failure, std::string trace_path, int64_t timeout_s, const std::string& timeline_path = "");
 int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const std::string& for_text, int jobs,
              uint64_t rc_seed, bool fixed_config);
 int cmd_merge(const std::vector<std::string>& paths);

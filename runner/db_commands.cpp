@@ -25,7 +25,7 @@ namespace faultline {
 // checked against the stored one. Exit 0 (same hash, pass), 1 (same hash, the failure
 // reproduced) or 3 (another hash: another binary, or non-determinism; said plainly).
 int cmd_replay(const std::string& program, const std::string& db_path, const std::string& run_id_text,
-               bool last_failure, std::string trace_path, int64_t timeout_s) {
+               bool last_failure, std::string trace_path, int64_t timeout_s, const std::string& timeline_path) {
   if (!std::filesystem::exists(db_path)) throw BadInput{fmt::format("no results database '{}'", db_path)};
   std::string error;
   auto db = ResultsDb::open(db_path, &error);
@@ -55,6 +55,7 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
   if (trace == nullptr) throw BadInput{fmt::format("cannot open trace file '{}' for writing", trace_path)};
   std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
   req.trace_sink = trace;
+  if (!timeline_path.empty()) req.observer = timeline_observer(timeline_path);
   RunResult result;
   int64_t wall_ms = 0;
   run_isolated({req}, IsolationOptions{1, timeout_s * 1000}, [&](size_t, const RunResult& r, int64_t ms) {
@@ -65,6 +66,7 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
   check_result(result);
   print_run_human(result, wall_ms, replay_command(program, req, "", timeout_s));
   fmt::print("  full trace: {}\n", trace_path);
+  if (!timeline_path.empty()) fmt::print("  timeline: {} (open in https://ui.perfetto.dev or chrome://tracing)\n", timeline_path);
   if (result.trace_hash == stored->result.trace_hash) {
     fmt::print("replay of run {}: trace hash {} matches the recorded one\n", stored->id, hex64(result.trace_hash));
     return result.verdict == Verdict::kPass ? 0 : 1;

@@ -100,9 +100,10 @@ int cmd_list(bool json) {
 }
 
 int cmd_run(const std::string& program, const Common& c, uint64_t seed, const std::string& trace_path,
-            bool in_process, const std::string& command) {
+            bool in_process, const std::string& command, const std::string& timeline_path) {
   RunRequest req = make_request(c, seed);
   check(req);
+  if (!timeline_path.empty()) req.observer = timeline_observer(timeline_path);
   if (c.json && trace_path == "-") throw BadInput{"--json with --trace - would mix trace lines into the JSON stream"};
   auto db = open_db(c);
   std::FILE* trace = nullptr;
@@ -137,6 +138,9 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
     (void)!::write(STDOUT_FILENO, line.data(), line.size());  // one JSON line, one write
   } else {
     print_run_human(result, wall_ms, replay);
+    if (!timeline_path.empty()) {
+      fmt::print("  timeline: {} (open in https://ui.perfetto.dev or chrome://tracing)\n", timeline_path);
+    }
     if (result.verdict != Verdict::kPass && trace == nullptr) {
       if (ring.sink() != nullptr) std::fflush(ring.sink());  // an in-process run's last line
       print_trace_tail(ring);
@@ -258,6 +262,8 @@ int main_impl(int argc, char** argv) {
   bool in_process = false;
   run->add_option("--seed", seed_text, "the seed")->required();
   run->add_option("--trace", trace_path, "write the human-readable trace to FILE ('-' for stdout)");
+  std::string run_timeline;
+  run->add_option("--timeline", run_timeline, "also write the run as Chrome trace-event JSON to this file");
   run->add_flag("--in-process", in_process, "run without the crash-isolating child process (for debuggers)");
 
   CLI::App* sweep = app.add_subcommand("sweep", "run a range of seeds, each isolated in its own process");
@@ -320,6 +326,14 @@ int main_impl(int argc, char** argv) {
   fuzz_cmd->add_flag("--fixed-config", fuzz_fixed_config,
                      "keep the scenario's configuration and workload (and --set); generate only fault plans");
 
+  CLI::App* timeline = app.add_subcommand(
+      "timeline", "run one seed and write it as Chrome trace-event JSON (Perfetto UI, chrome://tracing)");
+  add_common(timeline);
+  std::string timeline_seed_text;
+  std::string timeline_out;
+  timeline->add_option("--seed", timeline_seed_text, "the seed")->required();
+  timeline->add_option("--out", timeline_out, "the JSON file to write")->required();
+
   CLI::App* replay = app.add_subcommand("replay", "re-run a stored run exactly and check its trace hash");
   std::string replay_db = "faultline.db";
   std::string replay_id;
@@ -330,6 +344,8 @@ int main_impl(int argc, char** argv) {
   replay->add_option("--db", replay_db, "the results database")->capture_default_str();
   replay->add_flag("--last-failure", replay_last, "the latest run that did not pass");
   replay->add_option("--trace", replay_trace, "where to write the full trace (default replay-runN.trace)");
+  std::string replay_timeline;
+  replay->add_option("--timeline", replay_timeline, "also write the run as Chrome trace-event JSON to this file");
   replay->add_option("--timeout", replay_timeout, "wall-clock seconds before the run is killed as a crash")
       ->check(CLI::Range(1, 86'400))
       ->capture_default_str();
@@ -367,14 +383,25 @@ int main_impl(int argc, char** argv) {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);
     if (*fuzz_cmd) return cmd_fuzz(program, common, fuzz_runs, fuzz_for, fuzz_jobs, fuzz_seed, fuzz_fixed_config);
-    if (*replay) return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout);
+    if (*replay) {
+      return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout, replay_timeline);
+    }
+    if (*timeline) {
+      uint64_t seed = 0;
+      if (!parse_u64(timeline_seed_text, &seed)) {
+        throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", timeline_seed_text)};
+      }
+      std::string command;
+      for (int i = 0; i < argc; ++i) command += (i ? " " : "") + shell_quote(argv[i]);
+      return cmd_run(program, common, seed, "", false, command, timeline_out);
+    }
     if (*bench) return run_bench(bench_events, bench_json);
     if (*run) {
       uint64_t seed = 0;
       if (!parse_u64(seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", seed_text)};
       std::string command;
       for (int i = 0; i < argc; ++i) command += (i ? " " : "") + shell_quote(argv[i]);
-      return cmd_run(program, common, seed, trace_path, in_process, command);
+      return cmd_run(program, common, seed, trace_path, in_process, command, run_timeline);
     }
     if (*sweep) {
       sweep_options.db_path = common.no_db ? std::string() : common.db_path;

@@ -146,6 +146,9 @@ RunResult execute(const RunRequest& request) {
   Simulation sim(request.seed);
   sim.trace().set_sink(request.trace_sink);
   RunContext rc(sim, *params, bugs, request);
+  std::unique_ptr<RunObserver> observer = request.observer ? request.observer(sim, rc) : nullptr;
+  sim.trace().set_observer(observer.get());
+  sim.network().set_observer(observer ? observer->network_observer() : nullptr);
   std::optional<std::string> crash;
   {
     std::unique_ptr<Scenario> scenario = info->make();
@@ -204,6 +207,9 @@ RunResult execute(const RunRequest& request) {
   result.events = sim.scheduler().steps();
   result.trace_records = sim.trace().records();
   result.sim_time_ns = sim.now().ns();
+  sim.trace().set_observer(nullptr);
+  sim.network().set_observer(nullptr);
+  if (observer) observer->finish(result);
   return result;
 }
 

@@ -43,6 +43,17 @@ struct Violation {
   std::string excuse;
 };
 
+// One sampled value for a timeline (reports/timeline.h): `series` of `track` on `node`, e.g.
+// node b1, track "p0", series "HW".
+struct CounterSample {
+  NodeId node = 0;
+  std::string track;
+  std::string series;
+  int64_t value = 0;
+};
+class RunContext;
+class RunObserver;
+
 struct RunRequest {
   std::string scenario;
   uint64_t seed = 0;
@@ -51,6 +62,8 @@ struct RunRequest {
   std::FILE* trace_sink = nullptr;          // human-readable trace, or nullptr
   std::optional<std::string> plan_text;     // --plan: run this fault plan instead of the nemesis
   bool plan_only = false;                   // stop once the fault plan is known (faultline plan)
+  // Optional: an observer of the run (faultline timeline); not part of what is run.
+  std::function<std::unique_ptr<RunObserver>(Simulation&, const RunContext&)> observer;
 };
 
 struct RunResult {
@@ -92,6 +105,15 @@ struct RunResult {
   std::optional<PlanSpace> plan_space;
 };
 
+// Watches one run from the inside (the timeline): sees every trace record and, at the end,
+// the result. Made by RunRequest::observer before the scenario starts.
+class RunObserver : public TraceObserver {
+ public:
+  virtual void finish(const RunResult& result) = 0;
+  // Also watching RPCs, if not null.
+  virtual NetworkObserver* network_observer() { return nullptr; }
+};
+
 class RunContext {
  public:
   RunContext(Simulation& sim, const Params& params, const BugSet& bugs, const RunRequest& request)
@@ -117,6 +139,12 @@ class RunContext {
   const std::optional<RunResult::PlanSpace>& plan_space() const { return plan_space_; }
 
   void metric(const std::string& name, int64_t value) { metrics_[name] = value; }
+
+  // Values a timeline samples while the run goes (replica LEO, HW, ISR size, ...): the
+  // scenario says how to read them; reading must not change the simulation.
+  using CounterProbe = std::function<void(std::vector<CounterSample>& out)>;
+  void set_counter_probe(CounterProbe probe) { probe_ = std::move(probe); }
+  const CounterProbe& counter_probe() const { return probe_; }
   const std::map<std::string, int64_t>& metrics() const { return metrics_; }
 
   // Runs the simulation to `t`. Returns false when the run must end now (crash, stop after a
@@ -144,6 +172,7 @@ class RunContext {
   std::vector<Violation> violations_;
   std::map<std::string, int64_t> metrics_;
   RunOutcome outcome_;
+  CounterProbe probe_;
 };
 
 class Scenario {

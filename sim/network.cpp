@@ -156,6 +156,7 @@ void Network::serve_request(NodeId server, Envelope env) {
     return;
   }
   Handler handler = it->second;
+  if (observer_ != nullptr) observer_->on_request_served(server, env.from, env.method, env.call_id, s_.now());
   std::string fiber_name = "rpc:" + env.method;
   s_.spawn(server, std::move(fiber_name), [this, server, handler = std::move(handler), env = std::move(env)]() mutable {
     std::any response = handler(env.from, std::move(env.body));
@@ -179,6 +180,7 @@ std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::
   env.call_id = id;
   env.method = method;
   env.body = std::move(request);
+  if (observer_ != nullptr) observer_->on_request_sent(from, to, method, id, s_.now());
   transmit(from, to, std::move(env));
   std::optional<std::pair<RpcStatus, std::any>> got = reply.get(saturating_add(s_.now(), timeout));
   if (!got) {

@@ -90,6 +90,16 @@ class NodeSet {
   uint64_t bits_ = 0;
 };
 
+// Sees RPC requests leave and reach their server (the timeline's flow arrows). It may read
+// the simulation, never change it.
+class NetworkObserver {
+ public:
+  virtual ~NetworkObserver() = default;
+  virtual void on_request_sent(NodeId from, NodeId to, const std::string& method, uint64_t call_id, Instant at) = 0;
+  virtual void on_request_served(NodeId server, NodeId from, const std::string& method, uint64_t call_id,
+                                 Instant at) = 0;
+};
+
 class Network {
  public:
   // Runs in a fresh fiber of the server node; returns the response body.
@@ -128,6 +138,8 @@ class Network {
   size_t active_rules() const { return rules_.size(); }
 
   uint64_t sent() const { return sent_; }
+  // Not owned; nullptr turns it off.
+  void set_observer(NetworkObserver* observer) { observer_ = observer; }
   uint64_t delivered() const { return delivered_; }
   uint64_t dropped() const { return dropped_; }
 
@@ -174,6 +186,7 @@ class Network {
   uint64_t next_call_ = 1;
   uint64_t sent_ = 0;
   uint64_t delivered_ = 0;
+  NetworkObserver* observer_ = nullptr;
   uint64_t dropped_ = 0;
 };
 

@@ -37,6 +37,7 @@ void Trace::record(Instant at, NodeId node, std::string_view kind, std::initiali
   hash_ = h;
   if ((records_ & (kCheckpointEvery - 1)) == 0) checkpoints_.push_back(h);
   if (sink_ != nullptr) print(at, node, kind, fields);
+  if (observer_ != nullptr) observer_->on_record(at, node, kind, fields);
 }
 
 void Trace::print(Instant at, NodeId node, std::string_view kind, std::initializer_list<TraceField> fields) {

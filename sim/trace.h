@@ -43,6 +43,14 @@ struct TraceField {
   bool is_duration = false;
 };
 
+// Sees every record as it is made, in structured form (the timeline writer, reports/timeline.h).
+// It may read the simulation, never change it; the hash does not depend on it.
+class TraceObserver {
+ public:
+  virtual ~TraceObserver() = default;
+  virtual void on_record(Instant at, NodeId node, std::string_view kind, std::initializer_list<TraceField> fields) = 0;
+};
+
 class Trace {
  public:
   Trace();
@@ -54,6 +62,8 @@ class Trace {
   // Human-readable output, one line per event; nullptr turns it off. Not owned.
   void set_sink(std::FILE* sink) { sink_ = sink; }
   bool verbose() const { return sink_ != nullptr; }
+  // Structured records for an observer; nullptr turns it off. Not owned.
+  void set_observer(TraceObserver* observer) { observer_ = observer; }
 
   void record(Instant at, NodeId node, std::string_view kind, std::initializer_list<TraceField> fields = {});
 
@@ -89,6 +99,7 @@ class Trace {
   uint64_t records_ = 0;
   std::vector<uint64_t> checkpoints_;
   std::FILE* sink_ = nullptr;
+  TraceObserver* observer_ = nullptr;
   std::vector<std::string> node_names_;
   std::string world_name_ = "world";
 };

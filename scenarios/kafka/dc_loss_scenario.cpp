@@ -28,6 +28,7 @@
 #include "models/kafka/broker.h"
 #include "models/kafka/marks.h"
 #include "models/kafka/tier/tier_marks.h"
+#include "scenarios/kafka/timeline_probe.h"
 #include "scenarios/kafka/tier_run.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
@@ -205,6 +206,7 @@ class DcLossScenario final : public Scenario {
       return cons;
     });
     sim.coverage().declare(mark_catalogue());
+    rc.set_counter_probe(replica_counters(sim, broker_ids, partitions));  // for a timeline
     for (NodeId n = 0; n < sim.node_count(); ++n) sim.start(n);
     if (tier_) {
       // The late reader, from offset 0 halfway through the fault phase (H5, S16, L4), in the

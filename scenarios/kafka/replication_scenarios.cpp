@@ -19,6 +19,7 @@
 #include "models/kafka/tier/tier_marks.h"
 #include "scenarios/kafka/checker.h"
 #include "scenarios/kafka/tier_run.h"
+#include "scenarios/kafka/timeline_probe.h"
 #include "scenarios/registry.h"
 #include "sim/fault_control.h"
 #include "sim/prng.h"
@@ -182,6 +183,7 @@ class ReplicationScenario final : public Scenario {
       return cons;
     });
     sim.coverage().declare(mark_catalogue());
+    rc.set_counter_probe(replica_counters(sim, broker_ids, partitions));  // for a timeline
     for (NodeId n = 0; n < sim.node_count(); ++n) sim.start(n);
     if (cfg.tiered) {
       // A consumer that starts from offset 0 halfway through, after the hotset has deleted

@@ -45,6 +45,16 @@ for scen in controller-failover reassignment; do
   fi
 done
 
+# A timeline is written beside the run, which it leaves unchanged (same hash).
+"$FL" timeline --scenario partition --seed 3 --out "$WORK/t.json" --no-db > /dev/null
+ht=$("$FL" run --scenario partition --seed 3 --no-db --json --timeline "$WORK/t2.json" | field trace_hash)
+hp=$("$FL" run --scenario partition --seed 3 --no-db --json | field trace_hash)
+if [[ -s "$WORK/t.json" && -s "$WORK/t2.json" && -n "$ht" && "$ht" == "$hp" ]] && head -c 40 "$WORK/t.json" | grep -q traceEvents; then
+  pass "timeline written, run unchanged ($ht)"
+else
+  fail "timeline missing or the run changed: '$ht' '$hp'"
+fi
+
 # 3. Exit codes: 0 pass, 1 failure.
 "$FL" run --scenario ping --seed 3 > /dev/null; rc=$?
 [[ $rc -eq 0 ]] && pass "passing run exits 0" || fail "passing run exited $rc"
@@ -66,6 +76,8 @@ bad() {
   fi
 }
 bad "unknown scenario" run --scenario nope --seed 1
+bad "timeline to an unwritable file" timeline --scenario ping --seed 1 --out /nonexistent-dir/t.json --no-db
+bad "timeline without --out" timeline --scenario ping --seed 1 --no-db
 bad "unknown parameter" run --scenario ping --seed 1 --set nodez=3
 bad "bad parameter value" run --scenario ping --seed 1 --set nodes=many
 bad "out-of-range parameter" run --scenario ping --seed 1 --set nodes=1000
