@@ -181,6 +181,21 @@ void TimelineWriter::on_request_served(NodeId server, NodeId from, const std::st
                             name, callee.first, callee.second, micros(at.ns())));
 }
 
+void TimelineWriter::on_checker_event(Instant at, NodeId node, const std::string& track, const std::string& name,
+                                      const std::vector<std::pair<std::string, std::string>>& args) {
+  // tids 5..9: below the partition tracks (the few checker tracks there are share the last).
+  const int tid =
+      checker_tracks_.try_emplace(track, std::min(9, 5 + static_cast<int>(checker_tracks_.size()))).first->second;
+  const Track t{pid(node), tid};
+  name_track(t, track);
+  std::string json = "{";
+  for (const auto& [key, value] : args) {
+    if (json.size() > 1) json += ',';
+    json += json_escape(key) + ':' + json_escape(value);
+  }
+  instant(t, name, at.ns(), json + "}");
+}
+
 void TimelineWriter::sample(int64_t at_ns) {
   if (!rc_.counter_probe() || (last_sample_ns_ >= 0 && at_ns - last_sample_ns_ < 50'000'000)) return;
   last_sample_ns_ = at_ns;

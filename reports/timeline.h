@@ -45,6 +45,9 @@ class TimelineWriter final : public RunObserver, public NetworkObserver {
   void on_request_sent(NodeId from, NodeId to, const std::string& method, uint64_t call_id, Instant at) override;
   void on_request_served(NodeId server, NodeId from, const std::string& method, uint64_t call_id, Instant at) override;
   static constexpr int kRpcTrack = 4;
+  // Checker events (acknowledgements with their record's story) on tracks from tid 5 on.
+  void on_checker_event(Instant at, NodeId node, const std::string& track, const std::string& name,
+                        const std::vector<std::pair<std::string, std::string>>& args) override;
 
   // The JSON document as it stands (finish() closes open slices first).
   std::string json() const;
@@ -91,7 +94,8 @@ class TimelineWriter final : public RunObserver, public NetworkObserver {
   // Counters: the last value written per (pid, track name, series).
   std::map<std::tuple<uint32_t, std::string, std::string>, int64_t> counters_;
   int64_t last_sample_ns_ = -1;
-  std::map<uint64_t, int64_t> rpc_sent_;  // call id -> sent at (ns), for the flows still in flight
+  std::map<uint64_t, int64_t> rpc_sent_;
+  std::map<std::string, int> checker_tracks_;  // track name -> tid  // call id -> sent at (ns), for the flows still in flight
   bool finished_ = false;
 };
 

@@ -149,6 +149,7 @@ RunResult execute(const RunRequest& request) {
   std::unique_ptr<RunObserver> observer = request.observer ? request.observer(sim, rc) : nullptr;
   sim.trace().set_observer(observer.get());
   sim.network().set_observer(observer ? observer->network_observer() : nullptr);
+  rc.set_observer(observer.get());
   std::optional<std::string> crash;
   {
     std::unique_ptr<Scenario> scenario = info->make();
@@ -209,6 +210,7 @@ RunResult execute(const RunRequest& request) {
   result.sim_time_ns = sim.now().ns();
   sim.trace().set_observer(nullptr);
   sim.network().set_observer(nullptr);
+  rc.set_observer(nullptr);
   if (observer) observer->finish(result);
   return result;
 }

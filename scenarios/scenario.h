@@ -112,6 +112,10 @@ class RunObserver : public TraceObserver {
   virtual void finish(const RunResult& result) = 0;
   // Also watching RPCs, if not null.
   virtual NetworkObserver* network_observer() { return nullptr; }
+  // A checker's event worth drawing (an acknowledgement and its record's story): an instant
+  // on `track` of `node`, with (key, text) args.
+  virtual void on_checker_event(Instant at, NodeId node, const std::string& track, const std::string& name,
+                                const std::vector<std::pair<std::string, std::string>>& args) = 0;
 };
 
 class RunContext {
@@ -145,6 +149,13 @@ class RunContext {
   using CounterProbe = std::function<void(std::vector<CounterSample>& out)>;
   void set_counter_probe(CounterProbe probe) { probe_ = std::move(probe); }
   const CounterProbe& counter_probe() const { return probe_; }
+  // Whether a timeline is watching (checkers then report events worth drawing).
+  bool observed() const { return observer_ != nullptr; }
+  void set_observer(RunObserver* observer) { observer_ = observer; }
+  void checker_event(NodeId node, const std::string& track, const std::string& name,
+                     const std::vector<std::pair<std::string, std::string>>& args) {
+    if (observer_ != nullptr) observer_->on_checker_event(sim_.now(), node, track, name, args);
+  }
   const std::map<std::string, int64_t>& metrics() const { return metrics_; }
 
   // Runs the simulation to `t`. Returns false when the run must end now (crash, stop after a
@@ -173,6 +184,7 @@ class RunContext {
   std::map<std::string, int64_t> metrics_;
   RunOutcome outcome_;
   CounterProbe probe_;
+  RunObserver* observer_ = nullptr;
 };
 
 class Scenario {

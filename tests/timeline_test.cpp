@@ -72,7 +72,7 @@ TEST_P(TimelineFormat, FailingSeedIsAValidTraceEventFile) {
   std::map<std::pair<double, double>, int64_t> last_ts;       // (pid, tid) -> last ts in file order
   std::map<std::pair<double, double>, int64_t> slice_end;     // (pid, tid) -> end of the last X slice
   std::map<std::tuple<double, std::string, double>, int64_t> open_async;  // (pid, cat, id) -> begin ts
-  size_t leader_slices = 0, counters = 0, violations = 0, flows = 0;
+  size_t leader_slices = 0, counters = 0, violations = 0, flows = 0, acks = 0;
   std::map<double, int64_t> flow_start;  // flow id -> start ts
   for (const Json& e : events) {
     ASSERT_TRUE(e.is_object());
@@ -99,6 +99,10 @@ TEST_P(TimelineFormat, FailingSeedIsAValidTraceEventFile) {
       if (e.at("name").str().rfind("leader", 0) == 0) ++leader_slices;
     } else if (ph == "i") {
       ASSERT_TRUE(e.has("s"));
+      if (e.at("name").str().rfind("ack p", 0) == 0 && e.has("args") && e.at("args").has("story") &&
+          !e.at("args").at("story").str().empty()) {
+        ++acks;
+      }
       if (e.at("name").str().rfind("violation ", 0) == 0) {
         ++violations;
         if (violations == 1) {
@@ -141,6 +145,7 @@ TEST_P(TimelineFormat, FailingSeedIsAValidTraceEventFile) {
   EXPECT_TRUE(open_async.empty()) << "async slices never ended";
   EXPECT_TRUE(flow_start.empty()) << "flows never finished";
   EXPECT_GT(flows, 0u) << "no RPC drawn";
+  EXPECT_GT(acks, 0u) << "no acknowledgement with its record's story";
   EXPECT_GT(leader_slices, 0u);
   EXPECT_GT(counters, 0u);
   EXPECT_GE(violations, 1u);

@@ -545,7 +545,8 @@ void ReplicationChecker::on_partition_change(const PartitionState& before, const
   }
 }
 
-void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, int acks, Errc error, int64_t offset) {
+void ReplicationChecker::on_result(NodeId producer, PartitionId p, uint64_t record_id, int acks, Errc error,
+                                   int64_t offset) {
   RecordHistory& h = history_[record_id];
   h.answered_at = rc_.sim().now();
   h.answer = error;
@@ -571,6 +572,10 @@ void ReplicationChecker::on_result(NodeId, PartitionId p, uint64_t record_id, in
     return;
   }
   h.acked = true;
+  if (rc_.observed()) {
+    rc_.checker_event(producer, "acks", fmt::format("ack p{} offset {}", p, offset),
+                      {{"record", fmt::format("{:#x}", record_id)}, {"story", history_of(record_id)}});
+  }
   PartitionGhost& g = ghosts_[p];
   ++acked_count_;
   g.acked.push_back({offset, record_id, rc_.sim().now()});
