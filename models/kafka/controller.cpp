@@ -16,14 +16,6 @@ using namespace broker_set;
 
 namespace {
 
-template <typename Resp>
-Resp not_controller(NodeContext& ctx) {
-  cover(ctx, QuorumMark::kNotController);
-  Resp r{};
-  r.error = Errc::kNotController;
-  return r;
-}
-
 // Traces show "no leader" as -1 rather than UINT32_MAX.
 int64_t leader_field(BrokerId b) { return b == kNoBroker ? -1 : static_cast<int64_t>(b); }
 
@@ -110,7 +102,7 @@ bool Controller::live(BrokerId b) const {
 }
 
 RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBrokerRequest& req) {
-  if (!active_) return not_controller<RegisterBrokerResponse>(ctx_);
+  if (!active_) return not_controller<RegisterBrokerResponse>();
   if (req.broker != from) return {.error = Errc::kInvalidRequest, .broker_epoch = -1};
   BrokerInfo& info = working_.brokers.try_emplace(from, BrokerInfo{.broker = from}).first->second;
   // D3: another incarnation may register only once the old one's session has expired (its
@@ -147,12 +139,12 @@ RegisterBrokerResponse Controller::on_register(NodeId from, const RegisterBroker
     // eligible leader either.
     remove_broker(from, !clean, clean ? kWhyBrokerReregistered : kWhyUncleanShutdown);
   }
-  if (!settle()) return not_controller<RegisterBrokerResponse>(ctx_);
+  if (!settle()) return not_controller<RegisterBrokerResponse>();
   return {.error = Errc::kNone, .broker_epoch = epoch};
 }
 
 HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& req) {
-  if (!active_) return not_controller<HeartbeatResponse>(ctx_);
+  if (!active_) return not_controller<HeartbeatResponse>();
   auto it = working_.brokers.find(req.broker);
   if (req.broker != from || it == working_.brokers.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
     return {.error = Errc::kStaleBrokerEpoch, .fenced = true};
@@ -166,12 +158,12 @@ HeartbeatResponse Controller::on_heartbeat(NodeId from, const HeartbeatRequest& 
     set_fenced(from, false, "unfenced");
     elect_offline(kWhyElection);
   }
-  if (!settle()) return not_controller<HeartbeatResponse>(ctx_);
+  if (!settle()) return not_controller<HeartbeatResponse>();
   return {.error = Errc::kNone, .fenced = false};
 }
 
 ControlledShutdownResponse Controller::on_controlled_shutdown(NodeId from, const ControlledShutdownRequest& req) {
-  if (!active_) return not_controller<ControlledShutdownResponse>(ctx_);
+  if (!active_) return not_controller<ControlledShutdownResponse>();
   auto it = working_.brokers.find(req.broker);
   if (req.broker != from || it == working_.brokers.end() || !it->second.registered || req.broker_epoch != it->second.epoch) {
     return {.error = Errc::kStaleBrokerEpoch};
@@ -185,7 +177,7 @@ ControlledShutdownResponse Controller::on_controlled_shutdown(NodeId from, const
   ctx_.trace("controlled-shutdown", {{"broker", from}, {"epoch", req.broker_epoch}});
   if (!it->second.fenced) set_fenced(from, true, "controlled-shutdown");
   remove_broker(from, /*left_elr=*/false, kWhyControlledShutdown);
-  if (!settle()) return not_controller<ControlledShutdownResponse>(ctx_);
+  if (!settle()) return not_controller<ControlledShutdownResponse>();
   return {.error = Errc::kNone};
 }
 
@@ -235,7 +227,7 @@ void Controller::broker_changed(BrokerId b, const char* why) {
 
 MetadataResponse Controller::on_metadata() const {
   // A4: what is committed only; a broker may see it late, never before it is committed.
-  if (!active_) return not_controller<MetadataResponse>(ctx_);
+  if (!active_) return not_controller<MetadataResponse>();
   MetadataResponse resp;
   resp.version = static_cast<uint64_t>(committed_.offset);
   for (const auto& [id, p] : committed_.partitions) resp.partitions.push_back(p);
@@ -509,7 +501,7 @@ void Controller::check_invariants(const PartitionState& p) const {
 // --- AlterPartition (D1, D2) -----------------------------------------------------------
 
 AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPartitionRequest& req) {
-  if (!active_) return not_controller<AlterPartitionResponse>(ctx_);
+  if (!active_) return not_controller<AlterPartitionResponse>();
   auto it = working_.partitions.find(req.partition);
   if (it == working_.partitions.end()) return {.error = Errc::kUnknownPartition, .state = {}};
   const auto [error, reason] = validate_alter(from, req, it->second);
@@ -522,7 +514,7 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
                {{"partition", req.partition}, {"from", from}, {"isr", proposed}, {"reason", reason}});
     // As ControllerWriteEvent: an answer without records still waits for what is pending,
     // so the state it carries is committed.
-    if (!settle()) return not_controller<AlterPartitionResponse>(ctx_);
+    if (!settle()) return not_controller<AlterPartitionResponse>();
     return {.error = error, .state = committed_.partitions.at(req.partition)};
   }
   // An unchanged ISR is accepted without a new partition epoch (commit skips no-ops).
@@ -531,7 +523,7 @@ AlterPartitionResponse Controller::on_alter_partition(NodeId from, const AlterPa
   // through metadata, like any other leader change.
   AlterPartitionResponse resp{.error = Errc::kNone, .state = working_.partitions.at(req.partition)};
   hand_off_from_observer(req.partition);
-  if (!settle()) return not_controller<AlterPartitionResponse>(ctx_);
+  if (!settle()) return not_controller<AlterPartitionResponse>();
   return resp;
 }
 

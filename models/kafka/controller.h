@@ -65,6 +65,7 @@
 #include "models/bugs.h"
 #include "models/kafka/config.h"
 #include "models/kafka/quorum.h"
+#include "models/kafka/quorum_marks.h"
 #include "models/kafka/tier/tier_rpc.h"
 #include "models/kafka/types.h"
 #include "sim/node_context.h"
@@ -239,6 +240,14 @@ class Controller {
   void maybe_complete_reassignment(PartitionState& next) const;
   void broker_changed(BrokerId b, const char* why);
 
+  // A4: the answer of a controller that is not (or no longer) active.
+  template <typename Resp>
+  Resp not_controller() const {
+    cover(ctx_, QuorumMark::kNotController);
+    Resp r{};
+    r.error = Errc::kNotController;
+    return r;
+  }
   // A4: appends a change to the metadata log (the active controller only).
   void record(MetadataRecord r);
   // A4: waits until every record appended so far is committed; false if this controller

@@ -6,12 +6,7 @@
 namespace faultline::kafka {
 
 TierAppendResponse Controller::on_tier_append(NodeId from, const TierAppendRequest& req) {
-  if (!active_) {
-    cover(ctx_, QuorumMark::kNotController);
-    TierAppendResponse nc;
-    nc.error = Errc::kNotController;
-    return nc;
-  }
+  if (!active_) return not_controller<TierAppendResponse>();
   auto b = working_.brokers.find(req.leader);
   if (req.leader != from || b == working_.brokers.end() || !b->second.registered || req.broker_epoch != b->second.epoch) {
     TierAppendResponse stale;
@@ -58,11 +53,7 @@ TierAppendResponse Controller::on_tier_append(NodeId from, const TierAppendReque
   record(TierRecord{.partition = req.partition, .event = req.event, .not_leader = not_leader});
   const int32_t tier_epoch = tier.tier_epoch();
   const int64_t tier_end = tier.tier_end_offset();
-  if (!settle()) {
-    TierAppendResponse nc;
-    nc.error = Errc::kNotController;
-    return nc;
-  }
+  if (!settle()) return not_controller<TierAppendResponse>();
   return {.error = Errc::kNone,
           .outcome = result.outcome,
           .reason = result.reason,

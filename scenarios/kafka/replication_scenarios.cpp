@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "models/kafka/broker.h"
+#include "models/kafka/broker_set.h"
 #include "models/kafka/marks.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
@@ -389,15 +390,12 @@ class ReplicationScenario final : public Scenario {
     const PartitionState& st = it->second;
     std::vector<BrokerId> spare;
     for (NodeId b = 0; b < brokers; ++b) {
-      if (!contains_broker(st.replicas, b) && !contains_broker(st.observers, b)) spare.push_back(b);
+      if (!broker_set::contains(st.replicas, b) && !broker_set::contains(st.observers, b)) spare.push_back(b);
     }
     if (spare.empty() || st.replicas.empty()) return false;
     std::vector<BrokerId> target = st.replicas;
     target[splitmix64(h) % target.size()] = spare[splitmix64(h) % spare.size()];
     return ctl.reassign(st.partition, std::move(target));
-  }
-  static bool contains_broker(const std::vector<BrokerId>& v, BrokerId b) {
-    return std::find(v.begin(), v.end(), b) != v.end();
   }
 
   // A protocol moment came (a broker took over a partition, was told to truncate, registered
