@@ -128,7 +128,8 @@ void FaultControl::aim(const FaultEvent& e, uint64_t serial) {
     return;
   }
   const bool struck = strike(e, serial, *target);
-  sim_.note(struck ? "fault" : "fault-skipped", {{"serial", serial}, {"event", text}});
+  // The node struck, as arm() says it too: a role ("leader:p2") names it only at this moment.
+  sim_.note(struck ? "fault" : "fault-skipped", {{"serial", serial}, {"event", text}, {"node", sim_.spec(*target).name}});
   if (struck) schedule_heal(e, serial);
 }
 
