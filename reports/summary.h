@@ -47,6 +47,13 @@ class SweepSummary {
   std::vector<std::string> never_reached() const;
   // The declared guards no run tripped, by name.
   std::vector<std::string> guards_not_tripped() const;
+  // What the report (reports/report_data.h) draws.
+  const std::map<std::string, uint64_t>& by_invariant() const { return by_invariant_; }
+  const std::map<std::string, uint64_t>& excused() const { return excused_; }
+  const std::map<std::string, std::vector<int64_t>>& durations() const { return durations_; }
+  const std::map<std::string, int64_t>& totals() const { return totals_; }
+  uint64_t events() const { return events_; }
+  int64_t sim_ns() const { return sim_ns_; }
 
  private:
   struct Failure {

@@ -64,4 +64,9 @@ int cmd_fuzz(const std::string& program, const Common& c, uint64_t runs, const s
              uint64_t rc_seed, bool fixed_config);
 int cmd_merge(const std::vector<std::string>& paths);
 
+// runner/report_command.cpp: the results database at `db_path` as one HTML file at
+// `out_path`, with the timelines of up to `max_timelines` failures re-run `jobs` at a time.
+int cmd_report(const std::string& db_path, const std::string& out_path, size_t max_timelines, int jobs,
+               int64_t timeout_s);
+
 }  // namespace faultline

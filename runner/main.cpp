@@ -354,6 +354,24 @@ int main_impl(int argc, char** argv) {
   std::vector<std::string> merge_paths;
   merge->add_option("databases", merge_paths, "OUT.db then IN.db...")->required()->expected(2, 10'000);
 
+  CLI::App* report = app.add_subcommand(
+      "report", "the results database as one self-contained HTML page, with timelines of failures");
+  std::string report_db = "faultline.db";
+  std::string report_out = "report.html";
+  size_t report_timelines = 12;
+  int report_jobs = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  int64_t report_timeout = 300;
+  report->add_option("--db", report_db, "the results database")->capture_default_str();
+  report->add_option("--out", report_out, "the HTML file to write")->capture_default_str();
+  report->add_option("--timelines", report_timelines,
+                     "failures to re-run for an embedded timeline (the first of each group and invariant)")
+      ->check(CLI::Range(size_t{0}, size_t{1000}))
+      ->capture_default_str();
+  report->add_option("--jobs", report_jobs, "timeline re-runs at once")->check(CLI::Range(1, 1024));
+  report->add_option("--timeout", report_timeout, "wall-clock seconds before a re-run is killed")
+      ->check(CLI::Range(1, 86'400))
+      ->capture_default_str();
+
   CLI::App* list = app.add_subcommand("list", "list scenarios, parameters and bug switches");
   bool list_json = false;
   list->add_flag("--json", list_json, "machine-readable output");
@@ -382,6 +400,7 @@ int main_impl(int argc, char** argv) {
   try {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);
+    if (*report) return cmd_report(report_db, report_out, report_timelines, report_jobs, report_timeout);
     if (*fuzz_cmd) return cmd_fuzz(program, common, fuzz_runs, fuzz_for, fuzz_jobs, fuzz_seed, fuzz_fixed_config);
     if (*replay) {
       return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout, replay_timeline);

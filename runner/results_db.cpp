@@ -497,6 +497,19 @@ std::vector<StoredRun> ResultsDb::runs(int64_t sweep_id) {
   return query_runs("r.sweep_id = ?1 ORDER BY r.seed", sweep_id);
 }
 
+std::vector<StoredRun> ResultsDb::all_runs() { return query_runs("?1 = ?1 ORDER BY r.sweep_id, r.seed", 0); }
+
+std::vector<StoredSweep> ResultsDb::sweeps() {
+  flush();
+  Stmt q(db_, "SELECT id, kind, scenario, params, bugs, command, binary, started_at, ended_at FROM sweeps ORDER BY id");
+  std::vector<StoredSweep> out;
+  while (q.step()) {
+    out.push_back(StoredSweep{q.i64(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6), q.text(7),
+                              q.text(8)});
+  }
+  return out;
+}
+
 std::optional<StoredRun> ResultsDb::run(int64_t run_id) {
   auto found = query_runs("r.id = ?1", run_id);
   if (found.empty()) return std::nullopt;

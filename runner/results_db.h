@@ -61,6 +61,19 @@ struct StoredRun {
   std::string binary;  // of the sweep that recorded it
 };
 
+// A recorded sweep, as the report lists it.
+struct StoredSweep {
+  int64_t id = 0;
+  std::string kind;  // sweep, run, shrink, fuzz
+  std::string scenario;
+  std::string params;  // name=value lines
+  std::string bugs;    // comma-separated
+  std::string command;
+  std::string binary;
+  std::string started_at;
+  std::string ended_at;  // empty while unfinished
+};
+
 class ResultsDb {
  public:
   // Opens (creating if needed) the database at `path`. nullptr and `error` set if it cannot be
@@ -86,6 +99,9 @@ class ResultsDb {
   // The marks any recorded run of `kind` (sweep, fuzz, ...) of `scenario` reached, and how
   // many such runs there are.
   std::set<std::string> marks_reached(const std::string& scenario, const std::string& kind, uint64_t* runs);
+  // Every sweep by id, and every run by sweep and seed (faultline report).
+  std::vector<StoredSweep> sweeps();
+  std::vector<StoredRun> all_runs();
   // The plan text a sweep ran with (--plan), or empty.
   std::string sweep_plan(int64_t sweep_id);
 

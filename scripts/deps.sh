@@ -6,6 +6,7 @@ PACKAGES=(
   g++ cmake ninja-build
   libboost-context-dev libfmt-dev libcli11-dev librapidcheck-dev
   libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
+  nodejs chromium  # the report test: headless Chromium, driven from Node.js over the DevTools pipe
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

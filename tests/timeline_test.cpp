@@ -21,13 +21,11 @@
 
 #include "reports/timeline.h"
 #include "scenarios/scenario.h"
-#include "tests/json_reader.h"
+#include "reports/json_reader.h"
 
 namespace faultline {
 namespace {
 
-using test::Json;
-using test::JsonReader;
 
 struct Case {
   std::string scenario;
