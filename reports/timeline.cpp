@@ -297,7 +297,7 @@ void TimelineWriter::on_record(Instant at, NodeId node, std::string_view kind, s
   sample(ns);
 }
 
-void TimelineWriter::finish(const RunResult& result) {
+void TimelineWriter::finish(RunResult& result) {
   if (finished_) return;
   finished_ = true;
   const int64_t end = result.sim_time_ns;

@@ -38,7 +38,7 @@ class TimelineWriter final : public RunObserver, public NetworkObserver {
   TimelineWriter(Simulation& sim, const RunContext& rc, std::string path);
 
   void on_record(Instant at, NodeId node, std::string_view kind, std::initializer_list<TraceField> fields) override;
-  void finish(const RunResult& result) override;
+  void finish(RunResult& result) override;
   NetworkObserver* network_observer() override { return this; }
   // RPCs other than the periodic ones (fetches, produces, heartbeats, metadata polls, quorum
   // fetches) as flow arrows from the caller's "rpc" track to the server's, once delivered.

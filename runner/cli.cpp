@@ -9,6 +9,7 @@
 
 #include "models/bugs.h"
 #include "reports/json.h"
+#include "reports/story.h"
 #include "reports/summary.h"
 #include "runner/bad_input.h"
 #include "scenarios/registry.h"
@@ -141,6 +142,7 @@ void print_run_human(const RunResult& r, int64_t wall_ms, const std::string& rep
                v.kind == InvariantKind::kSafety ? "(safety)" : "(liveness)", format_duration(v.at.since_start()),
                v.message, v.excused ? " [" + v.excuse + "]" : "");
   }
+  fmt::print("{}", failure_story_text(r));
   for (const auto& [k, v] : r.metrics) fmt::print("  {} = {}\n", k, v);
   fmt::print("  trace_hash {} events {} sim_time {} wall {} ms\n", hex64(r.trace_hash), r.events,
              format_duration(Duration::nanos(r.sim_time_ns)), wall_ms);

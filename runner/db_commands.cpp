@@ -11,6 +11,7 @@
 #include <set>
 
 #include "reports/json.h"
+#include "reports/story.h"
 #include "reports/summary.h"
 #include "runner/bad_input.h"
 #include "runner/cli.h"
@@ -56,6 +57,7 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
   std::setvbuf(trace, nullptr, _IOLBF, 1 << 16);
   req.trace_sink = trace;
   if (!timeline_path.empty()) req.observer = timeline_observer(timeline_path);
+  req.observer = with_story(std::move(req.observer));  // the failure's story (reports/story.h)
   RunResult result;
   int64_t wall_ms = 0;
   run_isolated({req}, IsolationOptions{1, timeout_s * 1000}, [&](size_t, const RunResult& r, int64_t ms) {

@@ -171,6 +171,7 @@ std::string encode_result(const RunResult& r) {
   w.str(r.crash);
   w.str(r.input_error);
   w.str(r.fault_plan);
+  w.str(r.story);
   w.u64(r.trace_hash);
   w.u64(r.events);
   w.u64(r.trace_records);
@@ -221,7 +222,7 @@ bool decode_result(const std::string& bytes, RunResult* out) {
     v.excused = u != 0;
     r.violations.push_back(std::move(v));
   }
-  if (!rd.str(&r.crash) || !rd.str(&r.input_error) || !rd.str(&r.fault_plan) || !rd.u64(&r.trace_hash) || !rd.u64(&r.events) || !rd.u64(&r.trace_records) ||
+  if (!rd.str(&r.crash) || !rd.str(&r.input_error) || !rd.str(&r.fault_plan) || !rd.str(&r.story) || !rd.u64(&r.trace_hash) || !rd.u64(&r.events) || !rd.u64(&r.trace_records) ||
       !rd.i64(&r.sim_time_ns) || !rd.u64(&n)) {
     return false;
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "reports/json.h"
+#include "reports/story.h"
 #include "reports/summary.h"
 #include "scenarios/registry.h"
 #include "runner/bad_input.h"
@@ -104,6 +105,7 @@ int cmd_run(const std::string& program, const Common& c, uint64_t seed, const st
   RunRequest req = make_request(c, seed);
   check(req);
   if (!timeline_path.empty()) req.observer = timeline_observer(timeline_path);
+  if (!c.json) req.observer = with_story(std::move(req.observer));  // the failure's story (reports/story.h)
   if (c.json && trace_path == "-") throw BadInput{"--json with --trace - would mix trace lines into the JSON stream"};
   auto db = open_db(c);
   std::FILE* trace = nullptr;

@@ -76,6 +76,9 @@ struct RunResult {
   std::string crash;  // the crash message when verdict == kCrash
   std::string input_error;  // non-empty: the request could not run (bad plan names); exit 2
   std::string fault_plan;   // the plan the run used, as text
+  // What an observer found worth telling (reports/story.h: the violation's partition and
+  // records, in time order); empty unless one was asked for. Not part of the verdict.
+  std::string story;
   uint64_t trace_hash = 0;
   uint64_t events = 0;         // scheduler dispatches
   uint64_t trace_records = 0;  // structured trace events
@@ -105,11 +108,12 @@ struct RunResult {
   std::optional<PlanSpace> plan_space;
 };
 
-// Watches one run from the inside (the timeline): sees every trace record and, at the end,
-// the result. Made by RunRequest::observer before the scenario starts.
+// Watches one run from the inside (the timeline, the failure story): sees every trace record
+// and, at the end, the result, to which it may add only its `story`. Made by
+// RunRequest::observer before the scenario starts.
 class RunObserver : public TraceObserver {
  public:
-  virtual void finish(const RunResult& result) = 0;
+  virtual void finish(RunResult& result) = 0;
   // Also watching RPCs, if not null.
   virtual NetworkObserver* network_observer() { return nullptr; }
   // A checker's event worth drawing (an acknowledgement and its record's story): an instant

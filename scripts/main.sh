@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build the release binary, then run seeded sweeps of
 # every scenario family (replication, tiered storage, multi-region, the sample), each ending
-# with its summary, all recorded into ./faultline.db, and print a table of the lot from the
-# database. Exit status 1 if any sweep found something. Extra arguments replace the default sweeps with one sweep of
+# with its summary, all recorded into ./faultline.db, print a table of the lot from the
+# database and write it as ./report.html (faultline report). Exit status 1 if any sweep found something. Extra arguments replace the default sweeps with one sweep of
 # your own (e.g. `scripts/main.sh --scenario partition --seeds 1..5000 --bug last-replica-standing`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +26,5 @@ sqlite3 -header -column faultline.db "
   from runs r join sweeps s on s.id = r.sweep_id
   where s.binary = (select binary from sweeps order by id desc limit 1) and s.kind = 'sweep'
   group by r.scenario order by r.scenario"
+"$F" report --db faultline.db --out report.html
 exit $status

@@ -102,6 +102,7 @@ TEST(Isolation, ResultsSurviveThePipeEncoding) {
   RunResult r = execute(request("selftest", 3, {{"mode", "fail"}}));
   r.metrics["x"] = -5;
   r.crash = "quote \" and newline \n";
+  r.story = "  1.000s b0 crash\n  2.000s violation\n";
   RunResult back;
   ASSERT_TRUE(decode_result(encode_result(r), &back));
   EXPECT_EQ(back.trace_hash, r.trace_hash);
@@ -110,6 +111,7 @@ TEST(Isolation, ResultsSurviveThePipeEncoding) {
   EXPECT_EQ(back.violations[0].at, r.violations[0].at);
   EXPECT_EQ(back.metrics, r.metrics);
   EXPECT_EQ(back.params, r.params);
+  EXPECT_EQ(back.story, r.story);
   EXPECT_EQ(back.crash, r.crash);
   std::string truncated = encode_result(r);
   truncated.pop_back();

@@ -15,6 +15,7 @@
 #include "reports/json_reader.h"
 #include "reports/report_data.h"
 #include "reports/report_html.h"
+#include "reports/story.h"
 #include "reports/timeline.h"
 #include "tests/run_fixture.h"
 
@@ -96,6 +97,41 @@ TEST(Swimlane, RejectsWhatIsNotATimeline) {
   EXPECT_FALSE(swimlane_from_trace("{\"traceEvents\": 3}", &s, &error));
   EXPECT_FALSE(swimlane_from_trace("[1,2", &s, &error));
   EXPECT_FALSE(error.empty());
+}
+
+TEST(Story, TellsThePartitionAndTheAckOfTheRecordTheViolationNames) {
+  // partition seed 21 with hw-before-truncation: S2 on partition 0 about record 0x500000007cd,
+  // acknowledged at offset 662 (the catch table's first seed).
+  RunRequest req;
+  req.scenario = "partition";
+  req.seed = 21;
+  req.bugs = {"hw-before-truncation"};
+  const RunResult plain = execute(req);
+  req.observer = with_story({});
+  const RunResult r = execute(req);
+  ASSERT_EQ(r.verdict, Verdict::kFail) << test::why(r);
+  EXPECT_EQ(r.trace_hash, plain.trace_hash) << "the story observer changed the run";
+  EXPECT_TRUE(plain.story.empty());
+  const std::string text = failure_story_text(r);
+  EXPECT_NE(text.find("fault plan ("), std::string::npos) << text;
+  EXPECT_NE(text.find("story of partition 0 and the cluster"), std::string::npos) << text;
+  EXPECT_NE(text.find("ack p0 offset 662 (record 0x500000007cd, acks=all)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("partition=1 "), std::string::npos) << "only the violation's partition";
+  // Time order, ending at the violation.
+  std::vector<double> times;
+  std::string last;
+  std::istringstream lines(r.story.substr(r.story.find('\n') + 1));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("earlier line") != std::string::npos) continue;
+    times.push_back(std::stod(line));
+    last = line;
+  }
+  EXPECT_TRUE(std::is_sorted(times.begin(), times.end()));
+  EXPECT_LE(times.size(), StoryWriter::kMaxLines);
+  EXPECT_NE(last.find("violation invariant=S2"), std::string::npos) << last;
+  // A pass has no story.
+  req.bugs.clear();
+  EXPECT_TRUE(failure_story_text(execute(req)).empty());
 }
 
 TEST(Histogram, RanksLikeTheSummaryWithNeverLast) {
