@@ -83,9 +83,13 @@ Report build_report(std::string db_path, const std::vector<ReportSweep>& sweeps,
   for (const ReportSweep& s : sweeps) sweep_by_id[s.id] = &s;
   std::map<std::string, size_t> group_of_key;
   std::map<int64_t, size_t> group_of_sweep;
+  std::set<int64_t> finished;  // sweeps with a wall time: only their runs count for throughput
   // Groups in order of their first sweep.
   for (const ReportSweep& s : sweeps) {
-    const std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}", s.kind, s.scenario, s.bugs, s.params);
+    // The binary is part of what was run: a fixed bug's old failures do not mix with the passes of
+    // the binary that fixed it. Its identity joins the params for the labels below.
+    const std::string key =
+        fmt::format("{}\x1f{}\x1f{}\x1f{}binary={}\n", s.kind, s.scenario, s.bugs, s.params, s.binary);
     auto [it, fresh] = group_of_key.try_emplace(key, report.groups.size());
     if (fresh) {
       ReportGroup g;
@@ -105,7 +109,10 @@ Report build_report(std::string db_path, const std::vector<ReportSweep>& sweeps,
     if (s.ended_at > report.last_ended) report.last_ended = s.ended_at;
     const auto start = epoch_seconds(s.started_at);
     const auto end = epoch_seconds(s.ended_at);
-    if (start && end && *end >= *start) g.sweep_wall_s += *end - *start;
+    if (start && end && *end >= *start) {
+      g.sweep_wall_s += *end - *start;
+      finished.insert(s.id);
+    }
   }
   // Labels: scenario, kind unless a sweep, bugs; then the parameters that tell apart groups
   // that would otherwise share a label.
@@ -121,11 +128,16 @@ Report build_report(std::string db_path, const std::vector<ReportSweep>& sweeps,
     if (members.size() < 2) continue;
     std::vector<std::map<std::string, std::string>> params;
     for (size_t i : members) params.push_back(lines_to_map(report.groups[i].key.substr(report.groups[i].key.rfind('\x1f') + 1)));
+    std::set<std::string> names;  // every parameter any member has (a newer build may add one)
+    for (const auto& p : params) {
+      for (const auto& [name, value] : p) names.insert(name);
+    }
     std::set<std::string> differing;
-    for (const auto& [name, value] : params[0]) {
+    for (const std::string& name : names) {
       for (const auto& p : params) {
-        auto it = p.find(name);
-        if (it == p.end() || it->second != value) differing.insert(name);
+        auto a = p.find(name);
+        auto b = params[0].find(name);
+        if ((a == p.end()) != (b == params[0].end()) || (a != p.end() && a->second != b->second)) differing.insert(name);
       }
     }
     for (size_t k = 0; k < members.size(); ++k) {
@@ -144,6 +156,11 @@ Report build_report(std::string db_path, const std::vector<ReportSweep>& sweeps,
     ++report.runs;
     g.summary.add(run.result, run.wall_ms, run.replay);
     g.run_wall_ns.push_back(run.wall_ms * 1'000'000);
+    if (finished.contains(run.sweep_id)) {
+      ++g.timed_runs;
+      g.timed_events += run.result.events;
+      g.timed_sim_ns += run.result.sim_time_ns;
+    }
     if (run.result.verdict == Verdict::kPass) continue;
     ReportFailure f;
     f.group = g_it->second;

@@ -1,6 +1,6 @@
 // reports/report_data.h
 // What `faultline report` shows, gathered from a results database: runs grouped by what was
-// run (kind, scenario, bug switches, resolved parameters), each group's verdicts, invariants,
+// run (kind, scenario, bug switches, resolved parameters, binary), each group's verdicts, invariants,
 // throughput, the distributions of its *_ns metrics and of wall time per run, and its
 // coverage (reports/summary.h does the counting), then every failure with its replay command
 // and, for a chosen few, the swimlane timeline of a re-run (reports/swimlane.h).
@@ -58,13 +58,18 @@ struct Histogram {
 Histogram histogram_of(std::vector<int64_t> values_ns, size_t max_bins = 40);
 
 struct ReportGroup {
-  std::string key;    // kind, scenario, bugs, params
+  std::string key;    // kind, scenario, bugs, params, binary
   std::string label;  // "broker-crash, bug truncate-to-hw" (+ the params that tell it apart)
   std::string kind;
   std::string scenario;
   std::string bugs;
   std::vector<int64_t> sweep_ids;
   int64_t sweep_wall_s = 0;  // the finished sweeps' wall time, summed
+  // The runs of the finished sweeps, for throughput over sweep_wall_s (an unfinished sweep has
+  // no wall time; shards run side by side sum theirs, so their seeds/s read low).
+  uint64_t timed_runs = 0;
+  uint64_t timed_events = 0;
+  int64_t timed_sim_ns = 0;
   std::string first_started;
   std::string last_ended;
   SweepSummary summary;

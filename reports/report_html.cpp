@@ -34,10 +34,20 @@ constexpr const char* kVerdictColors =
 
 std::string num(double v) { return fmt::format("{:.6g}", v); }
 
-// Inside <script>, "</" would end the element early (a message quoting HTML, say).
-std::string script_safe(std::string s) {
-  for (size_t pos = s.find("</"); pos != std::string::npos; pos = s.find("</", pos + 2)) s.replace(pos, 2, "<\\/");
-  return s;
+// JSON inside <script>: no "<" at all (as \u003c, the same string to JSON.parse), so neither
+// "</script" nor "<!--" can change how the HTML parser reads the element. "<" occurs in JSON
+// only inside strings.
+std::string script_safe(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '<') {
+      out += "\\u003c";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 std::string comment_safe(std::string_view s) {
@@ -154,7 +164,7 @@ dl.totals dt{color:#555}dl.totals dd{margin:0 0 0 8px;font-variant-numeric:tabul
 
 const char* kApp = R"js(
 (function () {
-  const state = window.__faultline = { errors: [], rendered: [], done: false };
+  const state = window.__faultline = { errors: [], rendered: [], done: false, view: 0 };
   window.addEventListener('error', (e) => state.errors.push(String(e.message)));
   window.addEventListener('unhandledrejection', (e) => state.errors.push(String(e.reason)));
   const data = JSON.parse(document.getElementById('faultline-data').textContent);
@@ -167,6 +177,7 @@ const char* kApp = R"js(
   }
   function show() {
     state.done = false;
+    const view = ++state.view;
     const m = /^#timeline-(\d+)$/.exec(location.hash);
     document.getElementById('summary-page').hidden = !!m;
     document.getElementById('timeline-page').hidden = !m;
@@ -181,7 +192,7 @@ const char* kApp = R"js(
         if (!el.dataset.drawn) jobs.push(draw(el, data.charts[el.dataset.chart], el.dataset.chart));
       }
     }
-    Promise.all(jobs).then(() => { state.done = true; });
+    Promise.all(jobs).then(() => { if (state.view === view) state.done = true; });
   }
   window.addEventListener('hashchange', show);
   show();
@@ -227,11 +238,11 @@ std::string report_html(const Report& r) {
         g.summary.count(Verdict::kLiveness) ? " v-liveness" : "", g.summary.count(Verdict::kLiveness),
         g.summary.count(Verdict::kCrash) ? " v-crash" : "", g.summary.count(Verdict::kCrash),
         inv.empty() ? std::string("&mdash;") : fmt::format("{}", fmt::join(inv, " ")), wall_text(g.sweep_wall_s),
-        timed ? fmt::format("{:.1f}", static_cast<double>(g.summary.runs()) / wall) : "&mdash;",
-        timed ? fmt::format("{:.2f}", static_cast<double>(g.summary.events()) / wall / 1e6) : "&mdash;",
-        timed ? fmt::format("{:.0f}", static_cast<double>(g.summary.sim_ns()) / 1e9 / wall) : "&mdash;");
+        timed ? fmt::format("{:.1f}", static_cast<double>(g.timed_runs) / wall) : "&mdash;",
+        timed ? fmt::format("{:.2f}", static_cast<double>(g.timed_events) / wall / 1e6) : "&mdash;",
+        timed ? fmt::format("{:.0f}", static_cast<double>(g.timed_sim_ns) / 1e9 / wall) : "&mdash;");
   }
-  body += "</table>\n<p class=muted>wall: the sweeps' own wall time (start to end, whole seconds), all jobs together.</p></section>\n";
+  body += "</table>\n<p class=muted>wall: the finished sweeps' own wall time (start to end, whole seconds, summed; shards run side by side count each), all jobs together; throughput counts their runs only.</p></section>\n";
   // A section per group.
   for (size_t i = 0; i < r.groups.size(); ++i) {
     const ReportGroup& g = r.groups[i];
@@ -276,8 +287,12 @@ std::string report_html(const Report& r) {
     body +=
         "<table class=\"failures\"><tr><th>group</th><th>seed</th><th>verdict</th><th>what</th><th>replay</th>"
         "<th>timeline</th></tr>\n";
-    for (size_t i = 0; i < r.failures.size() && i < kMaxFailureRows; ++i) {
+    size_t shown = 0;
+    for (size_t i = 0; i < r.failures.size(); ++i) {
       const ReportFailure& f = r.failures[i];
+      // Past the cap only the rows with a timeline, so that every timeline page has its link.
+      if (shown >= kMaxFailureRows && f.timeline < 0) continue;
+      ++shown;
       body += fmt::format(
           "<tr><td>{}</td><td class=n>{}</td><td class=\"v-{}\">{}</td><td class=what>{}</td><td><code class=cmd>{}</code></td><td>{}</td></tr>\n",
           html_escape(r.groups[f.group].label), f.seed, to_string(f.verdict), html_escape(f.invariant),
@@ -286,14 +301,14 @@ std::string report_html(const Report& r) {
                           : std::string("<span class=muted>&mdash;</span>"));
     }
     body += "</table>\n";
-    if (r.failures.size() > kMaxFailureRows) {
-      body += fmt::format("<p>... and {} more: <code class=cmd>sqlite3 {} \"select seed, first_invariant, replay from runs where verdict != 'pass'\"</code></p>\n",
-                          r.failures.size() - kMaxFailureRows, html_escape(r.db_path));
+    if (r.failures.size() > shown) {
+      body += fmt::format("<p>... and {} more: <code class=cmd>sqlite3 {} \"select id, seed, first_invariant, replay from runs where verdict != 'pass'\"</code></p>\n",
+                          r.failures.size() - shown, html_escape(r.db_path));
     }
     body += fmt::format("<p class=muted>{} failure(s) have an embedded timeline (the first of each group and invariant); for any "
-                        "other, <code class=cmd>faultline timeline --scenario S --seed N --out t.json</code> makes one for "
+                        "other, <code class=cmd>faultline replay --db {} RUN_ID --timeline t.json</code> makes one for "
                         "the Perfetto UI.</p>\n",
-                        r.timelines.size());
+                        r.timelines.size(), html_escape(r.db_path));
   }
   body += "</section>\n</main>\n<div id=\"timeline-page\" hidden>\n";
   std::string timelines = "[";

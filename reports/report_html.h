@@ -7,9 +7,10 @@
 // Pages: the summary (verdicts per group, a table per group with throughput, histograms of
 // every *_ns metric and of wall time per run with p50/p99/max marked, coverage, then the
 // failures with their replay commands), and one timeline page per embedded re-run, reached
-// by the failure table's links (#timeline-N). When the page has drawn what is shown,
-// `window.__faultline.done` is true and `window.__faultline.errors` lists what failed: the
-// browser test (tests/browser/check_report.mjs) reads both.
+// by the failure table's links (#timeline-N). Each navigation is a new `window.__faultline
+// .view` (a count); when the page has drawn it, `window.__faultline.done` is true, and
+// `window.__faultline.errors` lists what failed: the browser test
+// (tests/browser/check_report.mjs) reads them.
 #pragma once
 
 #include <string>

@@ -160,16 +160,25 @@ bool swimlane_from_trace(std::string_view trace_json, Swimlane* out, std::string
     for (const std::string& p : partitions) s.line_partitions.push_back(p);
   }
   if (s.line_partitions.size() > 3) s.line_partitions.resize(3);
-  const int64_t bucket_ns = std::max<int64_t>(1, s.end_ns / static_cast<int64_t>(Swimlane::kMaxPointsPerSeries));
+  const int64_t bucket_ns = std::max<int64_t>(1, s.end_ns / static_cast<int64_t>(Swimlane::kBuckets) + 1);
   for (const auto& [key, points] : series) {
     const auto& [partition, pid, measure] = key;
     if (std::find(s.line_partitions.begin(), s.line_partitions.end(), partition) == s.line_partitions.end()) continue;
     std::string node = lane_name(pid);
     node = node.substr(0, node.find(' '));
-    for (size_t i = 0; i < points.size(); ++i) {
-      // The first point, and the last one in each bucket.
-      const bool last_in_bucket = i + 1 == points.size() || points[i + 1].first / bucket_ns != points[i].first / bucket_ns;
-      if (i == 0 || last_in_bucket) s.points.push_back({partition, node, measure, points[i].first, points[i].second});
+    // Per time bucket its first, lowest, highest and last point, in time order: a brief dip of
+    // the HW (often what a violation is about) survives the thinning.
+    for (size_t begin = 0; begin < points.size();) {
+      size_t end = begin;
+      while (end < points.size() && points[end].first / bucket_ns == points[begin].first / bucket_ns) ++end;
+      size_t low = begin, high = begin;
+      for (size_t i = begin; i < end; ++i) {
+        if (points[i].second < points[low].second) low = i;
+        if (points[i].second > points[high].second) high = i;
+      }
+      std::set<size_t> keep = {begin, low, high, end - 1};
+      for (size_t i : keep) s.points.push_back({partition, node, measure, points[i].first, points[i].second});
+      begin = end;
     }
   }
   *out = std::move(s);

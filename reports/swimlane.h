@@ -6,8 +6,9 @@
 //
 // Read from the trace-event JSON of reports/timeline.h (the same file `faultline timeline`
 // writes), so the swimlane and the Perfetto view can never tell two stories. Lines are thinned
-// to at most kMaxPointsPerSeries points per series (the last value in each time bucket, the
-// first point kept), which keeps a report with a dozen embedded timelines a few MB.
+// to at most kMaxPointsPerSeries points per series (the first, lowest, highest and last point
+// of each of kBuckets time buckets), which keeps a report with a dozen embedded timelines a
+// few MB.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +47,8 @@ struct Swimlane {
   std::vector<Mark> violations;
   std::vector<std::string> line_partitions;  // partitions drawn as LEO/HW lines (at most 3)
 
-  static constexpr size_t kMaxPointsPerSeries = 400;
+  static constexpr size_t kBuckets = 250;
+  static constexpr size_t kMaxPointsPerSeries = 4 * kBuckets;
 };
 
 // False and `error` set if `trace_json` is not trace-event JSON as reports/timeline.h writes it.

@@ -281,7 +281,9 @@ void TimelineWriter::on_record(Instant at, NodeId node, std::string_view kind, s
             args_of(fields));
   } else if (kind == "fault") {
     std::string event = text(fields, "event");
-    if (const std::string n = text(fields, "node"); !n.empty()) event += " node=" + n;
+    if (const std::string n = text(fields, "node"); !n.empty() && event.find(" node=" + n) == std::string::npos) {
+      event += " node=" + n;
+    }
     fault(ns, num(fields, "serial"), event);
   } else if (kind == "heal") {
     heal(ns, num(fields, "serial"));

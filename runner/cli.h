@@ -66,7 +66,7 @@ int cmd_merge(const std::vector<std::string>& paths);
 
 // runner/report_command.cpp: the results database at `db_path` as one HTML file at
 // `out_path`, with the timelines of up to `max_timelines` failures re-run `jobs` at a time.
-int cmd_report(const std::string& db_path, const std::string& out_path, size_t max_timelines, int jobs,
+int cmd_report(const std::string& program, const std::string& db_path, const std::string& out_path, size_t max_timelines, int jobs,
                int64_t timeout_s);
 
 }  // namespace faultline

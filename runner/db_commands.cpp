@@ -49,7 +49,7 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
   for (const std::string& b : stored->result.bugs) {
     if (!b.empty()) req.bugs.push_back(b);
   }
-  if (const std::string plan = db->sweep_plan(stored->sweep_id); !plan.empty()) req.plan_text = plan;
+  if (const std::string plan = db->plan_of(*stored); !plan.empty()) req.plan_text = plan;
   check(req);
   if (trace_path.empty()) trace_path = fmt::format("replay-run{}.trace", stored->id);
   std::FILE* trace = std::fopen(trace_path.c_str(), "w");

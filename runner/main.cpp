@@ -402,7 +402,7 @@ int main_impl(int argc, char** argv) {
   try {
     if (*list) return cmd_list(list_json);
     if (*merge) return cmd_merge(merge_paths);
-    if (*report) return cmd_report(report_db, report_out, report_timelines, report_jobs, report_timeout);
+    if (*report) return cmd_report(program, report_db, report_out, report_timelines, report_jobs, report_timeout);
     if (*fuzz_cmd) return cmd_fuzz(program, common, fuzz_runs, fuzz_for, fuzz_jobs, fuzz_seed, fuzz_fixed_config);
     if (*replay) {
       return cmd_replay(program, replay_db, replay_id, replay_last, replay_trace, replay_timeout, replay_timeline);

@@ -5,7 +5,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +18,7 @@
 #include "reports/json.h"
 #include "reports/report_data.h"
 #include "reports/report_html.h"
+#include "reports/summary.h"
 #include "reports/timeline.h"
 #include "runner/bad_input.h"
 #include "runner/cli.h"
@@ -24,14 +30,39 @@ namespace faultline {
 
 namespace {
 
-// The stored replay line with the run's timeline added: `faultline run ... --timeline FILE`.
-std::string timeline_command(const ReportFailure& f, const std::string& scenario) {
-  return fmt::format("{} --timeline {}-seed{}.json", f.replay, scenario, f.seed);
+// `faultline replay` of the stored run with its timeline: exact for every kind of run, a
+// fuzz run's generated plan included.
+std::string timeline_command(const std::string& program, const std::string& db_path, const ReportFailure& f,
+                             const std::string& scenario) {
+  return fmt::format("{} replay --db {} {} --timeline {}-seed{}.json", shell_quote(program), shell_quote(db_path),
+                     f.run_id, scenario, f.seed);
 }
+
+// A private directory for the re-runs' files, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "faultline-report-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error(fmt::format("cannot make a temporary directory: {}", std::strerror(errno)));
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace
 
-int cmd_report(const std::string& db_path, const std::string& out_path, size_t max_timelines, int jobs,
+int cmd_report(const std::string& program, const std::string& db_path, const std::string& out_path, size_t max_timelines, int jobs,
                int64_t timeout_s) {
   const auto started = std::chrono::steady_clock::now();
   if (!std::filesystem::exists(db_path)) throw BadInput{fmt::format("no results database '{}'", db_path)};
@@ -56,25 +87,23 @@ int cmd_report(const std::string& db_path, const std::string& out_path, size_t m
 
   // Timelines: the chosen failures again, each in a child that writes its trace-event JSON.
   const std::vector<size_t> picked = pick_timelines(report, max_timelines);
-  std::map<int64_t, const ReportRun*> run_by_id;
-  for (const ReportRun& r : runs) run_by_id[r.id] = &r;
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / fmt::format("faultline-report-{}", static_cast<long>(::getpid()));
-  std::filesystem::create_directories(dir);
+  std::optional<TempDir> dir;
+  if (!picked.empty()) dir.emplace();
   std::vector<RunRequest> requests;
   std::vector<std::string> paths;
   for (size_t k = 0; k < picked.size(); ++k) {
     const ReportFailure& f = report.failures[picked[k]];
-    const ReportRun& stored = *run_by_id.at(f.run_id);
+    const std::optional<StoredRun> stored = db->run(f.run_id);
+    if (!stored) throw std::runtime_error(fmt::format("run {} vanished from '{}'", f.run_id, db_path));
     RunRequest req;
-    req.scenario = stored.result.scenario;
-    req.seed = stored.result.seed;
-    req.sets = stored.result.params;
-    for (const std::string& b : stored.result.bugs) {
+    req.scenario = stored->result.scenario;
+    req.seed = stored->result.seed;
+    req.sets = stored->result.params;
+    for (const std::string& b : stored->result.bugs) {
       if (!b.empty()) req.bugs.push_back(b);
     }
-    if (const std::string plan = db->sweep_plan(stored.sweep_id); !plan.empty()) req.plan_text = plan;
-    paths.push_back((dir / fmt::format("t{}.json", k)).string());
+    if (const std::string plan = db->plan_of(*stored); !plan.empty()) req.plan_text = plan;
+    paths.push_back((dir->path() / fmt::format("t{}.json", k)).string());
     req.observer = timeline_to(paths.back());
     requests.push_back(std::move(req));
   }
@@ -91,26 +120,34 @@ int cmd_report(const std::string& db_path, const std::string& out_path, size_t m
     text << in.rdbuf();
     ReportTimeline t;
     t.failure = picked[k];
-    t.command = timeline_command(f, scenario);
+    t.command = timeline_command(program, db_path, f, scenario);
     std::string why;
-    if (!results[k] || !results[k]->input_error.empty() || !swimlane_from_trace(text.str(), &t.swimlane, &why)) {
+    const bool usable = results[k] && results[k]->input_error.empty() && results[k]->verdict != Verdict::kCrash;
+    if (!usable || !swimlane_from_trace(text.str(), &t.swimlane, &why)) {
       fmt::print(stderr, "report: no timeline for {} seed {}: {}\n", scenario, f.seed,
-                 results[k] && !results[k]->input_error.empty() ? results[k]->input_error
-                 : results[k] && results[k]->verdict == Verdict::kCrash ? results[k]->crash
-                                                                        : why);
+                 !results[k]                          ? std::string("no result")
+                 : !results[k]->input_error.empty()   ? results[k]->input_error
+                 : results[k]->verdict == Verdict::kCrash ? "the re-run crashed: " + results[k]->crash
+                                                          : why);
       continue;
     }
     const RunResult& again = *results[k];
-    t.note = again.trace_hash == f.trace_hash
-                 ? fmt::format("re-run by this binary for the timeline: trace hash {}, the recorded one", hex64(f.trace_hash))
-                 : fmt::format("re-run by this binary ({}) for the timeline gave trace hash {}, not the {} recorded by {}: "
-                               "the picture may differ from the recorded run",
-                               report.binary, hex64(again.trace_hash), hex64(f.trace_hash), f.binary);
+    const std::string outcome = describe(again);
+    if (again.trace_hash == f.trace_hash) {
+      t.note = fmt::format("re-run by this binary for the timeline: trace hash {}, the recorded one", hex64(f.trace_hash));
+    } else if (f.binary == report.binary) {
+      t.note = fmt::format("re-run by the same binary gave trace hash {}, not the recorded {}: the run is not "
+                           "deterministic (a bug in Faultline: please report it); the re-run ended: {}",
+                           hex64(again.trace_hash), hex64(f.trace_hash), outcome);
+    } else {
+      t.note = fmt::format("re-run by this binary ({}) gave trace hash {}, not the {} recorded by {}, whose model may "
+                           "differ; the re-run ended: {}",
+                           report.binary, hex64(again.trace_hash), hex64(f.trace_hash), f.binary, outcome);
+    }
     f.timeline = static_cast<int>(report.timelines.size());
     report.timelines.push_back(std::move(t));
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(dir, ignored);
+  dir.reset();
 
   const std::string html = report_html(report);
   std::FILE* out = std::fopen(out_path.c_str(), "w");

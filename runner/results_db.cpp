@@ -344,7 +344,7 @@ std::vector<StoredRun> ResultsDb::query_runs(const char* where, int64_t arg) {
   flush();
   const std::string sql = fmt::format(
       "SELECT r.id, r.sweep_id, r.seed, r.scenario, r.params, r.bugs, r.verdict, r.trace_hash, r.events, "
-      "r.sim_time_ns, r.wall_ms, r.fault_plan, r.replay, r.message, s.binary, r.metrics, r.marks FROM runs r JOIN "
+      "r.sim_time_ns, r.wall_ms, r.fault_plan, r.replay, r.message, s.binary, r.metrics, r.marks, s.kind FROM runs r JOIN "
       "sweeps s ON s.id = r.sweep_id WHERE {}",
       where);
   Stmt q(db_, sql.c_str());
@@ -368,6 +368,7 @@ std::vector<StoredRun> ResultsDb::query_runs(const char* where, int64_t arg) {
     s.replay = q.text(12);
     if (r.verdict == Verdict::kCrash) r.crash = q.text(13);
     s.binary = q.text(14);
+    s.kind = q.text(17);
     for (const auto& [name, value] : params_from(q.text(15))) r.metrics[name] = std::stoll(value);
     for (const auto& [name, value] : params_from(q.text(16))) r.marks[name] = std::stoull(value);
     out.push_back(std::move(s));
@@ -495,6 +496,11 @@ std::string ResultsDb::sweep_plan(int64_t sweep_id) {
 
 std::vector<StoredRun> ResultsDb::runs(int64_t sweep_id) {
   return query_runs("r.sweep_id = ?1 ORDER BY r.seed", sweep_id);
+}
+
+std::string ResultsDb::plan_of(const StoredRun& run) {
+  if (run.kind == "fuzz") return run.result.fault_plan;
+  return sweep_plan(run.sweep_id);
 }
 
 std::vector<StoredRun> ResultsDb::all_runs() { return query_runs("?1 = ?1 ORDER BY r.sweep_id, r.seed", 0); }

@@ -59,6 +59,7 @@ struct StoredRun {
   int64_t wall_ms = 0;
   std::string replay;
   std::string binary;  // of the sweep that recorded it
+  std::string kind;    // of the sweep that recorded it: sweep, run, shrink, fuzz
 };
 
 // A recorded sweep, as the report lists it.
@@ -104,6 +105,9 @@ class ResultsDb {
   std::vector<StoredRun> all_runs();
   // The plan text a sweep ran with (--plan), or empty.
   std::string sweep_plan(int64_t sweep_id);
+  // The plan that re-runs `run` exactly: its sweep's --plan, or for a fuzz run (whose plans
+  // are generated, one per run) the run's own; empty when the seed draws it.
+  std::string plan_of(const StoredRun& run);
 
   // Copies every sweep and run of the results database at `path` into this one (faultline
   // merge). Refuses, changing nothing, a file that is not a results database and one whose

@@ -84,12 +84,14 @@ async function main() {
     const consoleErrors = [];
     browser.listeners.push((m) => {
       if (m.sessionId !== sessionId) return;
-      if (m.method === 'Runtime.consoleAPICalled' && (m.params.type === 'error' || m.params.type === 'assert')) {
+      // Warnings too: Vega-Lite reports a spec or data it cannot draw (an infinite extent, a
+      // dropped field) as a warning and draws nothing.
+      if (m.method === 'Runtime.consoleAPICalled' && ['error', 'assert', 'warning'].includes(m.params.type)) {
         consoleErrors.push('console.' + m.params.type + ': ' + m.params.args.map((a) => a.value ?? a.description).join(' '));
       } else if (m.method === 'Runtime.exceptionThrown') {
         const d = m.params.exceptionDetails;
         consoleErrors.push('exception: ' + (d.exception?.description ?? d.text));
-      } else if (m.method === 'Log.entryAdded' && m.params.entry.level === 'error') {
+      } else if (m.method === 'Log.entryAdded' && ['error', 'warning'].includes(m.params.entry.level)) {
         consoleErrors.push('log: ' + m.params.entry.text + (m.params.entry.url ? ' ' + m.params.entry.url : ''));
       }
     });
@@ -103,10 +105,17 @@ async function main() {
       if (r.exceptionDetails) throw new Error(`${expression}: ${r.exceptionDetails.text}`);
       return r.result.value;
     };
+    // Done drawing what a navigation showed: the page counts its views (show() runs once per
+    // navigation, on a hashchange that fires after the click returns), so wait for a newer one.
+    let seen = 0;
     const settle = async (what) => {
       const until = Date.now() + WAIT_MS;
       while (Date.now() < until) {
-        if (await evaluate('!!(window.__faultline && window.__faultline.done)')) return true;
+        const view = await evaluate('window.__faultline && window.__faultline.done ? window.__faultline.view : 0');
+        if (view > seen) {
+          seen = view;
+          return true;
+        }
         await sleep(100);
       }
       problems.push(`${what}: not drawn within ${WAIT_MS / 1000} s`);
@@ -122,7 +131,8 @@ async function main() {
           // A mark counts when it paints: a fill or a stroke that is not none (a line whose
           // colour scale lost its domain has neither, and shows nothing).
           const paints = (e) => ['fill', 'stroke'].some((a) => { const v = e.getAttribute(a); return v && v !== 'none' && v !== 'transparent'; });
-          const groups = svg ? [...svg.querySelectorAll('g[class*="mark-"]')].filter((g) => !g.classList.contains('mark-group')) : [];
+          // Data marks only (role-mark), not axes, grids or legends, which draw on an empty chart too.
+          const groups = svg ? [...svg.querySelectorAll('g.role-mark')].filter((g) => !g.classList.contains('mark-group')) : [];
           let marks = 0;
           const blank = [];
           for (const g of groups) {

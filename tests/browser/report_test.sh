@@ -24,11 +24,18 @@ fail() { echo "report_test: $*" >&2; exit 1; }
 "$F" sweep --scenario partition --seeds 1..12 --jobs 2 --quiet --db r.db > /dev/null || fail "partition sweep failed"
 "$F" sweep --scenario dc-loss --seeds 36..37 --bug isr-join-without-leso --jobs 2 --quiet --db r.db > /dev/null || true
 "$F" sweep --scenario controller-failover --seeds 28..28 --bug vote-without-log-check --quiet --db r.db > /dev/null || true
+# A fuzz failure: its plan was generated, so its timeline must be re-run from the run's own plan.
+"$F" fuzz --scenario broker-crash --bug truncate-to-hw --runs 30 --jobs 2 --db r.db > /dev/null || true
+rm -f ./*.plan
 failures="$(sqlite3 r.db "select count(*) from runs where verdict != 'pass'")"
-[[ "$failures" -ge 3 ]] || fail "expected failing runs in the database, got $failures"
+runs="$(sqlite3 r.db "select count(*) from runs")"
+[[ "$failures" -ge 4 ]] || fail "expected failing runs in the database, got $failures"
 
 "$F" report --db r.db --out report.html --jobs 2 > out.txt || fail "report exited $?: $(cat out.txt)"
-grep -q "report: 27 runs in 4 group(s), $failures failure(s), 3 timeline(s)" out.txt || fail "unexpected: $(cat out.txt)"
+grep -q "report: $runs runs in 5 group(s), $failures failure(s), 4 timeline(s)" out.txt || fail "unexpected: $(cat out.txt)"
+# Every re-run gave the recorded run again (the fuzz one too).
+same="$(perl -0pe 's/<script\b[^>]*>.*?<\/script>//gs' report.html | grep -c 'for the timeline: trace hash [0-9a-f]*, the recorded one')"
+[[ "$same" -eq 4 ]] || fail "only $same of 4 timelines re-ran their recorded run"
 "$F" report --db r.db --out again.html --jobs 1 > /dev/null
 cmp -s report.html again.html || fail "two reports of one database differ"
 # Self-contained: outside the inlined code, no element loads anything (the browser check also
