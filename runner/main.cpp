@@ -379,8 +379,13 @@ int main_impl(int argc, char** argv) {
   list->add_flag("--json", list_json, "machine-readable output");
 
   CLI::App* bench = app.add_subcommand("bench", "measure the simulator: events/s against the bare-loop floor");
-  uint64_t bench_events = 5'000'000;
-  bool bench_json = false;
+  BenchOptions bench_options;
+  uint64_t& bench_events = bench_options.events;
+  bool& bench_json = bench_options.json;
+  bench->add_option("--scenario", bench_options.scenarios, "only these scenarios (repeatable); none: every one");
+  bench->add_option("--budget", bench_options.budget_s, "in-process wall seconds per scenario (5 to 500 seeds)")
+      ->check(CLI::Range(0.01, 600.0))
+      ->capture_default_str();
   bench->add_option("--events", bench_events, "events per measurement")
       ->check(CLI::Range(uint64_t{1000}, uint64_t{1'000'000'000}))
       ->capture_default_str();
@@ -416,7 +421,12 @@ int main_impl(int argc, char** argv) {
       for (int i = 0; i < argc; ++i) command += (i ? " " : "") + shell_quote(argv[i]);
       return cmd_run(program, common, seed, "", false, command, timeline_out);
     }
-    if (*bench) return run_bench(bench_events, bench_json);
+    if (*bench) {
+      for (const std::string& name : bench_options.scenarios) {
+        if (find_scenario(name) == nullptr) throw BadInput{fmt::format("unknown scenario '{}' (see faultline list)", name)};
+      }
+      return run_bench(bench_options);
+    }
     if (*run) {
       uint64_t seed = 0;
       if (!parse_u64(seed_text, &seed)) throw BadInput{fmt::format("--seed wants a non-negative integer, got '{}'", seed_text)};
