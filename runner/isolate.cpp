@@ -11,6 +11,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <malloc.h>
+#include <optional>
+#include <stdexcept>
 #include <fmt/format.h>
 
 namespace faultline {
@@ -82,10 +85,12 @@ struct Child {
   size_t sequence = 0;
   RunRequest request;
   pid_t pid = -1;
-  int fd = -1;
+  int fd = -1;     // results from the child
+  int to_fd = -1;  // requests to a warm worker; -1 for a child of one request
   int64_t started_ms = 0;
   std::string buffer;
   bool timed_out = false;
+  size_t runs = 0;  // a worker's finished runs
 };
 
 void write_all(int fd, const std::string& data) {
@@ -98,7 +103,13 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
-Child start_child(RunRequest req) {
+// In a new child: the pipes of every other child are not its business, and a worker's request
+// pipe held open here would keep that worker from ever seeing its end.
+void close_inherited(const std::vector<int>& fds) {
+  for (int fd : fds) ::close(fd);
+}
+
+Child start_child(RunRequest req, const std::vector<int>& inherited) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
   std::fflush(nullptr);  // nothing buffered may be written twice
@@ -110,6 +121,7 @@ Child start_child(RunRequest req) {
     // went before the request took effect, go now.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
+    close_inherited(inherited);
     ::close(fds[0]);
     RunResult result = execute(req);
     if (req.trace_sink != nullptr) std::fflush(req.trace_sink);
@@ -128,6 +140,115 @@ Child start_child(RunRequest req) {
   return c;
 }
 
+bool read_exact(int fd, char* out, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::read(fd, out + done, n - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    done += static_cast<size_t>(got);
+  }
+  return true;
+}
+
+std::string frame(const std::string& payload) {
+  const uint64_t n = payload.size();
+  std::string out(reinterpret_cast<const char*>(&n), sizeof n);
+  return out + payload;
+}
+
+// A warm worker: requests in, results out, one at a time, until its request pipe closes.
+[[noreturn]] void worker_loop(int in, int out) {
+  // Keep what the heap grew to between runs instead of returning it to the kernel and
+  // faulting it in again for the next seed.
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  for (;;) {
+    uint64_t n = 0;
+    if (!read_exact(in, reinterpret_cast<char*>(&n), sizeof n)) ::_exit(0);
+    std::string bytes(n, '\0');
+    if (!read_exact(in, bytes.data(), n)) ::_exit(0);
+    RunRequest req;
+    if (!decode_request(bytes, &req)) ::_exit(3);
+    const RunResult result = execute(req);
+    write_all(out, frame(encode_result(result)));
+  }
+}
+
+Child start_worker(const std::vector<int>& inherited) {
+  int requests[2], results[2];
+  if (::pipe(requests) != 0 || ::pipe(results) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+  std::fflush(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    close_inherited(inherited);
+    ::close(requests[1]);
+    ::close(results[0]);
+    worker_loop(requests[0], results[1]);
+  }
+  ::close(requests[0]);
+  ::close(results[1]);
+  ::fcntl(results[0], F_SETFL, O_NONBLOCK);
+  Child c;
+  c.pid = pid;
+  c.fd = results[0];
+  c.to_fd = requests[1];
+  return c;
+}
+
+// Sends `req` to an idle worker; false if the worker is gone (its pipe broke).
+bool send_request(Child& worker, RunRequest req) {
+  const std::string bytes = frame(encode_request(req));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(worker.to_fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  worker.request = std::move(req);
+  worker.buffer.clear();
+  worker.timed_out = false;
+  worker.started_ms = wall_now_ms();
+  return true;
+}
+
+// Ends a worker: closes its pipes (an idle one exits on its own), kills it if asked, reaps it.
+// The wait status, for a worker that died.
+int retire(Child& w, bool kill) {
+  if (kill) ::kill(w.pid, SIGKILL);
+  ::close(w.to_fd);
+  ::close(w.fd);
+  int status = 0;
+  while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+// A worker's complete result frame out of its buffer, if one has arrived.
+std::optional<std::string> take_frame(Child& w) {
+  uint64_t n = 0;
+  if (w.buffer.size() < sizeof n) return std::nullopt;
+  std::memcpy(&n, w.buffer.data(), sizeof n);
+  if (w.buffer.size() < sizeof n + n) return std::nullopt;
+  std::string payload = w.buffer.substr(sizeof n, n);
+  w.buffer.erase(0, sizeof n + n);
+  return payload;
+}
+
+RunResult died(const RunRequest& req, int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    return crash_result(req, fmt::format("killed by signal {} ({})", sig, ::strsignal(sig)));
+  }
+  return crash_result(req, fmt::format("run process exited with status {} without a result",
+                                       WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+}
+
 RunResult finish_child(const RunRequest& req, Child& c, int64_t timeout_ms) {
   ::close(c.fd);
   int status = 0;
@@ -136,12 +257,7 @@ RunResult finish_child(const RunRequest& req, Child& c, int64_t timeout_ms) {
   if (c.timed_out) return crash_result(req, fmt::format("wall-clock timeout: no result after {} ms (killed)", timeout_ms));
   RunResult result;
   if (decode_result(c.buffer, &result)) return result;
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    return crash_result(req, fmt::format("killed by signal {} ({})", sig, ::strsignal(sig)));
-  }
-  return crash_result(req, fmt::format("run process exited with status {} without a result",
-                                       WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  return died(req, status);
 }
 
 }  // namespace
@@ -250,6 +366,51 @@ bool decode_result(const std::string& bytes, RunResult* out) {
   return true;
 }
 
+std::string encode_request(const RunRequest& r) {
+  Writer w;
+  w.u64(kMagic);
+  w.str(r.scenario);
+  w.u64(r.seed);
+  w.u64(r.sets.size());
+  for (const auto& [k, v] : r.sets) {
+    w.str(k);
+    w.str(v);
+  }
+  w.u64(r.bugs.size());
+  for (const auto& b : r.bugs) w.str(b);
+  w.u64(r.plan_text ? 1 : 0);
+  w.str(r.plan_text.value_or(""));
+  w.u64(r.plan_only ? 1 : 0);
+  w.u64(kMagic);
+  return std::move(w.out);
+}
+
+bool decode_request(const std::string& bytes, RunRequest* out) {
+  Reader rd(bytes);
+  RunRequest r;
+  uint64_t magic = 0, n = 0, u = 0;
+  if (!rd.u64(&magic) || magic != kMagic || !rd.str(&r.scenario) || !rd.u64(&r.seed) || !rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k, v;
+    if (!rd.str(&k) || !rd.str(&v)) return false;
+    r.sets[k] = v;
+  }
+  if (!rd.u64(&n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string b;
+    if (!rd.str(&b)) return false;
+    r.bugs.push_back(std::move(b));
+  }
+  std::string plan;
+  if (!rd.u64(&u) || !rd.str(&plan)) return false;
+  if (u != 0) r.plan_text = std::move(plan);
+  if (!rd.u64(&u)) return false;
+  r.plan_only = u != 0;
+  if (!rd.u64(&magic) || magic != kMagic || !rd.done()) return false;
+  *out = std::move(r);
+  return true;
+}
+
 void run_isolated(const std::vector<RunRequest>& requests, const IsolationOptions& options, const OnDone& on_done) {
   size_t next = 0;
   run_isolated_stream(
@@ -262,11 +423,32 @@ void run_isolated(const std::vector<RunRequest>& requests, const IsolationOption
 
 void run_isolated_stream(const NextRequest& next_request, const IsolationOptions& options,
                          const OnRequestDone& on_done) {
-  std::vector<Child> running;
+  // A worker that died while idle must not kill the runner with SIGPIPE: its write fails.
+  // Restored on the way out, so that a runner writing to a closed pipe still ends as before.
+  struct IgnorePipe {
+    IgnorePipe() : old(::signal(SIGPIPE, SIG_IGN)) {}
+    ~IgnorePipe() { ::signal(SIGPIPE, old); }
+    sighandler_t old;
+  } ignore_pipe;
+  std::vector<Child> running;  // children of one request and busy workers
+  std::vector<Child> idle;     // warm workers waiting for a request
   bool exhausted = false;
   size_t started = 0;
   const size_t jobs = static_cast<size_t>(std::max(1, options.jobs));
   int64_t last_tick = wall_now_ms();
+  auto open_fds = [&] {
+    std::vector<int> fds;
+    for (const auto* group : {&running, &idle}) {
+      for (const Child& c : *group) {
+        fds.push_back(c.fd);
+        if (c.to_fd >= 0) fds.push_back(c.to_fd);
+      }
+    }
+    return fds;
+  };
+  auto finish = [&](Child& c, const RunResult& result) {
+    on_done(c.sequence, c.request, result, wall_now_ms() - c.started_ms);
+  };
   while (!exhausted || !running.empty()) {
     while (running.size() < jobs && !exhausted) {
       std::optional<RunRequest> req = next_request();
@@ -274,8 +456,30 @@ void run_isolated_stream(const NextRequest& next_request, const IsolationOptions
         exhausted = true;
         break;
       }
-      running.push_back(start_child(std::move(*req)));
-      running.back().sequence = started++;
+      const size_t sequence = started++;
+      if (!options.reuse || req->trace_sink != nullptr || req->observer) {
+        running.push_back(start_child(std::move(*req), open_fds()));
+        running.back().sequence = sequence;
+        continue;
+      }
+      // A warm worker; one that went away while idle is replaced (once: a fresh one that
+      // cannot take a request is the runner's trouble, not the seed's).
+      for (int attempt = 0;; ++attempt) {
+        Child w;
+        if (!idle.empty()) {
+          w = std::move(idle.back());
+          idle.pop_back();
+        } else {
+          w = start_worker(open_fds());
+        }
+        if (send_request(w, *req)) {
+          w.sequence = sequence;
+          running.push_back(std::move(w));
+          break;
+        }
+        retire(w, /*kill=*/true);
+        if (attempt > 0) throw std::runtime_error("a fresh worker process would not take a request");
+      }
     }
     if (running.empty()) break;
     if (options.on_tick && wall_now_ms() - last_tick >= options.tick_ms) {
@@ -309,6 +513,33 @@ void run_isolated_stream(const NextRequest& next_request, const IsolationOptions
           break;  // EAGAIN: more later
         }
       }
+      if (c.to_fd >= 0) {
+        // A warm worker: a whole result frame finishes the request, and the worker waits for
+        // the next (or is replaced after kRunsPerWorker runs).
+        if (std::optional<std::string> bytes = take_frame(c)) {
+          RunResult result;
+          if (!decode_result(*bytes, &result)) result = crash_result(c.request, "a worker sent a result that does not decode");
+          finish(c, result);
+          if (++c.runs >= kRunsPerWorker || eof) {
+            retire(c, /*kill=*/eof);
+          } else {
+            idle.push_back(std::move(c));
+          }
+          continue;
+        }
+        if (!eof && wall_now_ms() - c.started_ms >= options.timeout_ms) {
+          retire(c, /*kill=*/true);
+          finish(c, crash_result(c.request, fmt::format("wall-clock timeout: no result after {} ms (killed)", options.timeout_ms)));
+          continue;
+        }
+        if (eof) {
+          const int status = retire(c, /*kill=*/false);
+          finish(c, died(c.request, status));
+          continue;
+        }
+        still.push_back(std::move(c));
+        continue;
+      }
       if (!eof && wall_now_ms() - c.started_ms >= options.timeout_ms) {
         ::kill(c.pid, SIGKILL);
         c.timed_out = true;
@@ -319,10 +550,11 @@ void run_isolated_stream(const NextRequest& next_request, const IsolationOptions
         continue;
       }
       const RunResult result = finish_child(c.request, c, options.timeout_ms);
-      on_done(c.sequence, c.request, result, wall_now_ms() - c.started_ms);
+      finish(c, result);
     }
     running = std::move(still);
   }
+  for (Child& w : idle) retire(w, /*kill=*/false);
 }
 
 }  // namespace faultline

@@ -283,6 +283,8 @@ int main_impl(int argc, char** argv) {
   sweep->add_flag("--quiet", sweep_options.quiet, "no progress lines");
   sweep->add_flag("--check-determinism", sweep_options.check_determinism,
                   "run every seed twice in two processes; a trace-hash mismatch is a failure");
+  sweep->add_flag("--fresh-processes", sweep_options.fresh_processes,
+                  "a new child process per seed instead of warm workers that run seed after seed");
   sweep->add_option("--progress-interval", sweep_options.progress_interval_s,
                     "seconds between progress lines when stderr is not a terminal")
       ->check(CLI::Range(1, 86'400))

@@ -223,6 +223,8 @@ int run_sweep(const SweepOptions& o, const std::function<std::string(const RunRe
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
   IsolationOptions iso(o.jobs, o.timeout_s * 1000);
+  // A seed's twin must run in another process: warm workers would run both in one.
+  iso.reuse = !o.fresh_processes && !o.check_determinism;
   iso.tick_ms = 250;
   iso.on_tick = [&] {
     if (g_stop_signal != 0) {

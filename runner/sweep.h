@@ -52,6 +52,8 @@ struct SweepOptions {
   // Every seed twice, in two processes started in alternating order; a hash mismatch is a
   // failure ("determinism") naming the window of trace records where the runs first differ.
   bool check_determinism = false;
+  // A fresh child process per seed instead of warm workers (runner/isolate.h).
+  bool fresh_processes = false;
 };
 
 // Runs the sweep; returns the exit code (0 all passed, 1 otherwise). Throws BadInput.

@@ -160,6 +160,69 @@ TEST(Isolation, SignalsAndHangsBecomeCrashResultsAndOthersSurvive) {
   EXPECT_EQ(got[2].params.at("mode"), "hang");  // a killed child's result still says what ran
 }
 
+TEST(Isolation, RequestsSurviveThePipeEncoding) {
+  RunRequest r = request("broker-crash", 42, {{"faults", "9"}, {"acks", "1"}}, {"truncate-to-hw"});
+  r.plan_text = "1s kill node=b0 for=2s\n";
+  RunRequest back;
+  ASSERT_TRUE(decode_request(encode_request(r), &back));
+  EXPECT_EQ(back.scenario, r.scenario);
+  EXPECT_EQ(back.seed, r.seed);
+  EXPECT_EQ(back.sets, r.sets);
+  EXPECT_EQ(back.bugs, r.bugs);
+  EXPECT_EQ(back.plan_text, r.plan_text);
+  r.plan_text.reset();
+  r.plan_only = true;
+  ASSERT_TRUE(decode_request(encode_request(r), &back));
+  EXPECT_FALSE(back.plan_text.has_value());
+  EXPECT_TRUE(back.plan_only);
+  std::string cut = encode_request(r);
+  cut.pop_back();
+  EXPECT_FALSE(decode_request(cut, &back));
+}
+
+// Issue 15: a warm worker runs seed after seed in one process. Every scenario's seeds, run
+// each in a fresh child and then all in one reused worker (in two orders, so each run follows
+// different runs), give the same trace hashes and verdicts.
+TEST(Isolation, ReusedWorkersGiveTheHashesOfFreshProcesses) {
+  std::vector<RunRequest> reqs;
+  for (const ScenarioInfo& info : all_scenarios()) {
+    if (info.name == "selftest") continue;
+    reqs.push_back(request(info.name, 1));
+    if (info.name == "broker-crash" || info.name == "ping") reqs.push_back(request(info.name, 2));
+  }
+  auto hashes = [&](const std::vector<RunRequest>& rs, bool reuse) {
+    IsolationOptions o{reuse ? 1 : 2, 600'000};
+    o.reuse = reuse;
+    std::map<std::pair<std::string, uint64_t>, std::pair<uint64_t, Verdict>> out;
+    run_isolated(rs, o, [&](size_t, const RunResult& r, int64_t) { out[{r.scenario, r.seed}] = {r.trace_hash, r.verdict}; });
+    return out;
+  };
+  const auto fresh = hashes(reqs, false);
+  ASSERT_EQ(fresh.size(), reqs.size());
+  EXPECT_EQ(hashes(reqs, true), fresh) << "a reused worker changed a run";
+  std::vector<RunRequest> reversed(reqs.rbegin(), reqs.rend());
+  EXPECT_EQ(hashes(reversed, true), fresh) << "a reused worker changed a run (reversed order)";
+}
+
+TEST(Isolation, AWorkerThatDiesTakesOnlyItsRequest) {
+  // One job: the same worker would run all four; the crash takes its own seed, and the seeds
+  // after it get a fresh worker.
+  std::vector<RunRequest> reqs = {
+      request("selftest", 1, {{"mode", "pass"}}),
+      request("selftest", 2, {{"mode", "crash-signal"}}),
+      request("selftest", 3, {{"mode", "pass"}}),
+      request("selftest", 4, {{"mode", "fail"}}),
+  };
+  std::map<uint64_t, RunResult> got;
+  run_isolated(reqs, IsolationOptions{1, 120'000}, [&](size_t, const RunResult& r, int64_t) { got[r.seed] = r; });
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[1].verdict, Verdict::kPass);
+  EXPECT_EQ(got[2].verdict, Verdict::kCrash);
+  EXPECT_EQ(got[2].params.at("mode"), "crash-signal");
+  EXPECT_EQ(got[3].verdict, Verdict::kPass);
+  EXPECT_EQ(got[4].verdict, Verdict::kFail);
+}
+
 }  // namespace
 }  // namespace faultline
 

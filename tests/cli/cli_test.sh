@@ -29,6 +29,13 @@ else
   fail "sweep hashes differ between --jobs 1 and 2"; diff "$WORK/j1" "$WORK/j2" | head
 fi
 if [[ $(awk '$2 != "pass"' "$WORK/j1" | wc -l) -eq 0 ]]; then pass "ping 1..40 all pass"; else fail "ping sweep has failures"; fi
+# Warm workers (runner/isolate.h) against a fresh process per seed: the same hashes.
+"$FL" sweep --scenario ping --seeds 1..40 --jobs 2 --json --fresh-processes 2>/dev/null | extract > "$WORK/jf"
+if cmp -s "$WORK/j1" "$WORK/jf"; then
+  pass "sweep 1..40: identical hashes in warm workers and with --fresh-processes"
+else
+  fail "sweep hashes differ between warm workers and fresh processes"; diff "$WORK/j1" "$WORK/jf" | head
+fi
 # The same bug sweep is deterministic too, and finds the bug.
 "$FL" sweep --scenario ping --seeds 1..20 --jobs 1 --json --bug ping-unordered-send 2>/dev/null | extract > "$WORK/b1"
 "$FL" sweep --scenario ping --seeds 1..20 --jobs 2 --json --bug ping-unordered-send 2>/dev/null | extract > "$WORK/b2"
