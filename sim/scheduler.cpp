@@ -187,9 +187,19 @@ void Scheduler::push(Instant t, Fiber* fiber, uint64_t token) {
   if (t == now_) {
     due_now_.push_back(e);
   } else {
+    if (heap_.size() >= compact_at_) compact();
     heap_.push_back(e);
     std::push_heap(heap_.begin(), heap_.end(), Later{});
   }
+}
+
+void Scheduler::compact() {
+  // An entry whose fiber has parked again since (another generation) can never dispatch
+  // (dispatch() drops it unseen: no step, no hash), so dropping it now changes nothing. The
+  // order of what is left is (time, seq), whatever shape the heap has. Perf figures: issue 15.
+  std::erase_if(heap_, [](const Entry& e) { return e.fiber != nullptr && e.token != e.fiber->gen; });
+  std::make_heap(heap_.begin(), heap_.end(), Later{});
+  compact_at_ = std::max<size_t>(4096, 2 * heap_.size());
 }
 
 bool Scheduler::pop(Instant end, Entry* out) {

@@ -166,6 +166,11 @@ class Scheduler {
   // the FIFO, so "heap at now_ first, then FIFO" is exactly (time, seq) order, and the
   // common zero-delay wake-up skips the heap.
   std::vector<Entry> heap_;
+  // Timed waits that ended early (a reply before its timeout) leave their deadline entries in
+  // the heap, stale, until their time: thousands in a dc-loss run, every pop paying for them.
+  // When the heap reaches compact_at_ entries, the stale ones go (compact()).
+  size_t compact_at_ = 4096;
+  void compact();
   std::vector<Entry> due_now_;
   size_t due_now_head_ = 0;
 
