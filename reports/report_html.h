@@ -21,7 +21,8 @@ namespace faultline {
 
 std::string report_html(const Report& report);
 
-// `s` with &, <, >, " and ' escaped for HTML text and attribute values.
+// `s` with &, <, >, " and ' escaped for HTML text and attribute values (the XML escape of
+// reports/junit.h: HTML5 knows &apos;).
 std::string html_escape(std::string_view s);
 
 }  // namespace faultline

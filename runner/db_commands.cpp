@@ -42,14 +42,7 @@ int cmd_replay(const std::string& program, const std::string& db_path, const std
     stored = db->run(static_cast<int64_t>(id));
     if (!stored) throw BadInput{fmt::format("no run {} in '{}'", id, db_path)};
   }
-  RunRequest req;
-  req.scenario = stored->result.scenario;
-  req.seed = stored->result.seed;
-  req.sets = stored->result.params;
-  for (const std::string& b : stored->result.bugs) {
-    if (!b.empty()) req.bugs.push_back(b);
-  }
-  if (const std::string plan = db->plan_of(*stored); !plan.empty()) req.plan_text = plan;
+  RunRequest req = db->rerun_request(*stored);
   check(req);
   if (trace_path.empty()) trace_path = fmt::format("replay-run{}.trace", stored->id);
   std::FILE* trace = std::fopen(trace_path.c_str(), "w");

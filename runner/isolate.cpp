@@ -28,6 +28,17 @@ class Writer {
     u64(s.size());
     out += s;
   }
+  void map(const std::map<std::string, std::string>& m) {
+    u64(m.size());
+    for (const auto& [k, v] : m) {
+      str(k);
+      str(v);
+    }
+  }
+  void strings(const std::vector<std::string>& v) {
+    u64(v.size());
+    for (const auto& s : v) str(s);
+  }
   std::string out;
 };
 
@@ -51,6 +62,26 @@ class Reader {
     if (!u64(&n) || pos_ + n > in_.size()) return false;
     s->assign(in_.data() + pos_, n);
     pos_ += n;
+    return true;
+  }
+  bool map(std::map<std::string, std::string>* m) {
+    uint64_t n = 0;
+    if (!u64(&n)) return false;
+    for (uint64_t i = 0; i < n; ++i) {
+      std::string k, v;
+      if (!str(&k) || !str(&v)) return false;
+      (*m)[k] = std::move(v);
+    }
+    return true;
+  }
+  bool strings(std::vector<std::string>* v) {
+    uint64_t n = 0;
+    if (!u64(&n)) return false;
+    for (uint64_t i = 0; i < n; ++i) {
+      std::string s;
+      if (!str(&s)) return false;
+      v->push_back(std::move(s));
+    }
     return true;
   }
   bool done() const { return pos_ == in_.size(); }
@@ -267,13 +298,8 @@ std::string encode_result(const RunResult& r) {
   w.u64(kMagic);
   w.str(r.scenario);
   w.u64(r.seed);
-  w.u64(r.params.size());
-  for (const auto& [k, v] : r.params) {
-    w.str(k);
-    w.str(v);
-  }
-  w.u64(r.bugs.size());
-  for (const auto& b : r.bugs) w.str(b);
+  w.map(r.params);
+  w.strings(r.bugs);
   w.u64(static_cast<uint64_t>(r.verdict));
   w.u64(r.violations.size());
   for (const auto& v : r.violations) {
@@ -313,18 +339,7 @@ bool decode_result(const std::string& bytes, RunResult* out) {
   RunResult r;
   uint64_t magic = 0, n = 0, u = 0;
   if (!rd.u64(&magic) || magic != kMagic) return false;
-  if (!rd.str(&r.scenario) || !rd.u64(&r.seed) || !rd.u64(&n)) return false;
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string k, v;
-    if (!rd.str(&k) || !rd.str(&v)) return false;
-    r.params[k] = v;
-  }
-  if (!rd.u64(&n)) return false;
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string b;
-    if (!rd.str(&b)) return false;
-    r.bugs.push_back(b);
-  }
+  if (!rd.str(&r.scenario) || !rd.u64(&r.seed) || !rd.map(&r.params) || !rd.strings(&r.bugs)) return false;
   if (!rd.u64(&u) || u > static_cast<uint64_t>(Verdict::kCrash)) return false;
   r.verdict = static_cast<Verdict>(u);
   if (!rd.u64(&n)) return false;
@@ -371,13 +386,8 @@ std::string encode_request(const RunRequest& r) {
   w.u64(kMagic);
   w.str(r.scenario);
   w.u64(r.seed);
-  w.u64(r.sets.size());
-  for (const auto& [k, v] : r.sets) {
-    w.str(k);
-    w.str(v);
-  }
-  w.u64(r.bugs.size());
-  for (const auto& b : r.bugs) w.str(b);
+  w.map(r.sets);
+  w.strings(r.bugs);
   w.u64(r.plan_text ? 1 : 0);
   w.str(r.plan_text.value_or(""));
   w.u64(r.plan_only ? 1 : 0);
@@ -388,18 +398,10 @@ std::string encode_request(const RunRequest& r) {
 bool decode_request(const std::string& bytes, RunRequest* out) {
   Reader rd(bytes);
   RunRequest r;
-  uint64_t magic = 0, n = 0, u = 0;
-  if (!rd.u64(&magic) || magic != kMagic || !rd.str(&r.scenario) || !rd.u64(&r.seed) || !rd.u64(&n)) return false;
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string k, v;
-    if (!rd.str(&k) || !rd.str(&v)) return false;
-    r.sets[k] = v;
-  }
-  if (!rd.u64(&n)) return false;
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string b;
-    if (!rd.str(&b)) return false;
-    r.bugs.push_back(std::move(b));
+  uint64_t magic = 0, u = 0;
+  if (!rd.u64(&magic) || magic != kMagic || !rd.str(&r.scenario) || !rd.u64(&r.seed) || !rd.map(&r.sets) ||
+      !rd.strings(&r.bugs)) {
+    return false;
   }
   std::string plan;
   if (!rd.u64(&u) || !rd.str(&plan)) return false;

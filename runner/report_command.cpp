@@ -95,14 +95,7 @@ int cmd_report(const std::string& program, const std::string& db_path, const std
     const ReportFailure& f = report.failures[picked[k]];
     const std::optional<StoredRun> stored = db->run(f.run_id);
     if (!stored) throw std::runtime_error(fmt::format("run {} vanished from '{}'", f.run_id, db_path));
-    RunRequest req;
-    req.scenario = stored->result.scenario;
-    req.seed = stored->result.seed;
-    req.sets = stored->result.params;
-    for (const std::string& b : stored->result.bugs) {
-      if (!b.empty()) req.bugs.push_back(b);
-    }
-    if (const std::string plan = db->plan_of(*stored); !plan.empty()) req.plan_text = plan;
+    RunRequest req = db->rerun_request(*stored);
     paths.push_back((dir->path() / fmt::format("t{}.json", k)).string());
     req.observer = timeline_to(paths.back());
     requests.push_back(std::move(req));

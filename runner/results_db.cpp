@@ -503,6 +503,18 @@ std::string ResultsDb::plan_of(const StoredRun& run) {
   return sweep_plan(run.sweep_id);
 }
 
+RunRequest ResultsDb::rerun_request(const StoredRun& run) {
+  RunRequest req;
+  req.scenario = run.result.scenario;
+  req.seed = run.result.seed;
+  req.sets = run.result.params;
+  for (const std::string& b : run.result.bugs) {
+    if (!b.empty()) req.bugs.push_back(b);
+  }
+  if (std::string plan = plan_of(run); !plan.empty()) req.plan_text = std::move(plan);
+  return req;
+}
+
 std::vector<StoredRun> ResultsDb::all_runs() { return query_runs("?1 = ?1 ORDER BY r.sweep_id, r.seed", 0); }
 
 std::vector<StoredSweep> ResultsDb::sweeps() {

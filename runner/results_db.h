@@ -108,6 +108,8 @@ class ResultsDb {
   // The plan that re-runs `run` exactly: its sweep's --plan, or for a fuzz run (whose plans
   // are generated, one per run) the run's own; empty when the seed draws it.
   std::string plan_of(const StoredRun& run);
+  // The request that runs `run` again exactly (replay, the report's timelines).
+  RunRequest rerun_request(const StoredRun& run);
 
   // Copies every sweep and run of the results database at `path` into this one (faultline
   // merge). Refuses, changing nothing, a file that is not a results database and one whose
