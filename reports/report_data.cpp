@@ -18,20 +18,6 @@ std::optional<int64_t> epoch_seconds(const std::string& iso) {
   return static_cast<int64_t>(::timegm(&tm));
 }
 
-std::map<std::string, std::string> lines_to_map(const std::string& text) {
-  std::map<std::string, std::string> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    const size_t eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 std::string first_invariant(const RunResult& r) {
   for (const Violation& v : r.violations) {
     if (!v.excused) return v.invariant;
@@ -88,12 +74,15 @@ Report build_report(std::string db_path, const std::vector<ReportSweep>& sweeps,
   for (const ReportSweep& s : sweeps) {
     // The binary is part of what was run: a fixed bug's old failures do not mix with the passes of
     // the binary that fixed it. Its identity joins the params for the labels below.
-    const std::string key =
-        fmt::format("{}\x1f{}\x1f{}\x1f{}binary={}\n", s.kind, s.scenario, s.bugs, s.params, s.binary);
+    std::map<std::string, std::string> params = s.params;
+    params["binary"] = s.binary;
+    std::string key = fmt::format("{}\x1f{}\x1f{}", s.kind, s.scenario, s.bugs);
+    for (const auto& [name, value] : params) key += fmt::format("\x1f{}={}", name, value);
     auto [it, fresh] = group_of_key.try_emplace(key, report.groups.size());
     if (fresh) {
       ReportGroup g;
       g.key = key;
+      g.params = std::move(params);
       g.kind = s.kind;
       g.scenario = s.scenario;
       g.bugs = s.bugs;
@@ -127,7 +116,7 @@ Report build_report(std::string db_path, const std::vector<ReportSweep>& sweeps,
   for (const auto& [label, members] : by_label) {
     if (members.size() < 2) continue;
     std::vector<std::map<std::string, std::string>> params;
-    for (size_t i : members) params.push_back(lines_to_map(report.groups[i].key.substr(report.groups[i].key.rfind('\x1f') + 1)));
+    for (size_t i : members) params.push_back(report.groups[i].params);
     std::set<std::string> names;  // every parameter any member has (a newer build may add one)
     for (const auto& p : params) {
       for (const auto& [name, value] : p) names.insert(name);

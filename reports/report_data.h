@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,8 +26,8 @@ struct ReportSweep {
   int64_t id = 0;
   std::string kind;
   std::string scenario;
-  std::string params;  // name=value lines
-  std::string bugs;    // comma-separated
+  std::map<std::string, std::string> params;  // resolved
+  std::string bugs;                           // comma-separated
   std::string binary;
   std::string started_at;  // UTC ISO-8601
   std::string ended_at;    // empty while unfinished
@@ -63,6 +64,7 @@ struct ReportGroup {
   std::string kind;
   std::string scenario;
   std::string bugs;
+  std::map<std::string, std::string> params;  // with the binary as "binary", for the labels
   std::vector<int64_t> sweep_ids;
   int64_t sweep_wall_s = 0;  // the finished sweeps' wall time, summed
   // The runs of the finished sweeps, for throughput over sweep_wall_s (an unfinished sweep has

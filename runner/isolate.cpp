@@ -140,9 +140,9 @@ void close_inherited(const std::vector<int>& fds) {
   for (int fd : fds) ::close(fd);
 }
 
-Child start_child(RunRequest req, const std::vector<int>& inherited) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+// fork() for a run's child or a worker: 0 in the child, which dies with the runner and holds
+// none of the other children's pipes.
+pid_t fork_child(const std::vector<int>& inherited) {
   std::fflush(nullptr);  // nothing buffered may be written twice
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -153,6 +153,15 @@ Child start_child(RunRequest req, const std::vector<int>& inherited) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
     close_inherited(inherited);
+  }
+  return pid;
+}
+
+Child start_child(RunRequest req, const std::vector<int>& inherited) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+  const pid_t pid = fork_child(inherited);
+  if (pid == 0) {
     ::close(fds[0]);
     RunResult result = execute(req);
     if (req.trace_sink != nullptr) std::fflush(req.trace_sink);
@@ -209,14 +218,8 @@ std::string frame(const std::string& payload) {
 Child start_worker(const std::vector<int>& inherited) {
   int requests[2], results[2];
   if (::pipe(requests) != 0 || ::pipe(results) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
-  std::fflush(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  const pid_t pid = fork_child(inherited);
   if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    close_inherited(inherited);
     ::close(requests[1]);
     ::close(results[0]);
     worker_loop(requests[0], results[1]);

@@ -522,7 +522,7 @@ std::vector<StoredSweep> ResultsDb::sweeps() {
   Stmt q(db_, "SELECT id, kind, scenario, params, bugs, command, binary, started_at, ended_at FROM sweeps ORDER BY id");
   std::vector<StoredSweep> out;
   while (q.step()) {
-    out.push_back(StoredSweep{q.i64(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6), q.text(7),
+    out.push_back(StoredSweep{q.i64(0), q.text(1), q.text(2), params_from(q.text(3)), q.text(4), q.text(5), q.text(6), q.text(7),
                               q.text(8)});
   }
   return out;

@@ -67,7 +67,7 @@ struct StoredSweep {
   int64_t id = 0;
   std::string kind;  // sweep, run, shrink, fuzz
   std::string scenario;
-  std::string params;  // name=value lines
+  std::map<std::string, std::string> params;  // resolved
   std::string bugs;    // comma-separated
   std::string command;
   std::string binary;

@@ -162,10 +162,10 @@ TEST(BuildReport, GroupsByWhatWasRunAndListsFailures) {
   fail.verdict = Verdict::kFail;
   fail.violations.push_back(Violation{"P1", InvariantKind::kSafety, "lost <b>&", Instant::zero(), false, ""});
   const std::vector<ReportSweep> sweeps = {
-      {1, "sweep", "ping", "nodes=3\n", "", "bin", "2026-12-02T10:00:00Z", "2026-12-02T10:00:10Z"},
-      {2, "sweep", "ping", "nodes=5\n", "", "bin", "2026-12-02T11:00:00Z", "2026-12-02T11:00:05Z"},
-      {3, "sweep", "ping", "nodes=3\n", "", "bin", "2026-12-02T12:00:00Z", "2026-12-02T12:00:10Z"},
-      {4, "sweep", "ping", "nodes=3\n", "ping-unordered-send", "bin", "2026-12-02T13:00:00Z", ""}};
+      {1, "sweep", "ping", {{"nodes", "3"}}, "", "bin", "2026-12-02T10:00:00Z", "2026-12-02T10:00:10Z"},
+      {2, "sweep", "ping", {{"nodes", "5"}}, "", "bin", "2026-12-02T11:00:00Z", "2026-12-02T11:00:05Z"},
+      {3, "sweep", "ping", {{"nodes", "3"}}, "", "bin", "2026-12-02T12:00:00Z", "2026-12-02T12:00:10Z"},
+      {4, "sweep", "ping", {{"nodes", "3"}}, "ping-unordered-send", "bin", "2026-12-02T13:00:00Z", ""}};
   const std::vector<ReportRun> runs = {stored(1, 1, pass), stored(2, 1, fail), stored(3, 2, pass), stored(4, 3, pass),
                                        stored(5, 4, fail)};
   const Report report = build_report("r.db", sweeps, runs, {});
