@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sim/assert.h"
 
 namespace faultline {
@@ -29,13 +31,17 @@ std::vector<NodeId> NodeSet::ids() const {
 }
 
 Network::Network(Scheduler& s, uint64_t seed, NetworkOptions options)
-    : s_(s), prng_(seed, "network"), options_(options) {}
+    : s_(s), prng_(seed, "network"), options_(options), connections_(kMaxNodes * kMaxNodes) {}
 
 void Network::add_node(NodeId id, std::string dc) {
   FL_ASSERT(id < 64 && "at most 64 nodes", id);
   if (id >= nodes_.size()) nodes_.resize(id + 1);
   NodeState& n = nodes_[id];
   n.dc = std::move(dc);
+  n.dc_index = static_cast<uint32_t>(id);
+  for (NodeId other = 0; other < nodes_.size(); ++other) {
+    if (other != id && nodes_[other].inbox != nullptr && nodes_[other].dc == n.dc) n.dc_index = nodes_[other].dc_index;
+  }
   n.inbox = std::make_unique<Channel<Envelope>>(s_, "inbox");
 }
 
@@ -52,14 +58,12 @@ void Network::node_down(NodeId id, bool reset) {
   n.inbox->clear();
   n.handlers.clear();
   // Calls the dead process made will never be awaited again.
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    it = it->second.from == id ? pending_.erase(it) : std::next(it);
-  }
+  std::erase_if(pending_, [id](const PendingCall& c) { return c.from == id; });
   // Calls waiting on it: a live host resets the connections, a dead one is silent.
   if (reset) {
-    for (auto& [call_id, call] : pending_) {
+    for (const PendingCall& call : pending_) {
       if (call.to != id || blocked(id, call.from)) continue;
-      const uint64_t cid = call_id;
+      const uint64_t cid = call.id;
       s_.after(latency(id, call.from), [this, cid] { complete(cid, RpcStatus::kDisconnected, {}); });
     }
   }
@@ -78,7 +82,7 @@ bool Network::blocked(NodeId from, NodeId to) const {
 }
 
 Duration Network::latency(NodeId from, NodeId to) {
-  const LinkLatency& link = nodes_.at(from).dc == nodes_.at(to).dc ? options_.same_dc : options_.cross_dc;
+  const LinkLatency& link = nodes_.at(from).dc_index == nodes_.at(to).dc_index ? options_.same_dc : options_.cross_dc;
   Duration d = link.base + prng_.exponential(link.jitter_mean);
   for (const auto& [id, r] : rules_) {
     if (r.kind == Rule::Kind::kDelay && rule_matches(r, from, to)) d += r.extra + prng_.exponential(r.jitter_mean);
@@ -103,21 +107,36 @@ void Network::transmit(NodeId from, NodeId to, Envelope env) {
   env.from_incarnation = nodes_[from].incarnation;
   env.sent_at = s_.now();
   Instant arrive = s_.now() + latency(from, to);
-  Connection& conn = connections_[{from, to}];
+  Connection& conn = connection(from, to);
   if (arrive < conn.last_delivery) arrive = conn.last_delivery;  // FIFO per connection
   conn.last_delivery = arrive;
-  const uint64_t epoch = conn.epoch;
-  const uint64_t to_incarnation = nodes_[to].incarnation;
-  s_.at(arrive, [this, to, to_incarnation, epoch, env = std::move(env)]() mutable {
-    deliver(to, to_incarnation, epoch, env);
-  });
+  uint32_t slot;
+  if (!free_in_flight_.empty()) {
+    slot = free_in_flight_.back();
+    free_in_flight_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(in_flight_.size());
+    in_flight_.emplace_back();
+  }
+  InFlight& m = in_flight_[slot];
+  m.to = to;
+  m.to_incarnation = nodes_[to].incarnation;
+  m.conn_epoch = conn.epoch;
+  m.env = std::move(env);
+  s_.at(arrive, [this, slot] { deliver(slot); });
 }
 
-void Network::deliver(NodeId to, uint64_t to_incarnation, uint64_t conn_epoch, Envelope& env) {
+void Network::deliver(uint32_t slot) {
+  // Out of the slot first: what follows may send, and reuse it or grow the table.
+  const NodeId to = in_flight_[slot].to;
+  const uint64_t to_incarnation = in_flight_[slot].to_incarnation;
+  const uint64_t conn_epoch = in_flight_[slot].conn_epoch;
+  Envelope env = std::move(in_flight_[slot].env);
+  free_in_flight_.push_back(slot);
   const NodeState& dst = nodes_[to];
   const NodeState& src = nodes_[env.from];
   const bool lost = !dst.up || dst.incarnation != to_incarnation || !src.up ||
-                    src.incarnation != env.from_incarnation || connections_[{env.from, to}].epoch != conn_epoch ||
+                    src.incarnation != env.from_incarnation || connection(env.from, to).epoch != conn_epoch ||
                     blocked(env.from, to);
   if (lost) {
     ++dropped_;
@@ -144,22 +163,34 @@ void Network::deliver(NodeId to, uint64_t to_incarnation, uint64_t conn_epoch, E
 }
 
 void Network::serve(NodeId server, const std::string& method, Handler handler) {
-  nodes_.at(server).handlers[method] = std::move(handler);
+  auto h = std::make_shared<const Handler>(std::move(handler));
+  for (auto& [name, existing] : nodes_.at(server).handlers) {
+    if (name == method) {
+      existing = std::move(h);
+      return;
+    }
+  }
+  nodes_.at(server).handlers.emplace_back(method, std::move(h));
 }
 
 void Network::serve_request(NodeId server, Envelope env) {
-  auto it = nodes_[server].handlers.find(env.method);
-  if (it == nodes_[server].handlers.end()) {
+  std::shared_ptr<const Handler> handler;
+  for (const auto& [name, h] : nodes_[server].handlers) {
+    if (name == env.method) {
+      handler = h;
+      break;
+    }
+  }
+  if (handler == nullptr) {
     // Nobody listens for this API (yet): the server closes the connection.
     const uint64_t cid = env.call_id;
     s_.after(latency(server, env.from), [this, cid] { complete(cid, RpcStatus::kDisconnected, {}); });
     return;
   }
-  Handler handler = it->second;
   if (observer_ != nullptr) observer_->on_request_served(server, env.from, env.method, env.call_id, s_.now());
   std::string fiber_name = "rpc:" + env.method;
   s_.spawn(server, std::move(fiber_name), [this, server, handler = std::move(handler), env = std::move(env)]() mutable {
-    std::any response = handler(env.from, std::move(env.body));
+    std::any response = (*handler)(env.from, std::move(env.body));
     Envelope reply;
     reply.from = server;
     reply.kind = MessageKind::kResponse;
@@ -173,7 +204,7 @@ std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::
                                              Duration timeout) {
   const uint64_t id = next_call_++;
   Promise<std::pair<RpcStatus, std::any>> reply(s_, "rpc-reply");
-  pending_.emplace(id, PendingCall{from, to, reply});
+  pending_.push_back(PendingCall{id, from, to, reply});
   Envelope env;
   env.from = from;
   env.kind = MessageKind::kRequest;
@@ -182,18 +213,24 @@ std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::
   env.body = std::move(request);
   if (observer_ != nullptr) observer_->on_request_sent(from, to, method, id, s_.now());
   transmit(from, to, std::move(env));
-  std::optional<std::pair<RpcStatus, std::any>> got = reply.get(saturating_add(s_.now(), timeout));
+  std::optional<std::pair<RpcStatus, std::any>> got = reply.take(saturating_add(s_.now(), timeout));
   if (!got) {
-    pending_.erase(id);
+    if (auto it = find_pending(id); it != pending_.end()) pending_.erase(it);
     return {RpcStatus::kTimeout, {}};
   }
   return std::move(*got);
 }
 
+std::vector<Network::PendingCall>::iterator Network::find_pending(uint64_t call_id) {
+  auto it = std::lower_bound(pending_.begin(), pending_.end(), call_id,
+                             [](const PendingCall& c, uint64_t id) { return c.id < id; });
+  return it != pending_.end() && it->id == call_id ? it : pending_.end();
+}
+
 void Network::complete(uint64_t call_id, RpcStatus status, std::any body) {
-  auto it = pending_.find(call_id);
+  auto it = find_pending(call_id);
   if (it == pending_.end()) return;  // timed out, or its caller died
-  Promise<std::pair<RpcStatus, std::any>> reply = it->second.reply;
+  Promise<std::pair<RpcStatus, std::any>> reply = std::move(it->reply);
   pending_.erase(it);
   reply.set({status, std::move(body)});
 }
@@ -237,16 +274,16 @@ void Network::drop_connections(NodeSet a, NodeSet b) {
   for (NodeId x : a.ids()) {
     for (NodeId y : b.ids()) {
       if (x == y) continue;
-      ++connections_[{x, y}].epoch;
-      ++connections_[{y, x}].epoch;
+      ++connection(x, y).epoch;
+      ++connection(y, x).epoch;
     }
   }
   s_.trace().record(s_.now(), kWorld, "net-drop-connections", {{"a", names(s_.trace(), a)}, {"b", names(s_.trace(), b)}});
   // The local socket errors at once: no message needs to travel.
   std::vector<uint64_t> broken;
-  for (const auto& [id, call] : pending_) {
+  for (const PendingCall& call : pending_) {
     if ((a.contains(call.from) && b.contains(call.to)) || (b.contains(call.from) && a.contains(call.to))) {
-      broken.push_back(id);
+      broken.push_back(call.id);
     }
   }
   for (uint64_t id : broken) complete(id, RpcStatus::kDisconnected, {});

@@ -146,11 +146,15 @@ class Network {
  private:
   struct NodeState {
     std::string dc;
+    uint32_t dc_index = 0;  // equal for nodes of one datacenter (latency compares these)
     bool up = false;
     bool resets_when_down = true;  // host alive, process dead: connection attempts are refused
     uint64_t incarnation = 0;
     std::unique_ptr<Channel<Envelope>> inbox;
-    std::map<std::string, Handler> handlers;
+    // A handful of methods per node: a linear search that compares lengths first beats a
+    // map's lexicographic compares. Shared, so a request's fiber holds its handler without
+    // copying it (the handler may be replaced or dropped while the request runs).
+    std::vector<std::pair<std::string, std::shared_ptr<const Handler>>> handlers;
   };
   struct Rule {
     enum class Kind { kBlock, kDelay } kind;
@@ -159,15 +163,24 @@ class Network {
     Duration extra, jitter_mean;
   };
   struct PendingCall {
+    uint64_t id;
     NodeId from, to;
     Promise<std::pair<RpcStatus, std::any>> reply;
   };
-  using Link = std::pair<NodeId, NodeId>;
+  // A message on its way: held here, not in the delivery callback, so that the callback
+  // fits std::function's inline buffer (no allocation per message).
+  struct InFlight {
+    NodeId to = kWorld;
+    uint64_t to_incarnation = 0;
+    uint64_t conn_epoch = 0;
+    Envelope env;
+  };
 
   bool rule_matches(const Rule& r, NodeId from, NodeId to) const;
   Duration latency(NodeId from, NodeId to);
   void transmit(NodeId from, NodeId to, Envelope env);
-  void deliver(NodeId to, uint64_t to_incarnation, uint64_t conn_epoch, Envelope& env);
+  void deliver(uint32_t slot);
+  std::vector<PendingCall>::iterator find_pending(uint64_t call_id);
   void serve_request(NodeId server, Envelope env);
   void complete(uint64_t call_id, RpcStatus status, std::any body);
 
@@ -179,10 +192,14 @@ class Network {
     Instant last_delivery;  // FIFO: nothing on this connection arrives before this
     uint64_t epoch = 0;     // bumped when the connection breaks
   };
-  std::map<Link, Connection> connections_;  // ordered map: deterministic
+  static constexpr size_t kMaxNodes = 64;  // NodeSet's limit
+  std::vector<Connection> connections_;    // [from * kMaxNodes + to]
+  Connection& connection(NodeId from, NodeId to) { return connections_[from * kMaxNodes + to]; }
   std::map<uint64_t, Rule> rules_;
   uint64_t next_rule_ = 1;
-  std::map<uint64_t, PendingCall> pending_;
+  std::vector<PendingCall> pending_;  // ascending call id: calls are numbered as they are made
+  std::vector<InFlight> in_flight_;
+  std::vector<uint32_t> free_in_flight_;
   uint64_t next_call_ = 1;
   uint64_t sent_ = 0;
   uint64_t delivered_ = 0;

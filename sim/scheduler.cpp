@@ -199,7 +199,7 @@ void Scheduler::compact() {
   // order of what is left is (time, seq), whatever shape the heap has. Perf figures: issue 15.
   std::erase_if(heap_, [](const Entry& e) { return e.fiber != nullptr && e.token != e.fiber->gen; });
   std::make_heap(heap_.begin(), heap_.end(), Later{});
-  compact_at_ = std::max<size_t>(4096, 2 * heap_.size());
+  compact_at_ = std::max<size_t>(256, 2 * heap_.size());
 }
 
 bool Scheduler::pop(Instant end, Entry* out) {

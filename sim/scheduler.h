@@ -169,7 +169,7 @@ class Scheduler {
   // Timed waits that ended early (a reply before its timeout) leave their deadline entries in
   // the heap, stale, until their time: thousands in a dc-loss run, every pop paying for them.
   // When the heap reaches compact_at_ entries, the stale ones go (compact()).
-  size_t compact_at_ = 4096;
+  size_t compact_at_ = 256;
   void compact();
   std::vector<Entry> due_now_;
   size_t due_now_head_ = 0;

@@ -70,6 +70,16 @@ class Promise {
     return st.value;
   }
   std::optional<T> get_for(Duration timeout) { return get(saturating_add(state_->s.now(), timeout)); }
+  // As get(), but moves the value out (one taker): an RPC reply is read once, and copying
+  // it would copy every record it carries.
+  std::optional<T> take(Instant deadline = Instant::max()) {
+    State& st = *state_;
+    while (!st.value.has_value()) {
+      if (st.s.now() >= deadline) return std::nullopt;
+      st.waiters.wait(st.s, deadline);
+    }
+    return std::move(st.value);
+  }
 
  private:
   struct State {
