@@ -148,9 +148,8 @@ void Disk::drop_pending(uint64_t inode, uint64_t fsync_id) {
 
 // --- model-facing ------------------------------------------------------------------------
 
-void Disk::append(const std::string& file, std::string_view bytes) {
+void Disk::append(const std::string& file, std::string data) {
   const uint64_t cycle = begin_call("append");
-  std::string data(bytes);
   device_wait(options_.write_base + transfer_time(data.size(), options_.write_bytes_per_second));
   end_call(cycle, "append");
   Inode& f = find_or_create(file);

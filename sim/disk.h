@@ -88,9 +88,9 @@ class Disk {
   Disk& operator=(const Disk&) = delete;
 
   // --- model-facing: blocking, from a fiber of the owner node -------------------------
-  // Appends to the page cache; creates the file if missing. The bytes are copied when the
-  // call starts, so the caller's buffer may change while it is blocked.
-  void append(const std::string& file, std::string_view bytes);
+  // Appends to the page cache; creates the file if missing. The bytes are taken when the
+  // call starts (moved in: an append is on every produce's path).
+  void append(const std::string& file, std::string bytes);
   // Replaces the whole cached content (open with O_TRUNC, then write); creates if missing.
   void write(const std::string& file, std::string bytes);
   // Makes the content the file had when the call started durable. Asserts the file exists.

@@ -9,6 +9,7 @@
 // Ground truth (what is durable) comes from the node's Disk, never from the log.
 #include <set>
 
+#include "models/kafka/log_format.h"
 #include "tests/kafka_log_fixture.h"
 
 namespace faultline::kafka {
@@ -550,6 +551,39 @@ TEST(PartitionLogFormat, DecodeSegmentReturnsTheWholeValidBatchesOfAnyPrefix) {
   EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes}, {6, ""}}), 6);
   EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes.substr(0, 120)}, {6, ""}}), 3);  // a bad tail ends it
   EXPECT_EQ(PartitionLog::end_offset_of({{0, bytes.substr(0, 106)}, {6, bytes}}), 3);  // so does a gap
+}
+
+TEST(PartitionLogFormat, EncodedBatchBytesAreTheFormatFieldByField) {
+  // The encoder writes into one buffer of its final size; pin it to the format, spelled out
+  // with the field helpers (little-endian, checksum over the length and then the body).
+  std::vector<LogEntry> batch = {{41, 7, 0x1122334455667788ULL}, {42, 7, 5}};
+  batch[0].producer_id = 9;
+  batch[0].producer_epoch = 3;
+  batch[0].sequence = 100;
+  batch[0].base_sequence = 100;
+  batch[1].producer_id = 9;
+  batch[1].producer_epoch = 3;
+  batch[1].sequence = 101;
+  batch[1].base_sequence = 100;
+  using namespace log_format;
+  std::string body;
+  put_u64(body, 41);
+  put_u32(body, 7);
+  put_u32(body, 2);
+  for (const LogEntry& e : batch) {
+    put_u64(body, e.record_id);
+    put_u64(body, e.producer_id);
+    put_u16(body, static_cast<uint16_t>(e.producer_epoch));
+    put_u32(body, static_cast<uint32_t>(e.sequence));
+    put_u32(body, static_cast<uint32_t>(e.base_sequence));
+  }
+  std::string want;
+  put_u32(want, static_cast<uint32_t>(body.size()));
+  put_u64(want, fnv1a(body, fnv1a(want.substr(0, 4))));
+  want += body;
+  EXPECT_EQ(encode_batch(batch, 0, 2), want);
+  EXPECT_EQ(PartitionLog::decode_segment(want), batch);
+  EXPECT_EQ(encode_batch(batch, 1, 1).size(), kHeaderBytes + kBodyFixedBytes + kRecordBytes);
 }
 
 }  // namespace

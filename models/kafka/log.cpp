@@ -51,6 +51,7 @@ PartitionLog::Segment PartitionLog::new_segment(int64_t base) {
   s.base_offset = base;
   s.end_offset = base;
   s.id = next_segment_id_++;
+  s.file = segment_file(partition_, base);
   return s;
 }
 
@@ -167,11 +168,12 @@ void PartitionLog::append_batch_locked(const std::vector<LogEntry>& batch) {
   maybe_roll_locked(batch.size());
   Segment& s = active();  // stable: segments only change under mu_, which we hold
   const size_t first = entries_.size();
-  const std::string blob = encode_batch(batch, 0, batch.size());
-  ctx_.disk().append(file_of(s), blob);
+  std::string blob = encode_batch(batch, 0, batch.size());
+  const uint64_t blob_bytes = blob.size();
+  ctx_.disk().append(file_of(s), std::move(blob));
   // The batch is in the page cache: now memory may show it.
   s.batches.push_back({s.file_bytes, batch.front().offset, static_cast<uint32_t>(batch.size()), batch.front().epoch});
-  s.file_bytes += blob.size();
+  s.file_bytes += blob_bytes;
   s.end_offset += static_cast<int64_t>(batch.size());
   if (!s.first_append_at) s.first_append_at = ctx_.now();
   entries_.insert(entries_.end(), batch.begin(), batch.end());

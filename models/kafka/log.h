@@ -324,6 +324,7 @@ class PartitionLog {
     // Unique per incarnation of the segment: a cut or rewrite gives it a new id, so a flush
     // that started before can tell that what it made durable is no longer this segment.
     uint64_t id = 0;
+    std::string file;  // segment_file(partition, base_offset), made once: every append names it
     std::optional<Instant> first_append_at;  // for segment_ms
     std::vector<Batch> batches;
     // F5: cut in the page cache (or re-validated by recovery) and not fsynced since, as far
@@ -349,7 +350,7 @@ class PartitionLog {
   void require_open(const char* what) const;
   Segment& active() { return segments_.rbegin()->second; }
   Segment new_segment(int64_t base);
-  std::string file_of(const Segment& s) const { return segment_file(partition_, s.base_offset); }
+  const std::string& file_of(const Segment& s) const { return s.file; }
 
   // All with mu_ held.
   // Returns the lowest start offset it added or removed, nullopt if the cache did not change.

@@ -58,30 +58,37 @@ inline uint64_t get_u64(std::string_view in, size_t at) {
   return v;
 }
 
-// One batch: entries [first, first + count), contiguous and of one epoch.
+// One batch: entries [first, first + count), contiguous and of one epoch. Written into one
+// buffer of its final size (every append encodes: this is on the hot path); the bytes are
+// those the put_* helpers give, little-endian.
 template <typename Entries>
 std::string encode_batch(const Entries& entries, size_t first, size_t count) {
   FL_ASSERT(count > 0 && first + count <= entries.size(), first, count, entries.size());
-  std::string body;
-  body.reserve(kBodyFixedBytes + kRecordBytes * count);
-  put_u64(body, static_cast<uint64_t>(entries[first].offset));
-  put_u32(body, static_cast<uint32_t>(entries[first].epoch));
-  put_u32(body, static_cast<uint32_t>(count));
+  const uint64_t body_bytes = kBodyFixedBytes + kRecordBytes * count;
+  std::string out(kHeaderBytes + body_bytes, '\0');
+  char* p = out.data();
+  auto put = [&p](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) *p++ = static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  put(body_bytes, 4);
+  p += 8;  // the checksum, once the body is written
+  put(static_cast<uint64_t>(entries[first].offset), 8);
+  put(static_cast<uint32_t>(entries[first].epoch), 4);
+  put(count, 4);
   for (size_t i = first; i < first + count; ++i) {
     FL_ASSERT(entries[i].offset == entries[first].offset + static_cast<int64_t>(i - first) &&
                   entries[i].epoch == entries[first].epoch && "a batch is contiguous and of one epoch",
               entries[i].offset, entries[i].epoch, entries[first].offset, entries[first].epoch);
-    put_u64(body, entries[i].record_id);
-    put_u64(body, entries[i].producer_id);
-    put_u16(body, static_cast<uint16_t>(entries[i].producer_epoch));
-    put_u32(body, static_cast<uint32_t>(entries[i].sequence));
-    put_u32(body, static_cast<uint32_t>(entries[i].base_sequence));
+    put(entries[i].record_id, 8);
+    put(entries[i].producer_id, 8);
+    put(static_cast<uint16_t>(entries[i].producer_epoch), 2);
+    put(static_cast<uint32_t>(entries[i].sequence), 4);
+    put(static_cast<uint32_t>(entries[i].base_sequence), 4);
   }
-  std::string out;
-  out.reserve(kHeaderBytes + body.size());
-  put_u32(out, static_cast<uint32_t>(body.size()));
-  put_u64(out, fnv1a(body, fnv1a(std::string_view(out).substr(0, 4))));
-  out += body;
+  const std::string_view view(out);
+  const uint64_t checksum = fnv1a(view.substr(kHeaderBytes), fnv1a(view.substr(0, 4)));
+  p = out.data() + 4;
+  put(checksum, 8);
   return out;
 }
 
