@@ -84,6 +84,12 @@ class Simulation {
   std::shared_ptr<T> process(NodeId id) const {
     return std::static_pointer_cast<T>(nodes_.at(id).process);
   }
+  // The same, unowned, for a look that ends before the next event (checkers run on every
+  // fetch: no reference count traffic).
+  template <typename T>
+  T* process_ptr(NodeId id) const {
+    return static_cast<T*>(nodes_.at(id).process.get());
+  }
 
   void start(NodeId id);
   // Ends the node's process: every fiber unwinds, its state is dropped; the disk loses

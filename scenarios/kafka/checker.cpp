@@ -122,9 +122,9 @@ ReplicationChecker::ReplicationChecker(RunContext& rc, const ReplicationConfig& 
 std::optional<uint64_t> ReplicationChecker::committed(PartitionId p, int64_t o) const {
   auto g = ghosts_.find(p);
   if (g == ghosts_.end()) return std::nullopt;
-  auto c = g->second.committed.find(o);
-  if (c == g->second.committed.end()) return std::nullopt;
-  return c->second.record_id;
+  const Committed* c = g->second.committed.find(o);
+  if (c == nullptr) return std::nullopt;
+  return c->record_id;
 }
 
 void ReplicationChecker::report_metrics() const {
@@ -136,7 +136,7 @@ void ReplicationChecker::report_metrics() const {
   rules_.report_counts();
 }
 
-const Broker* ReplicationChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
+const Broker* ReplicationChecker::broker(NodeId b) const { return rc_.sim().process_ptr<Broker>(b); }
 
 void ReplicationChecker::violation(const std::string& invariant, PartitionId p, const std::string& message,
                                    const std::vector<uint64_t>& records) {
@@ -150,9 +150,9 @@ void ReplicationChecker::violation(const std::string& invariant, PartitionId p, 
 }
 
 std::string ReplicationChecker::history_of(uint64_t record_id) const {
-  auto it = history_.find(record_id);
-  if (it == history_.end()) return "never produced";
-  const RecordHistory& h = it->second;
+  const RecordHistory* found = history_.find(record_id);
+  if (found == nullptr) return "never produced";
+  const RecordHistory& h = *found;
   std::string out = fmt::format("sent at {} with acks={}", format_duration(h.first_sent_at.since_start()),
                                 h.acks == -1 ? std::string("all") : std::to_string(h.acks));
   if (h.attempts > 1) {
@@ -253,17 +253,17 @@ void ReplicationChecker::note_power_loss_except_observers(NodeId b) {
 int64_t ReplicationChecker::true_hw(PartitionId p) const {
   auto it = ghosts_.find(p);
   if (it == ghosts_.end() || it->second.committed.empty()) return 0;
-  return it->second.committed.rbegin()->first + 1;
+  return it->second.committed.last_key() + 1;
 }
 
 void ReplicationChecker::bind(PartitionId p, int64_t offset, uint64_t record_id, const char* how) {
   PartitionGhost& g = ghosts_[p];
-  auto [it, fresh] = g.bound.emplace(offset, record_id);
-  if (!fresh && it->second != record_id) {
+  auto [was, fresh] = g.bound.emplace(offset, record_id);
+  if (!fresh && *was != record_id) {
     violation("S3", p,
-              fmt::format("offset {} was bound to record {:#x}, then {} returned record {:#x}", offset, it->second,
-                          how, record_id),
-              {it->second, record_id});
+              fmt::format("offset {} was bound to record {:#x}, then {} returned record {:#x}", offset, *was, how,
+                          record_id),
+              {*was, record_id});
   }
 }
 
@@ -328,12 +328,12 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
       if (!e) continue;
       const Committed now{e->record_id, e->epoch};
       auto [c, inserted] = g.committed.emplace(o, now);
-      if (!inserted && c->second != now) {
+      if (!inserted && *c != now) {
         violation("S2", p, fmt::format("offset {} committed as {:#x} (epoch {}), now committed again as {:#x} (epoch {}) "
                                        "by leader {} epoch {}",
-                                       o, c->second.record_id, c->second.epoch, e->record_id, e->epoch,
+                                       o, c->record_id, c->epoch, e->record_id, e->epoch,
                                        rc_.sim().trace().node_name(b), epoch),
-                  {c->second.record_id, e->record_id});
+                  {c->record_id, e->record_id});
         return;
       }
       if (inserted) order_.on_committed(p, *e);  // S21
@@ -342,14 +342,14 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
   }
   // S2: a follower's entries below its HW match what was committed.
   for (int64_t o = std::max<int64_t>(old_hw, r->log.log_start_offset()); o < new_hw; ++o) {
-    auto c = g.committed.find(o);
+    const Committed* c = g.committed.find(o);
     const auto e = r->log.entry_at(o);
-    if (c != g.committed.end() && e && c->second != Committed{e->record_id, e->epoch}) {
+    if (c != nullptr && e && *c != Committed{e->record_id, e->epoch}) {
       violation("S2", p, fmt::format("follower {} has {:#x} (epoch {}) at offset {} below its HW {}, committed was "
                                      "{:#x} (epoch {})",
                                      rc_.sim().trace().node_name(b), e->record_id, e->epoch, o, new_hw,
-                                     c->second.record_id, c->second.epoch),
-                {e->record_id, c->second.record_id});
+                                     c->record_id, c->epoch),
+                {e->record_id, c->record_id});
       return;
     }
   }
@@ -580,12 +580,12 @@ void ReplicationChecker::on_result(NodeId producer, PartitionId p, uint64_t reco
   ++acked_count_;
   g.acked.push_back({offset, record_id, rc_.sim().now()});
   bind(p, offset, record_id, "an acks=all acknowledgement");
-  auto c = g.committed.find(offset);
-  if (c != g.committed.end() && c->second.record_id != record_id) {
+  const Committed* c = g.committed.find(offset);
+  if (c != nullptr && c->record_id != record_id) {
     violation("S3", p,
               fmt::format("acked record {:#x} at offset {} but {:#x} was committed there", record_id, offset,
-                          c->second.record_id),
-              {record_id, c->second.record_id});
+                          c->record_id),
+              {record_id, c->record_id});
   }
 }
 

@@ -31,6 +31,7 @@
 
 #include "models/kafka/broker.h"
 #include "scenarios/kafka/controllers.h"
+#include "scenarios/kafka/dense_tables.h"
 #include "scenarios/kafka/metadata_checker.h"
 #include "models/kafka/clients.h"
 #include "models/kafka/controller.h"
@@ -126,8 +127,8 @@ class ReplicationChecker {
     bool operator==(const Committed&) const = default;
   };
   struct PartitionGhost {
-    std::map<int64_t, Committed> committed;
-    std::map<int64_t, uint64_t> bound;
+    DenseTable<Committed> committed;  // by offset
+    DenseTable<uint64_t> bound;       // by offset
     std::vector<Acked> acked;
     std::string excuse;          // non-empty: losses here are excused
     uint32_t lossy_crashes = 0;  // power losses of its replicas
@@ -161,7 +162,7 @@ class ReplicationChecker {
   std::vector<NodeId> brokers_;
   ControllerIds controller_;
   std::map<PartitionId, PartitionGhost> ghosts_;
-  std::map<uint64_t, RecordHistory> history_;  // every produce attempt of the run
+  RecordTable<RecordHistory> history_;  // every produce attempt of the run
   BrokerHooks broker_hooks_;
   ControllerHooks controller_hooks_;
   ProducerHooks producer_hooks_;

@@ -155,7 +155,7 @@ class DcLossScenario final : public Scenario {
       controller_hooks_.on_tier_event = [this](PartitionId part, const TierEvent& e, const TierState::Result& r,
                                                const TierState& after) { tier_->checker().on_tier_event(part, e, r, after); };
       broker_hooks_.on_local_deletion = [this, &sim, ctl_id](NodeId b, PartitionId part, int64_t from, int64_t to) {
-        tier_->checker().on_local_deletion(sim.process<Controller>(ctl_id).get(), b, part, from, to);
+        tier_->checker().on_local_deletion(sim.process_ptr<Controller>(ctl_id), b, part, from, to);
       };
       sim.coverage().declare(tier_mark_catalogue());
     }

@@ -42,7 +42,7 @@ ObserverChecker::ObserverChecker(RunContext& rc, ReplicationChecker& base, const
   };
 }
 
-const Broker* ObserverChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
+const Broker* ObserverChecker::broker(NodeId b) const { return rc_.sim().process_ptr<Broker>(b); }
 
 std::string ObserverChecker::name(NodeId b) { return rc_.sim().trace().node_name(b); }
 

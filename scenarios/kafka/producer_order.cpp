@@ -7,12 +7,12 @@ namespace faultline::kafka {
 void ProducerOrderChecker::on_committed(PartitionId p, const LogEntry& e) {
   if (e.producer_id == kNoProducerId) return;
   ++judged_;
-  auto [at, fresh] = committed_at_.try_emplace({p, e.record_id}, e.offset);
-  if (!fresh && at->second != e.offset) {
+  auto [at, fresh] = committed_at_[p].emplace(e.record_id, e.offset);
+  if (!fresh && *at != e.offset) {
     report_(p,
             fmt::format("record {:#x} of producer {} (epoch {}, sequence {}) is committed twice, at offsets {} and {}: "
                         "a retried batch appended again",
-                        e.record_id, e.producer_id, e.producer_epoch, e.sequence, at->second, e.offset),
+                        e.record_id, e.producer_id, e.producer_epoch, e.sequence, *at, e.offset),
             {e.record_id});
     return;
   }

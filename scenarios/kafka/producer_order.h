@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "models/kafka/types.h"
+#include "scenarios/kafka/dense_tables.h"
 
 namespace faultline::kafka {
 
@@ -36,7 +37,7 @@ class ProducerOrderChecker {
     uint64_t record_id = 0;
   };
   Report report_;
-  std::map<std::pair<PartitionId, uint64_t>, int64_t> committed_at_;  // (partition, record id) -> offset
+  std::map<PartitionId, RecordTable<int64_t>> committed_at_;  // partition -> record id -> offset
   std::map<std::tuple<PartitionId, ProducerId, int16_t>, Last> last_;
   uint64_t judged_ = 0;
 };

@@ -34,10 +34,25 @@ std::string epoch_text(Epoch e) { return e == kNoEpoch ? std::string("none") : s
 RuleChecker::RuleChecker(RunContext& rc, const ReplicationConfig& config, ControllerIds controller, Report report)
     : rc_(rc), config_(config), controller_(controller), report_(std::move(report)) {}
 
-const Broker* RuleChecker::broker(NodeId b) const { return rc_.sim().process<Broker>(b).get(); }
+const Broker* RuleChecker::broker(NodeId b) const { return rc_.sim().process_ptr<Broker>(b); }
 
 void RuleChecker::report_counts() const {
-  for (const auto& [rule, n] : judged_) rc_.metric("rule_checks_" + rule, static_cast<int64_t>(n));
+  std::map<std::string, uint64_t> by_name;  // one line per rule, in name order
+  for (const auto& [rule, n] : judged_) by_name[rule] += n;
+  for (const auto& [rule, n] : by_name) rc_.metric("rule_checks_" + rule, static_cast<int64_t>(n));
+}
+
+bool RuleChecker::Attempts::contains(uint32_t a) const {
+  if (a < 64) return ((low >> a) & 1u) != 0;
+  return std::find(high.begin(), high.end(), a) != high.end();
+}
+
+void RuleChecker::Attempts::insert(uint32_t a) {
+  if (a < 64) {
+    low |= uint64_t{1} << a;
+  } else if (!contains(a)) {
+    high.push_back(a);
+  }
 }
 
 void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const FetchResponse& resp) {
@@ -235,9 +250,9 @@ void RuleChecker::on_append(NodeId b, PartitionId p, const std::vector<LogEntry>
 
 void RuleChecker::on_produce_appended(const ProduceRequest& req) {
   for (size_t i = 0; i < req.record_ids.size(); ++i) {
-    const std::pair<uint64_t, uint32_t> key{req.record_ids[i], req.attempt};
-    appended_.insert(key);
-    if (!refused_.contains(key)) continue;
+    appended_[req.record_ids[i]].insert(req.attempt);
+    const Attempts* refused = refused_.find(req.record_ids[i]);
+    if (refused == nullptr || !refused->contains(req.attempt)) continue;
     judged("B3");
     report_("B3", req.partition,
             fmt::format("record {:#x} was appended by attempt {} after that attempt was answered NOT_ENOUGH_REPLICAS",
@@ -285,12 +300,12 @@ void RuleChecker::on_produce_result(PartitionId p, uint64_t record_id, Errc erro
   if (error != Errc::kNotEnoughReplicas) return;
   judged("B3");
   // The answer is to the record's latest attempt: a producer sends the next only after it.
-  auto a = attempts_.find(record_id);
-  const std::pair<uint64_t, uint32_t> key{record_id, a == attempts_.end() ? 1u : a->second};
-  refused_.insert(key);
-  if (appended_.contains(key)) {
+  const uint32_t* a = attempts_.find(record_id);
+  const uint32_t attempt = a == nullptr ? 1u : *a;
+  refused_[record_id].insert(attempt);
+  if (const Attempts* appended = appended_.find(record_id); appended != nullptr && appended->contains(attempt)) {
     report_("B3", p, fmt::format("record {:#x} was answered NOT_ENOUGH_REPLICAS (attempt {}) but that attempt had "
-                                 "appended it", record_id, key.second));
+                                 "appended it", record_id, attempt));
   }
 }
 

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -40,6 +41,7 @@
 #include "models/kafka/broker.h"
 #include "models/kafka/controller.h"
 #include "scenarios/kafka/controllers.h"
+#include "scenarios/kafka/dense_tables.h"
 #include "scenarios/scenario.h"
 
 namespace faultline::kafka {
@@ -68,13 +70,22 @@ class RuleChecker {
 
  private:
   const Broker* broker(NodeId b) const;
-  void judged(const char* rule) { ++judged_[rule]; }
+  // Rules are string literals: found by address first (one per call site), by text after.
+  void judged(const char* rule) {
+    for (auto& [name, n] : judged_) {
+      if (name == rule || std::strcmp(name, rule) == 0) {
+        ++n;
+        return;
+      }
+    }
+    judged_.emplace_back(rule, 1);
+  }
 
   RunContext& rc_;
   ReplicationConfig config_;
   ControllerIds controller_;
   Report report_;
-  std::map<std::string, uint64_t> judged_;
+  std::vector<std::pair<const char*, uint64_t>> judged_;
   // D1: when each follower last fetched at its leader's LEO, per (leader, partition, leader
   // epoch, follower), from the answers themselves.
   std::map<std::tuple<NodeId, PartitionId, Epoch, BrokerId>, Instant> caught_up_at_;
@@ -83,9 +94,15 @@ class RuleChecker {
 
   // B3, per attempt (record id, attempt number): what a leader appended for that request,
   // and the attempts answered NOT_ENOUGH_REPLICAS; and how many attempts each record had.
-  std::set<std::pair<uint64_t, uint32_t>> appended_;
-  std::set<std::pair<uint64_t, uint32_t>> refused_;
-  std::map<uint64_t, uint32_t> attempts_;
+  struct Attempts {  // a set of attempt numbers: a bit each below 64, a list above
+    uint64_t low = 0;
+    std::vector<uint32_t> high;
+    bool contains(uint32_t a) const;
+    void insert(uint32_t a);
+  };
+  RecordTable<Attempts> appended_;
+  RecordTable<Attempts> refused_;
+  RecordTable<uint32_t> attempts_;
 };
 
 }  // namespace faultline::kafka
