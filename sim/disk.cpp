@@ -1,6 +1,8 @@
 #include "sim/disk.h"
 
 #include <algorithm>
+#include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -77,14 +79,30 @@ void Disk::device_wait(Duration base) {
   }
 }
 
+size_t Disk::recent_slot(const std::string& file) {
+  // Names differ at their ends (segment base offsets) and in their partition digit.
+  uint64_t tail = 0;
+  const size_t n = std::min<size_t>(file.size(), 8);
+  std::memcpy(&tail, file.data() + file.size() - n, n);
+  const uint64_t h = (tail ^ (file.size() << 56) ^ (file.size() > 1 ? static_cast<uint64_t>(file[1]) << 48 : 0)) *
+                     0x9e3779b97f4a7c15ULL;
+  return static_cast<size_t>(h >> 61);  // 8 slots
+}
+
 Disk::Inode* Disk::find(const std::string& file) {
-  auto it = dir_.find(file);
-  return it == dir_.end() ? nullptr : &inodes_.at(it->second);
+  return const_cast<Inode*>(std::as_const(*this).find(file));
 }
 
 const Disk::Inode* Disk::find(const std::string& file) const {
+  Recent& r = recent_[recent_slot(file)];
+  if (r.dir_version == dir_version_ && r.name == file) return r.inode;
   auto it = dir_.find(file);
-  return it == dir_.end() ? nullptr : &inodes_.at(it->second);
+  if (it == dir_.end()) return nullptr;
+  const Inode* inode = &inodes_.at(it->second);
+  r.dir_version = dir_version_;
+  r.name = file;
+  r.inode = const_cast<Inode*>(inode);
+  return inode;
 }
 
 Disk::Inode& Disk::find_or_create(const std::string& file) {
@@ -92,6 +110,7 @@ Disk::Inode& Disk::find_or_create(const std::string& file) {
   FL_ASSERT(!file.empty() && "a file needs a name", label_);
   const uint64_t id = next_inode_++;
   dir_.emplace(file, id);
+  dir_changed();
   Inode& f = inodes_[id];
   f.name = file;
   return f;
@@ -219,6 +238,7 @@ void Disk::rename(const std::string& from, const std::string& to) {
   if (from == to) return;  // POSIX: renaming a file to itself does nothing
   const uint64_t id = it->second;
   dir_.erase(it);
+  dir_changed();
   auto target = dir_.find(to);
   if (target != dir_.end()) {
     inodes_.erase(target->second);  // the replaced file is gone, fsyncs in flight included
@@ -237,6 +257,7 @@ bool Disk::remove(const std::string& file) {
   if (it == dir_.end()) return false;
   inodes_.erase(it->second);
   dir_.erase(it);
+  dir_changed();
   return true;
 }
 
@@ -316,6 +337,7 @@ void Disk::replace() {
   s_.trace().record(s_.now(), owner_, "disk-replaced", {{"files", static_cast<uint64_t>(dir_.size())}});
   dir_.clear();
   inodes_.clear();
+  dir_changed();
 }
 
 void Disk::power_loss() {

@@ -46,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -199,6 +200,18 @@ class Disk {
 
   std::map<std::string, uint64_t> dir_;  // name -> inode id; ordered, so draws are too
   std::map<uint64_t, Inode> inodes_;
+  // Recent name lookups (every append names its file; the map's compares of long common
+  // prefixes showed in profiles). Valid while dir_version_ is what it was at the lookup:
+  // anything that changes a name's inode or frees an inode bumps it (dir_changed()).
+  struct Recent {
+    uint64_t dir_version = 0;  // 0: empty
+    std::string name;
+    Inode* inode = nullptr;
+  };
+  mutable std::array<Recent, 8> recent_;
+  uint64_t dir_version_ = 1;
+  void dir_changed() { ++dir_version_; }
+  static size_t recent_slot(const std::string& file);
   uint64_t next_inode_ = 1;
   uint64_t next_fsync_ = 1;
 

@@ -64,6 +64,30 @@ struct Guard {
 
 // --- page cache and latency -------------------------------------------------------------
 
+TEST(DiskPageCache, ANameReusedAfterARenameOrARemoveIsAnotherFile) {
+  // Name lookups are cached (sim/disk.h, Recent): a rename, a remove or a replacement must
+  // never leave a name pointing at the file it used to name.
+  World w;
+  w.spawn([&] {
+    w.disk.append("x", "1");
+    w.disk.rename("x", "y");
+    w.disk.append("x", "2");  // a new file named x
+    w.disk.append("y", "a");
+    EXPECT_EQ(w.disk.cached_content("x"), "2");
+    EXPECT_EQ(w.disk.cached_content("y"), "1a");
+    EXPECT_TRUE(w.disk.remove("x"));
+    w.disk.append("x", "3");
+    EXPECT_EQ(w.disk.cached_content("x"), "3");
+    w.disk.rename("y", "x");  // replaces x
+    w.disk.append("x", "4");
+    EXPECT_EQ(w.disk.cached_content("x"), "1a4");
+    EXPECT_FALSE(w.disk.exists("y"));
+    w.disk.append("y", "5");
+    EXPECT_EQ(w.disk.cached_content("y"), "5");
+  });
+  EXPECT_EQ(w.run_for().reason, StopReason::kDrained);
+}
+
 TEST(DiskPageCache, AppendIsReadableAtOnceButNotDurableAndChargesWriteLatency) {
   World w;
   std::optional<std::string> seen;

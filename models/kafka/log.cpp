@@ -80,10 +80,6 @@ std::vector<LogEntry> PartitionLog::read(int64_t from, uint32_t max_records, int
   return std::vector<LogEntry>(first, first + static_cast<std::ptrdiff_t>(n));
 }
 
-std::optional<LogEntry> PartitionLog::entry_at(int64_t offset) const {
-  if (offset < log_start_ || offset >= log_end_offset()) return std::nullopt;
-  return entries_[static_cast<size_t>(offset - log_start_)];
-}
 
 void PartitionLog::set_high_watermark(int64_t hw) {
   require_open("set_high_watermark");

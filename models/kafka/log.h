@@ -87,7 +87,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -284,7 +283,10 @@ class PartitionLog {
   // bound (B6: Kafka serves whole batches); empty if `from` is outside [log start, LEO):
   // range checks are the caller's (C2).
   std::vector<LogEntry> read(int64_t from, uint32_t max_records, int64_t upto_exclusive) const;
-  std::optional<LogEntry> entry_at(int64_t offset) const;
+  std::optional<LogEntry> entry_at(int64_t offset) const {
+    if (offset < log_start_ || offset >= log_end_offset()) return std::nullopt;
+    return entries_[static_cast<size_t>(offset - log_start_)];
+  }
 
   // --- the on-disk format, for checkers (ground truth lives in the Disk, not here) -----
   static std::string directory(PartitionId p);                   // "p3/"
@@ -393,7 +395,9 @@ class PartitionLog {
   Mutex ckpt_mu_;
   Channel<int64_t> flush_requests_;  // "flush everything below this offset"
 
-  std::deque<LogEntry> entries_;  // [log_start_, LEO)
+  // [log_start_, LEO). A vector: checkers and fetches index it on every HW move and read;
+  // only a log start raise (retention, rare) erases at the front.
+  std::vector<LogEntry> entries_;
   std::map<int64_t, Segment> segments_;  // by base offset; never empty outside a mutation
   std::vector<EpochStart> epochs_;
   ProducerStateTable producers_;  // B6: from entries_, rebuilt after truncation and recovery
