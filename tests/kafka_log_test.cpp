@@ -555,7 +555,7 @@ TEST(PartitionLogFormat, DecodeSegmentReturnsTheWholeValidBatchesOfAnyPrefix) {
 
 TEST(PartitionLogFormat, EncodedBatchBytesAreTheFormatFieldByField) {
   // The encoder writes into one buffer of its final size; pin it to the format, spelled out
-  // with the field helpers (little-endian, checksum over the length and then the body).
+  // with the field helpers (little-endian; the checksum of the body and its length).
   std::vector<LogEntry> batch = {{41, 7, 0x1122334455667788ULL}, {42, 7, 5}};
   batch[0].producer_id = 9;
   batch[0].producer_epoch = 3;
@@ -579,11 +579,28 @@ TEST(PartitionLogFormat, EncodedBatchBytesAreTheFormatFieldByField) {
   }
   std::string want;
   put_u32(want, static_cast<uint32_t>(body.size()));
-  put_u64(want, fnv1a(body, fnv1a(want.substr(0, 4))));
+  put_u64(want, batch_checksum(body));
   want += body;
   EXPECT_EQ(encode_batch(batch, 0, 2), want);
   EXPECT_EQ(PartitionLog::decode_segment(want), batch);
   EXPECT_EQ(encode_batch(batch, 1, 1).size(), kHeaderBytes + kBodyFixedBytes + kRecordBytes);
+}
+
+TEST(PartitionLogFormat, TheBatchChecksumSeesEveryByteAndTheLength) {
+  using namespace log_format;
+  const std::string body(2 * kRecordBytes + kBodyFixedBytes, 'r');  // 68 bytes: a padded last word
+  const uint64_t base = batch_checksum(body);
+  for (size_t i = 0; i < body.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = body;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      EXPECT_NE(batch_checksum(flipped), base) << i << " " << bit;
+    }
+  }
+  // A zero byte cut from the end (the padding's value) is still a different batch.
+  const std::string with_zero = body + std::string(1, '\0');
+  EXPECT_NE(batch_checksum(with_zero), base);
+  EXPECT_NE(batch_checksum(with_zero.substr(0, with_zero.size() - 1)), batch_checksum(with_zero));
 }
 
 }  // namespace

@@ -27,7 +27,8 @@
 //   *.tmp                          left by a write_atomically that a crash interrupted;
 //                                  recover() removes them
 // A batch is one append's entries, all of one epoch, written with one Disk::append:
-//   u32 body length | u64 FNV-1a of (length, body) | body = i64 base offset, i32 epoch,
+//   u32 body length | u64 checksum of the body and its length (log_format.h: batch_checksum)
+//   | body = i64 base offset, i32 epoch,
 //   u32 count, count x record           (little endian)
 //   record = u64 record id, u64 producer id, u16 producer epoch, u32 sequence, u32 base sequence
 //            (B6: Kafka keeps these in each batch's header; the model keeps them per record,

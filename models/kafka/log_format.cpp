@@ -58,7 +58,7 @@ PartitionLog::Scan PartitionLog::scan_segment(std::string_view bytes, std::optio
     const uint64_t length = get_u32(bytes, pos);
     if (length < kBodyFixedBytes || length > bytes.size() - pos - kHeaderBytes) break;
     const std::string_view body = bytes.substr(pos + kHeaderBytes, length);
-    if (get_u64(bytes, pos + 4) != fnv1a(body, fnv1a(bytes.substr(pos, 4)))) break;
+    if (get_u64(bytes, pos + 4) != batch_checksum(body)) break;
     const auto base_offset = static_cast<int64_t>(get_u64(body, 0));
     const auto epoch = static_cast<Epoch>(get_u32(body, 8));
     const uint32_t count = get_u32(body, 12);

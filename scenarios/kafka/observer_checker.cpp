@@ -70,7 +70,7 @@ void ObserverChecker::on_result(NodeId producer, PartitionId p, uint64_t record_
   if (acks != -1) return;
   PartitionWatch& w = watch_[p];
   // An idempotent resend may be acknowledged again, at the same offset: counted once.
-  if (error == Errc::kNone && w.acked_ids.insert(record_id).second) w.acked.push_back({offset, record_id});
+  if (error == Errc::kNone && w.acked_ids.emplace(record_id, 1).second) w.acked.push_back({offset, record_id});
   auto first = first_record_after_loss_.find(producer);
   // Only requests sent after the loss: an answer to one sent before says nothing about
   // whether the cluster takes writes without the lost datacenter.

@@ -87,7 +87,7 @@ class ObserverChecker {
     Duration longest_under_min_isr;
     std::optional<Instant> first_write_after_loss;
     std::vector<Acked> acked;
-    std::set<uint64_t> acked_ids;
+    RecordTable<uint8_t> acked_ids;  // membership: the records in `acked`
   };
 
   void on_partition_change(const PartitionState& before, const PartitionState& after, const char* why);
