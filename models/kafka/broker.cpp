@@ -70,6 +70,11 @@ std::vector<BrokerId> Broker::maximal_isr(const Replica& r) const {
   return out;
 }
 
+bool Broker::in_maximal_isr(const Replica& r, BrokerId b) const {
+  if (contains(r.isr, b)) return true;
+  return r.pending_isr && r.pending_is_expansion && contains(*r.pending_isr, b);
+}
+
 bool Broker::broker_live(BrokerId b) const {
   auto it = brokers_.find(b);
   return it != brokers_.end() && it->second.registered && !it->second.fenced;

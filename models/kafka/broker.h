@@ -143,6 +143,8 @@ class Broker {
   // Ground truth for checkers.
   const Replica* replica(PartitionId p) const;
   std::vector<BrokerId> maximal_isr(const Replica& r) const;
+  // contains(maximal_isr(r), b), without building the list (every fetch asks).
+  bool in_maximal_isr(const Replica& r, BrokerId b) const;
 
  private:
   Replica& rep(PartitionId p);

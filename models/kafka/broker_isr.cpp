@@ -33,12 +33,13 @@ bool Broker::maybe_increment_hw(Replica& r) {
   const ReplicationConfig& cfg = config_.replication;
   int64_t hw = r.log.log_end_offset();
   // C5: min LEO over the leader, the maximal ISR and caught-up followers.
-  std::vector<BrokerId> counted = maximal_isr(r);
-  if (bugs_.on(Bug::kHwFromCommittedIsr)) {
+  // Counted: the maximal ISR (asked per follower, not built: this runs on every fetch).
+  const bool committed_isr_only = bugs_.on(Bug::kHwFromCommittedIsr);
+  auto counted = [&](BrokerId b) {
     // BUG(hw-from-committed-isr): the HW ignores a pending ISR expansion (KIP-497 fixed it),
     // so it can pass a member that is about to join the ISR without the data.
-    counted = r.isr;
-  }
+    return committed_isr_only ? contains(r.isr, b) : in_maximal_isr(r, b);
+  };
   for (const auto& [b, f] : r.followers) {
     // C9: a caught-up follower outside the maximal ISR counts only while eligible:
     // registered, unfenced (a shutting-down broker is fenced at once here, see Departures)
@@ -46,15 +47,15 @@ bool Broker::maybe_increment_hw(Replica& r) {
     const bool current_epoch = f.broker_epoch == broker_epoch_of(b);
     const bool caught_up = f.leo >= 0 && ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max &&
                            contains(r.meta.replicas, b) && broker_live(b) && current_epoch;
-    if (!current_epoch && f.leo >= 0 && f.leo < hw && broker_live(b) && !contains(counted, b) &&
+    if (!current_epoch && f.leo >= 0 && f.leo < hw && broker_live(b) && !counted(b) &&
         ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max) {
       cover(ctx_, Mark::kHwSkipsStaleBrokerEpoch);
     }
-    if (contains(counted, b) || (caught_up && !bugs_.on(Bug::kHwFromCommittedIsr))) {
+    if (counted(b) || (caught_up && !committed_isr_only)) {
       const int64_t before = hw;
       hw = std::min(hw, std::max<int64_t>(f.leo, 0));
       if (hw < before && !contains(r.isr, b)) {
-        cover(ctx_, contains(counted, b) ? Mark::kHwHeldByPendingExpansion : Mark::kHwCountsCaughtUpNonMember);
+        cover(ctx_, counted(b) ? Mark::kHwHeldByPendingExpansion : Mark::kHwCountsCaughtUpNonMember);
       }
     }
   }
@@ -70,7 +71,7 @@ bool Broker::maybe_increment_hw(Replica& r) {
 }
 
 void Broker::maybe_expand_isr(Replica& r, BrokerId b) {
-  if (r.pending_isr || contains(maximal_isr(r), b)) return;
+  if (r.pending_isr || in_maximal_isr(r, b)) return;
   const bool observer = is_observer(r.meta, b);
   if (!observer && !contains(r.meta.replicas, b)) return;
   // G2: an observer joins only while the promotion policy holds for the committed ISR (the

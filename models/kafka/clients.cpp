@@ -70,6 +70,7 @@ void Producer::send(PartitionId p) {
   };
   if (idem) {
     const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
+    batch.reserve(records);
     for (uint64_t i = 0; i < records; ++i) batch.push_back(next_record_id());
     number();
   }
@@ -90,6 +91,7 @@ void Producer::send(PartitionId p) {
     } else {
       // A batch of records, each with a fresh id for this attempt (a retry never reuses one).
       const uint64_t records = 1 + ctx_.prng().below(std::max<uint32_t>(1, config_.max_batch));
+      req.record_ids.reserve(records);
       for (uint64_t i = 0; i < records; ++i) req.record_ids.push_back(next_record_id());
     }
     if (hooks_.on_attempt) {
