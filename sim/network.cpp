@@ -110,20 +110,23 @@ void Network::transmit(NodeId from, NodeId to, Envelope env) {
   Connection& conn = connection(from, to);
   if (arrive < conn.last_delivery) arrive = conn.last_delivery;  // FIFO per connection
   conn.last_delivery = arrive;
-  uint32_t slot;
-  if (!free_in_flight_.empty()) {
-    slot = free_in_flight_.back();
-    free_in_flight_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(in_flight_.size());
-    in_flight_.emplace_back();
-  }
+  const uint32_t slot = take_in_flight_slot();
   InFlight& m = in_flight_[slot];
   m.to = to;
   m.to_incarnation = nodes_[to].incarnation;
   m.conn_epoch = conn.epoch;
   m.env = std::move(env);
   s_.at(arrive, [this, slot] { deliver(slot); });
+}
+
+uint32_t Network::take_in_flight_slot() {
+  if (free_in_flight_.empty()) {
+    in_flight_.emplace_back();
+    return static_cast<uint32_t>(in_flight_.size() - 1);
+  }
+  const uint32_t slot = free_in_flight_.back();
+  free_in_flight_.pop_back();
+  return slot;
 }
 
 void Network::deliver(uint32_t slot) {
@@ -189,22 +192,41 @@ void Network::serve_request(NodeId server, Envelope env) {
   }
   if (observer_ != nullptr) observer_->on_request_served(server, env.from, env.method, env.call_id, s_.now());
   std::string fiber_name = "rpc:" + env.method;
-  s_.spawn(server, std::move(fiber_name), [this, server, handler = std::move(handler), env = std::move(env)]() mutable {
-    std::any response = (*handler)(env.from, std::move(env.body));
-    Envelope reply;
-    reply.from = server;
-    reply.kind = MessageKind::kResponse;
-    reply.call_id = env.call_id;
-    reply.body = std::move(response);
-    transmit(server, env.from, std::move(reply));
-  });
+  const uint32_t slot = take_in_flight_slot();
+  in_flight_[slot].to = server;
+  in_flight_[slot].env = std::move(env);
+  in_flight_[slot].handler = std::move(handler);
+  // If the server dies before this fiber starts, the body never runs and the slot is not
+  // reused until the run ends: rare (a crash in the instant a request arrives), and bounded.
+  s_.spawn(server, std::move(fiber_name), [this, slot] { run_handler(slot); });
+}
+
+void Network::run_handler(uint32_t slot) {
+  const NodeId server = in_flight_[slot].to;
+  Envelope env = std::move(in_flight_[slot].env);
+  const std::shared_ptr<const Handler> handler = std::move(in_flight_[slot].handler);
+  free_in_flight_.push_back(slot);
+  std::any response = (*handler)(env.from, std::move(env.body));
+  Envelope reply;
+  reply.from = server;
+  reply.kind = MessageKind::kResponse;
+  reply.call_id = env.call_id;
+  reply.body = std::move(response);
+  transmit(server, env.from, std::move(reply));
 }
 
 std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::string& method, std::any request,
                                              Duration timeout) {
   const uint64_t id = next_call_++;
-  Promise<std::pair<RpcStatus, std::any>> reply(s_, "rpc-reply");
-  pending_.push_back(PendingCall{id, from, to, reply});
+  CallSlot slot;
+  pending_.push_back(PendingCall{id, from, to, &slot});
+  struct Forget {  // however the call ends: a timeout, a reply, or NodeKilled unwinding
+    Network* net;
+    uint64_t id;
+    ~Forget() {
+      if (auto it = net->find_pending(id); it != net->pending_.end()) net->pending_.erase(it);
+    }
+  } forget{this, id};
   Envelope env;
   env.from = from;
   env.kind = MessageKind::kRequest;
@@ -213,12 +235,13 @@ std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::
   env.body = std::move(request);
   if (observer_ != nullptr) observer_->on_request_sent(from, to, method, id, s_.now());
   transmit(from, to, std::move(env));
-  std::optional<std::pair<RpcStatus, std::any>> got = reply.take(saturating_add(s_.now(), timeout));
-  if (!got) {
-    if (auto it = find_pending(id); it != pending_.end()) pending_.erase(it);
-    return {RpcStatus::kTimeout, {}};
+  // As Promise::get: wait until answered or the deadline.
+  const Instant deadline = saturating_add(s_.now(), timeout);
+  while (!slot.done) {
+    if (s_.now() >= deadline) return {RpcStatus::kTimeout, {}};
+    slot.waiters.wait(s_, deadline);
   }
-  return std::move(*got);
+  return {slot.status, std::move(slot.body)};
 }
 
 std::vector<Network::PendingCall>::iterator Network::find_pending(uint64_t call_id) {
@@ -230,9 +253,12 @@ std::vector<Network::PendingCall>::iterator Network::find_pending(uint64_t call_
 void Network::complete(uint64_t call_id, RpcStatus status, std::any body) {
   auto it = find_pending(call_id);
   if (it == pending_.end()) return;  // timed out, or its caller died
-  Promise<std::pair<RpcStatus, std::any>> reply = std::move(it->reply);
+  CallSlot* slot = it->slot;
   pending_.erase(it);
-  reply.set({status, std::move(body)});
+  slot->done = true;
+  slot->status = status;
+  slot->body = std::move(body);
+  slot->waiters.notify_all(s_);
 }
 
 namespace {

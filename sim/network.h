@@ -162,19 +162,32 @@ class Network {
     bool one_way = false;
     Duration extra, jitter_mean;
   };
+  // Where a call's caller waits: on its own stack, for the call's duration (no shared
+  // state per call). call() removes its pending entry however it ends, unwinding included,
+  // so an entry never outlives its slot; hence fibers blocked in call() must be unwound
+  // while the network lives (Simulation::shutdown does, before anything is destroyed).
+  struct CallSlot {
+    WaitQueue waiters{"rpc-reply"};
+    bool done = false;
+    RpcStatus status = RpcStatus::kTimeout;
+    std::any body;
+  };
   struct PendingCall {
     uint64_t id;
     NodeId from, to;
-    Promise<std::pair<RpcStatus, std::any>> reply;
+    CallSlot* slot;
   };
-  // A message on its way: held here, not in the delivery callback, so that the callback
-  // fits std::function's inline buffer (no allocation per message).
+  // A message on its way, or a request waiting for its handler's fiber to start: held
+  // here, not in the callback or the fiber body, so that those capture (this, slot) and
+  // fit std::function's inline buffer (no allocation per message).
   struct InFlight {
     NodeId to = kWorld;
     uint64_t to_incarnation = 0;
     uint64_t conn_epoch = 0;
     Envelope env;
+    std::shared_ptr<const Handler> handler;  // a request being served
   };
+  uint32_t take_in_flight_slot();
 
   bool rule_matches(const Rule& r, NodeId from, NodeId to) const;
   Duration latency(NodeId from, NodeId to);
@@ -182,6 +195,7 @@ class Network {
   void deliver(uint32_t slot);
   std::vector<PendingCall>::iterator find_pending(uint64_t call_id);
   void serve_request(NodeId server, Envelope env);
+  void run_handler(uint32_t slot);  // the body of a request's fiber
   void complete(uint64_t call_id, RpcStatus status, std::any body);
 
   Scheduler& s_;

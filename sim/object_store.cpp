@@ -139,7 +139,7 @@ ObjectStore::Reply ObjectStore::call(NodeId caller, ObjectOp op, std::string key
 
   std::optional<Reply> got;
   try {
-    got = reply.get(saturating_add(issued, options_.client_timeout));
+    got = reply.take(saturating_add(issued, options_.client_timeout));  // read once: no copy of the bytes
   } catch (const NodeKilled&) {
     abandon(calls_[id]);
     throw;
