@@ -59,6 +59,15 @@ void Network::node_down(NodeId id, bool reset) {
   n.handlers.clear();
   // Calls the dead process made will never be awaited again.
   std::erase_if(pending_, [id](const PendingCall& c) { return c.from == id; });
+  // Requests whose handler fiber had not started yet: that fiber dies unstarted, so its
+  // slot is freed here (run_handler would have freed it).
+  for (uint32_t slot = 0; slot < in_flight_.size(); ++slot) {
+    InFlight& m = in_flight_[slot];
+    if (m.handler == nullptr || m.to != id) continue;
+    m.handler.reset();
+    m.env = Envelope{};
+    free_in_flight_.push_back(slot);
+  }
   // Calls waiting on it: a live host resets the connections, a dead one is silent.
   if (reset) {
     for (const PendingCall& call : pending_) {
@@ -196,8 +205,8 @@ void Network::serve_request(NodeId server, Envelope env) {
   in_flight_[slot].to = server;
   in_flight_[slot].env = std::move(env);
   in_flight_[slot].handler = std::move(handler);
-  // If the server dies before this fiber starts, the body never runs and the slot is not
-  // reused until the run ends: rare (a crash in the instant a request arrives), and bounded.
+  // If the server dies before this fiber starts, the body never runs: node_down frees the
+  // slot (a handler set means a fiber not started yet).
   s_.spawn(server, std::move(fiber_name), [this, slot] { run_handler(slot); });
 }
 
