@@ -174,25 +174,25 @@ void Network::deliver(uint32_t slot) {
   }
 }
 
+std::shared_ptr<const Network::Handler>* Network::handler_of(NodeId server, const std::string& method) {
+  for (auto& [name, h] : nodes_.at(server).handlers) {
+    if (name == method) return &h;
+  }
+  return nullptr;
+}
+
 void Network::serve(NodeId server, const std::string& method, Handler handler) {
   auto h = std::make_shared<const Handler>(std::move(handler));
-  for (auto& [name, existing] : nodes_.at(server).handlers) {
-    if (name == method) {
-      existing = std::move(h);
-      return;
-    }
+  if (auto* existing = handler_of(server, method)) {
+    *existing = std::move(h);
+  } else {
+    nodes_.at(server).handlers.emplace_back(method, std::move(h));
   }
-  nodes_.at(server).handlers.emplace_back(method, std::move(h));
 }
 
 void Network::serve_request(NodeId server, Envelope env) {
-  std::shared_ptr<const Handler> handler;
-  for (const auto& [name, h] : nodes_[server].handlers) {
-    if (name == env.method) {
-      handler = h;
-      break;
-    }
-  }
+  const auto* found = handler_of(server, env.method);
+  std::shared_ptr<const Handler> handler = found != nullptr ? *found : nullptr;
   if (handler == nullptr) {
     // Nobody listens for this API (yet): the server closes the connection.
     const uint64_t cid = env.call_id;

@@ -195,6 +195,7 @@ class Network {
   void deliver(uint32_t slot);
   std::vector<PendingCall>::iterator find_pending(uint64_t call_id);
   void serve_request(NodeId server, Envelope env);
+  std::shared_ptr<const Handler>* handler_of(NodeId server, const std::string& method);  // nullptr: none
   void run_handler(uint32_t slot);  // the body of a request's fiber
   void complete(uint64_t call_id, RpcStatus status, std::any body);
 

@@ -28,7 +28,6 @@
 #pragma once
 
 #include <map>
-#include <set>
 #include <optional>
 #include <string>
 #include <vector>
