@@ -164,7 +164,7 @@ void WaitQueue::notify_all(Scheduler& s) {
 
 Scheduler::Scheduler(Trace& trace, SchedulerOptions options)
     : trace_(trace), options_(options), impl_(std::make_unique<Impl>(options.fiber_stack_bytes)) {
-  heap_.reserve(1024);
+  for (auto& b : buckets_) b.reserve(64);
   due_now_.reserve(256);
 }
 
@@ -187,26 +187,33 @@ void Scheduler::push(Instant t, Fiber* fiber, uint64_t token) {
   if (t == now_) {
     due_now_.push_back(e);
   } else {
-    if (heap_.size() >= compact_at_) compact();
-    heap_.push_back(e);
-    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    radix_push(e);
   }
 }
 
-void Scheduler::compact() {
-  // An entry whose fiber has parked again since (another generation) can never dispatch
-  // (dispatch() drops it unseen: no step, no hash), so dropping it now changes nothing. The
-  // order of what is left is (time, seq), whatever shape the heap has. Perf figures: issue 15.
-  std::erase_if(heap_, [](const Entry& e) { return e.fiber != nullptr && e.token != e.fiber->gen; });
-  std::make_heap(heap_.begin(), heap_.end(), Later{});
-  compact_at_ = std::max<size_t>(256, 2 * heap_.size());
+namespace {
+// The bucket of key `at` against the heap's last key (at >= last; 0 when equal).
+inline unsigned radix_bucket(uint64_t at, uint64_t last) {
+  const uint64_t x = at ^ last;
+  return x == 0 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(x));
+}
+}  // namespace
+
+void Scheduler::radix_push(const Entry& e) {
+  // now_ >= radix_last_ and e.at > now_ here, so e goes above bucket 0.
+  const unsigned b = radix_bucket(static_cast<uint64_t>(e.at), radix_last_);
+  buckets_[b].push_back(e);
+  nonempty_ |= uint64_t{1} << (b - 1);
 }
 
 bool Scheduler::pop(Instant end, Entry* out) {
-  if (!heap_.empty() && heap_.front().at == now_.ns()) {
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    *out = heap_.back();
-    heap_.pop_back();
+  auto& b0 = buckets_[0];
+  if (bucket0_head_ < b0.size()) {
+    *out = b0[bucket0_head_++];
+    if (bucket0_head_ == b0.size()) {
+      b0.clear();
+      bucket0_head_ = 0;
+    }
     return true;
   }
   if (due_now_head_ < due_now_.size()) {
@@ -217,11 +224,38 @@ bool Scheduler::pop(Instant end, Entry* out) {
     }
     return true;
   }
-  if (!heap_.empty() && heap_.front().at <= end.ns()) {
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    *out = heap_.back();
-    heap_.pop_back();
-    now_ = Instant::from_nanos(out->at);
+  auto stale = [](const Entry& e) { return e.fiber != nullptr && e.token != e.fiber->gen; };
+  while (nonempty_ != 0) {
+    const unsigned bi = static_cast<unsigned>(__builtin_ctzll(nonempty_)) + 1;
+    auto& bucket = buckets_[bi];
+    // One pass finds the least time and squeezes out the stale entries, keeping the order.
+    uint64_t least = UINT64_MAX;
+    size_t kept = 0;
+    for (const Entry& e : bucket) {
+      if (stale(e)) continue;
+      least = std::min(least, static_cast<uint64_t>(e.at));
+      bucket[kept++] = e;
+    }
+    bucket.resize(kept);
+    if (kept == 0) {
+      nonempty_ &= ~(uint64_t{1} << (bi - 1));
+      continue;
+    }
+    if (least > static_cast<uint64_t>(end.ns())) return false;  // deal only what is taken out
+    radix_last_ = least;
+    now_ = Instant::from_nanos(static_cast<int64_t>(least));
+    nonempty_ &= ~(uint64_t{1} << (bi - 1));
+    for (const Entry& e : bucket) {
+      const unsigned to = radix_bucket(static_cast<uint64_t>(e.at), least);
+      buckets_[to].push_back(e);
+      if (to != 0) nonempty_ |= uint64_t{1} << (to - 1);
+    }
+    bucket.clear();
+    *out = b0[bucket0_head_++];
+    if (bucket0_head_ == b0.size()) {
+      b0.clear();
+      bucket0_head_ = 0;
+    }
     return true;
   }
   return false;
@@ -428,7 +462,7 @@ RunOutcome Scheduler::run_until(Instant end) {
               fmt::format("{} events without reaching {}", options_.max_steps, format_duration(end.since_start()))};
     }
     if (!pop(end, &e)) {
-      if (heap_.empty() && due_now_head_ >= due_now_.size()) {
+      if (radix_empty() && due_now_head_ >= due_now_.size()) {
         if (live_fibers_ > 0) return {StopReason::kDeadlock, deadlock_report()};
         now_ = std::max(now_, end);  // nothing happens, but time still passes
         return {StopReason::kDrained, {}};

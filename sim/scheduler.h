@@ -161,16 +161,32 @@ class Scheduler {
   bool stop_requested_ = false;
   std::optional<std::string> crash_;
 
-  // Events due later than now_ (a binary heap), and events due exactly at now_ scheduled
-  // while now_ was current (a FIFO). Heap entries at now_ were scheduled before anything in
-  // the FIFO, so "heap at now_ first, then FIFO" is exactly (time, seq) order, and the
-  // common zero-delay wake-up skips the heap.
-  std::vector<Entry> heap_;
-  // Timed waits that ended early (a reply before its timeout) leave their deadline entries in
-  // the heap, stale, until their time: thousands in a dc-loss run, every pop paying for them.
-  // When the heap reaches compact_at_ entries, the stale ones go (compact()).
-  size_t compact_at_ = 256;
-  void compact();
+  // Events due later than now_ wait in a radix heap (Ahuja, Mehlhorn, Orlin and Tarjan 1990),
+  // which fits a simulator because keys never fall below the last one taken out: simulated
+  // time only moves forward. Bucket 0 holds entries due exactly at radix_last_; bucket b > 0
+  // those whose time first differs from radix_last_ at bit b-1, so every entry of a lower
+  // bucket is due before every entry of a higher one. Taking out the earliest entry scans the
+  // lowest non-empty bucket for its minimum, makes that minimum radix_last_, and deals the
+  // bucket's entries down into lower buckets, in the order they sit.
+  //
+  // No sequence numbers are compared, yet (time, seq) order holds: every bucket keeps its
+  // entries in seq order. A push appends the newest seq. A bucket dealt out is the lowest
+  // non-empty one, so every bucket it deals into is empty when the dealing starts, and
+  // receives its entries in the dealt bucket's (seq) order, before any later push.
+  //
+  // Timed waits that end early (a reply before its timeout) leave stale deadline entries
+  // behind: thousands in a dc-loss run. Dealing a bucket drops them (their fiber has parked
+  // again since, so dispatch() would drop them unseen: no step, no hash).
+  //
+  // Entries due exactly at now_ and scheduled while now_ was current skip the radix heap into
+  // due_now_ (a FIFO). Bucket-0 entries were scheduled before anything in the FIFO, so
+  // "bucket 0 first, then the FIFO" is (time, seq) order again. Perf figures: issue 15.
+  void radix_push(const Entry& e);
+  bool radix_empty() const { return nonempty_ == 0 && bucket0_head_ >= buckets_[0].size(); }
+  std::vector<Entry> buckets_[65];
+  uint64_t nonempty_ = 0;  // bit b-1 set: bucket b (1..64) holds entries
+  size_t bucket0_head_ = 0;
+  uint64_t radix_last_ = 0;
   std::vector<Entry> due_now_;
   size_t due_now_head_ = 0;
 

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "sim/assert.h"
@@ -337,6 +342,73 @@ RC_GTEST_PROP(SchedulerProps, CallbacksFireInSortedTimeSeqOrder, ()) {
   std::sort(expected.begin(), expected.end());  // (time, scheduling order)
   RC_ASSERT(fired == expected);
   RC_ASSERT(fired.size() == times.size());
+}
+
+// The event queue against a plain ordered set: callbacks that schedule children at delays
+// from zero to seconds (the radix heap's buckets from 0 to ~31), the run cut into slices so
+// that time also moves without an event, and timed waits whose deadlines go stale when they
+// are notified early. Every callback must fire in (time, scheduling order), every waiter wake
+// at the earlier of its notification and its deadline.
+RC_GTEST_PROP(SchedulerProps, EventQueueMatchesAnOrderedSetAcrossSlicesAndStaleDeadlines, ()) {
+  struct Node {
+    int64_t delay_ns;
+    std::vector<size_t> children;
+  };
+  const auto n = *rc::gen::inRange<size_t>(1, 60);
+  std::vector<Node> nodes(n);
+  const std::vector<int64_t> scales = {0, 1, 7, 1000, 65'536, 1'000'000, 33'000'000, 2'000'000'000};
+  for (size_t i = 0; i < n; ++i) {
+    nodes[i].delay_ns = scales[*rc::gen::inRange<size_t>(0, scales.size())] * *rc::gen::inRange<int64_t>(1, 4);
+    if (i > 0) nodes[*rc::gen::inRange<size_t>(0, i)].children.push_back(i);  // a random tree
+  }
+  const auto roots = *rc::gen::inRange<size_t>(1, 4);
+  auto slices = *rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(0, 8'000'000'000));
+  std::sort(slices.begin(), slices.end());
+  slices.push_back(60'000'000'000);
+  // Waiters: notified at an odd microsecond, deadline at an even one (no ties).
+  const auto waits = *rc::gen::container<std::vector<std::pair<int64_t, int64_t>>>(
+      *rc::gen::inRange<size_t>(0, 20), rc::gen::pair(rc::gen::inRange<int64_t>(0, 5'000), rc::gen::inRange<int64_t>(0, 5'000)));
+
+  Trace trace;
+  Scheduler s(trace);
+  std::vector<std::pair<int64_t, uint64_t>> fired;  // (time, seq) as the set below numbers them
+  std::set<std::tuple<int64_t, uint64_t, size_t>> model;
+  uint64_t seq = 0;
+  std::function<void(size_t, int64_t)> schedule = [&](size_t i, int64_t now) {
+    const int64_t t = now + nodes[i].delay_ns;
+    const uint64_t my_seq = seq++;
+    model.emplace(t, my_seq, i);
+    s.at(Instant::from_nanos(t), [&, i, t, my_seq] {
+      fired.emplace_back(t, my_seq);
+      RC_ASSERT(s.now().ns() == t);
+      for (size_t c : nodes[i].children) schedule(c, t);
+    });
+  };
+  for (size_t r = 0; r < roots && r < n; ++r) schedule(r, 0);
+  std::vector<std::unique_ptr<WaitQueue>> queues;
+  std::vector<int64_t> woke(waits.size(), -1);
+  for (size_t w = 0; w < waits.size(); ++w) {
+    queues.push_back(std::make_unique<WaitQueue>("w"));
+    const int64_t notify_at = (2 * waits[w].first + 1) * 1000;
+    const int64_t deadline = 2 * waits[w].second * 1000;
+    s.spawn(0, "waiter", [&, w, deadline] {
+      queues[w]->wait(s, Instant::from_nanos(deadline));
+      woke[w] = s.now().ns();
+    });
+    s.at(Instant::from_nanos(notify_at), [&, w] { queues[w]->notify_one(s); });
+  }
+  for (int64_t end : slices) {
+    s.run_until(Instant::from_nanos(end));
+    RC_ASSERT(s.now().ns() == end);
+  }
+  std::vector<std::pair<int64_t, uint64_t>> expected;
+  for (const auto& [t, q, i] : model) {
+    if (t <= slices.back()) expected.emplace_back(t, q);
+  }
+  RC_ASSERT(fired == expected);
+  for (size_t w = 0; w < waits.size(); ++w) {
+    RC_ASSERT(woke[w] == std::min((2 * waits[w].first + 1) * 1000, 2 * waits[w].second * 1000));
+  }
 }
 
 }  // namespace
