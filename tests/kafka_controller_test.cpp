@@ -108,6 +108,22 @@ TEST(Controller, MetadataReturnsTheWholePictureAndItsVersion) {
   EXPECT_GT(t.call<MetadataResponse>(1, kMetadata, MetadataRequest{}).version, before);
 }
 
+TEST(Controller, MetadataToAPollerAtTheCommittedVersionCarriesTheVersionAlone) {
+  ControllerCluster t({.partitions = {{1, 2, 3}}});
+  t.start_all();
+  const uint64_t version = t.controller().metadata_version();
+  const auto same = t.call<MetadataResponse>(1, kMetadata, MetadataRequest{version});
+  EXPECT_EQ(same.version, version);
+  EXPECT_TRUE(same.partitions.empty());
+  EXPECT_TRUE(same.brokers.empty());
+  // One version behind: the whole picture again.
+  const auto behind = t.call<MetadataResponse>(1, kMetadata, MetadataRequest{version - 1});
+  EXPECT_EQ(behind.version, version);
+  ASSERT_EQ(behind.partitions.size(), 1u);
+  EXPECT_EQ(behind.partitions[0], t.partition(0));
+  EXPECT_EQ(behind.brokers.size(), 3u);
+}
+
 TEST(Controller, ElectionFollowsReplicaPreferenceOrder) {
   ControllerCluster t({.partitions = {{1, 2, 3}, {1, 3, 2}}});
   t.start_all();

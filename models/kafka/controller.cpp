@@ -81,7 +81,8 @@ void Controller::start() {
       kRegisterBroker, [this](NodeId from, RegisterBrokerRequest req) { return on_register(from, req); });
   ctx_.serve<HeartbeatRequest, HeartbeatResponse>(
       kHeartbeat, [this](NodeId from, HeartbeatRequest req) { return on_heartbeat(from, req); });
-  ctx_.serve<MetadataRequest, MetadataResponse>(kMetadata, [this](NodeId, MetadataRequest) { return on_metadata(); });
+  ctx_.serve<MetadataRequest, MetadataResponse>(kMetadata,
+                                                [this](NodeId, MetadataRequest req) { return on_metadata(req); });
   ctx_.serve<AlterPartitionRequest, AlterPartitionResponse>(
       kAlterPartition, [this](NodeId from, AlterPartitionRequest req) { return on_alter_partition(from, req); });
   ctx_.serve<TierAppendRequest, TierAppendResponse>(
@@ -225,11 +226,14 @@ void Controller::broker_changed(BrokerId b, const char* why) {
   record(BrokerRecord{.info = working_.brokers.at(b), .incarnation = working_.incarnations[b], .why = why});
 }
 
-MetadataResponse Controller::on_metadata() const {
+MetadataResponse Controller::on_metadata(const MetadataRequest& req) const {
   // A4: what is committed only; a broker may see it late, never before it is committed.
   if (!active_) return not_controller<MetadataResponse>();
   MetadataResponse resp;
   resp.version = static_cast<uint64_t>(committed_.offset);
+  // Nothing new for a poller at (or past) this version: it applies only a newer version
+  // (Broker::metadata_loop, MetadataCache), so the image is not copied to be dropped. Issue 15.
+  if (req.known_version >= resp.version) return resp;
   for (const auto& [id, p] : committed_.partitions) resp.partitions.push_back(p);
   for (const auto& [b, info] : committed_.brokers) resp.brokers.push_back(info);
   return resp;

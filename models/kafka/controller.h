@@ -178,7 +178,7 @@ class Controller {
  private:
   RegisterBrokerResponse on_register(NodeId from, const RegisterBrokerRequest& req);
   HeartbeatResponse on_heartbeat(NodeId from, const HeartbeatRequest& req);
-  MetadataResponse on_metadata() const;
+  MetadataResponse on_metadata(const MetadataRequest& req) const;
   AlterPartitionResponse on_alter_partition(NodeId from, const AlterPartitionRequest& req);
   // D3: fences the broker for good (until it registers again), moves its leaderships away
   // and takes it out of every ISR; a clean shutdown leaves it eligible in the ELR (D4).

@@ -204,7 +204,9 @@ struct BrokerInfo {
   bool registered = false;
   bool fenced = true;
 };
-// Brokers and clients poll the controller; a response carries the whole (small) picture.
+// Brokers and clients poll the controller; a response carries the whole (small) picture, or,
+// to a poller that already has the committed version, the version alone (nothing new), as a
+// KRaft broker's metadata fetch at the log end returns no records.
 struct MetadataRequest {
   uint64_t known_version = 0;
 };
