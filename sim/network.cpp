@@ -99,7 +99,7 @@ Duration Network::latency(NodeId from, NodeId to) {
   return d;
 }
 
-void Network::send(NodeId from, NodeId to, std::any body) {
+void Network::send(NodeId from, NodeId to, Payload body) {
   Envelope env;
   env.from = from;
   env.body = std::move(body);
@@ -215,7 +215,7 @@ void Network::run_handler(uint32_t slot) {
   Envelope env = std::move(in_flight_[slot].env);
   const std::shared_ptr<const Handler> handler = std::move(in_flight_[slot].handler);
   free_in_flight_.push_back(slot);
-  std::any response = (*handler)(env.from, std::move(env.body));
+  Payload response = (*handler)(env.from, std::move(env.body));
   Envelope reply;
   reply.from = server;
   reply.kind = MessageKind::kResponse;
@@ -224,7 +224,7 @@ void Network::run_handler(uint32_t slot) {
   transmit(server, env.from, std::move(reply));
 }
 
-std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::string& method, std::any request,
+std::pair<RpcStatus, Payload> Network::call(NodeId from, NodeId to, const std::string& method, Payload request,
                                              Duration timeout) {
   const uint64_t id = next_call_++;
   CallSlot slot;
@@ -247,7 +247,7 @@ std::pair<RpcStatus, std::any> Network::call(NodeId from, NodeId to, const std::
   // As Promise::get: wait until answered or the deadline.
   const Instant deadline = saturating_add(s_.now(), timeout);
   while (!slot.done) {
-    if (s_.now() >= deadline) return {RpcStatus::kTimeout, {}};
+    if (s_.now() >= deadline) return {RpcStatus::kTimeout, Payload{}};
     slot.waiters.wait(s_, deadline);
   }
   return {slot.status, std::move(slot.body)};
@@ -259,7 +259,7 @@ std::vector<Network::PendingCall>::iterator Network::find_pending(uint64_t call_
   return it != pending_.end() && it->id == call_id ? it : pending_.end();
 }
 
-void Network::complete(uint64_t call_id, RpcStatus status, std::any body) {
+void Network::complete(uint64_t call_id, RpcStatus status, Payload body) {
   auto it = find_pending(call_id);
   if (it == pending_.end()) return;  // timed out, or its caller died
   CallSlot* slot = it->slot;

@@ -21,7 +21,6 @@
 //   is traced.
 #pragma once
 
-#include <any>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -30,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/payload.h"
 #include "sim/prng.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
@@ -54,7 +54,7 @@ struct Envelope {
   NodeId from = kWorld;
   uint64_t from_incarnation = 0;
   Instant sent_at;
-  std::any body;
+  Payload body;
   // RPC bookkeeping (kRequest / kResponse only).
   MessageKind kind = MessageKind::kMessage;
   uint64_t call_id = 0;
@@ -103,7 +103,7 @@ class NetworkObserver {
 class Network {
  public:
   // Runs in a fresh fiber of the server node; returns the response body.
-  using Handler = std::function<std::any(NodeId from, std::any request)>;
+  using Handler = std::function<Payload(NodeId from, Payload request)>;
 
   Network(Scheduler& s, uint64_t seed, NetworkOptions options = {});
 
@@ -116,11 +116,11 @@ class Network {
   void node_up(NodeId id, uint64_t incarnation);
 
   // --- model-facing (through NodeContext) -----------------------------------------------
-  void send(NodeId from, NodeId to, std::any body);
+  void send(NodeId from, NodeId to, Payload body);
   Channel<Envelope>& inbox(NodeId id) { return *nodes_.at(id).inbox; }
   void serve(NodeId server, const std::string& method, Handler handler);
   // Blocking; call from a fiber of `from`.
-  std::pair<RpcStatus, std::any> call(NodeId from, NodeId to, const std::string& method, std::any request,
+  std::pair<RpcStatus, Payload> call(NodeId from, NodeId to, const std::string& method, Payload request,
                                       Duration timeout);
 
   // --- faults (FaultControl) --------------------------------------------------------------
@@ -170,7 +170,7 @@ class Network {
     WaitQueue waiters{"rpc-reply"};
     bool done = false;
     RpcStatus status = RpcStatus::kTimeout;
-    std::any body;
+    Payload body;
   };
   struct PendingCall {
     uint64_t id;
@@ -197,7 +197,7 @@ class Network {
   void serve_request(NodeId server, Envelope env);
   std::shared_ptr<const Handler>* handler_of(NodeId server, const std::string& method);  // nullptr: none
   void run_handler(uint32_t slot);  // the body of a request's fiber
-  void complete(uint64_t call_id, RpcStatus status, std::any body);
+  void complete(uint64_t call_id, RpcStatus status, Payload body);
 
   Scheduler& s_;
   Prng prng_;

@@ -56,25 +56,25 @@ class NodeContext {
   void cover(uint32_t catalogue, uint32_t mark) { coverage_.hit(catalogue, mark); }
 
   // One-way messages (see sim/network.h): FIFO per connection, dropped across crashes.
-  void send(NodeId to, std::any body) { net_.send(id_, to, std::move(body)); }
+  void send(NodeId to, Payload body) { net_.send(id_, to, std::move(body)); }
   Channel<Envelope>& inbox() { return net_.inbox(id_); }
 
   // Request/response RPC (see sim/network.h). Blocks until the response, the timeout, or a
   // broken connection. A response of the wrong type is a model bug (crash).
   template <typename Resp, typename Req>
   RpcResult<Resp> call(NodeId to, const std::string& method, Req request, Duration timeout) {
-    auto [status, body] = net_.call(id_, to, method, std::any(std::move(request)), timeout);
+    auto [status, body] = net_.call(id_, to, method, Payload(std::move(request)), timeout);
     RpcResult<Resp> r;
     r.status = status;
-    if (status == RpcStatus::kOk) r.value = std::any_cast<Resp>(std::move(body));
+    if (status == RpcStatus::kOk) r.value = std::move(body).template take<Resp>();
     return r;
   }
   // Serves `method`: each request runs `handler` in a fresh fiber of this node. Handlers are
   // dropped when the process dies; a restarted process registers its own.
   template <typename Req, typename Resp>
   void serve(const std::string& method, std::function<Resp(NodeId from, Req request)> handler) {
-    net_.serve(id_, method, [h = std::move(handler)](NodeId from, std::any req) -> std::any {
-      return std::any(h(from, std::any_cast<Req>(std::move(req))));
+    net_.serve(id_, method, [h = std::move(handler)](NodeId from, Payload req) -> Payload {
+      return Payload(h(from, std::move(req).template take<Req>()));
     });
   }
 

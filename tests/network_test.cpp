@@ -25,7 +25,7 @@ struct EchoCluster {
           return ms;
         });
         ctx.spawn("rx", [this, &ctx] {
-          for (;;) received[ctx.id()].push_back(std::any_cast<int>(ctx.inbox().recv()->body));
+          for (;;) received[ctx.id()].push_back(*ctx.inbox().recv()->body.get<int>());
         });
         return std::shared_ptr<void>();
       });
@@ -224,6 +224,41 @@ TEST(FaultControlRoles, ARoleNotTakenBeforeTheDeadlineExpires) {
   t.sim.scheduler().run_for(1_s);
   EXPECT_EQ(crashes, 0);
   EXPECT_TRUE(t.sim.is_up(2));
+}
+
+// --- Payload (sim/payload.h): what a message carries ------------------------------------
+
+struct Left {
+  int v;
+};
+struct Right {
+  int v;
+};
+
+TEST(Payload, HoldsExactlyOneTypeAndMovesItsBoxWithoutCopying) {
+  Payload p(std::vector<int>{1, 2, 3});
+  ASSERT_TRUE(p.holds<std::vector<int>>());
+  EXPECT_EQ(p.get<std::vector<int>>()->size(), 3u);
+  EXPECT_EQ(p.get<std::vector<long>>(), nullptr);
+  const int* data = p.get<std::vector<int>>()->data();
+  Payload q = std::move(p);
+  EXPECT_FALSE(p.has_value());  // NOLINT(bugprone-use-after-move): the contract says empty
+  ASSERT_NE(q.get<std::vector<int>>(), nullptr);
+  EXPECT_EQ(q.get<std::vector<int>>()->data(), data);  // the same box, not a copy
+  const std::vector<int> out = std::move(q).take<std::vector<int>>();
+  EXPECT_EQ(out, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(out.data(), data);  // moved out, not copied
+}
+
+TEST(Payload, TypesOfOneLayoutAreNotConfusedAndAWrongTakeIsAModelBug) {
+  Payload p(Left{7});
+  const Left l{8};
+  Payload from_const(l);  // a const lvalue boxes a Left, not a const Left
+  EXPECT_TRUE(from_const.holds<Left>());
+  EXPECT_EQ(p.get<Right>(), nullptr);
+  EXPECT_EQ(p.get<Left>()->v, 7);
+  EXPECT_THROW((void)std::move(p).take<Right>(), AssertionFailure);
+  EXPECT_FALSE(Payload().has_value());
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ Simulation::BootFn recording_process(Recorder& r) {
     ctx.spawn("rx", [&ctx, &r] {
       for (;;) {
         auto env = ctx.inbox().recv();
-        r.got.push_back(std::any_cast<int>(env->body));
+        r.got.push_back(*env->body.get<int>());
       }
     });
     return std::shared_ptr<void>();

@@ -120,10 +120,10 @@ void PingNode::receiver() {
   for (;;) {
     std::optional<Envelope> env = ctx_.inbox().recv();
     FL_ASSERT(env.has_value());  // no deadline: only a kill ends this wait
-    if (const Ping* ping = std::any_cast<Ping>(&env->body)) {
+    if (const Ping* ping = env->body.get<Ping>()) {
       if (hooks_.on_ping) hooks_.on_ping(ctx_.id(), env->from, env->from_incarnation, ping->seq);
       ctx_.send(env->from, Pong{ping->seq});
-    } else if (const Pong* pong = std::any_cast<Pong>(&env->body)) {
+    } else if (const Pong* pong = env->body.get<Pong>()) {
       FL_ASSERT(pong->seq <= seq_, pong->seq, seq_);  // a pong answers a ping we sent
       if (hooks_.on_pong) hooks_.on_pong(ctx_.id(), env->from, pong->seq);
     } else {
