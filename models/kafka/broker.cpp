@@ -34,6 +34,7 @@ Broker::Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const 
       archiver_(ctx, config_.controller, config_.replication, bugs) {
   for (PartitionId p : config_.partitions) {
     replicas_[p] = std::make_unique<Replica>(ctx_, p, config_.replication);
+    index_replica(p);
   }
   // LogManager.loadLogs: every partition log on the disk is loaded, not only the initial
   // placement's, so a replica a reassignment gave this broker is recovered after a restart
@@ -43,18 +44,25 @@ Broker::Broker(NodeContext& ctx, BrokerConfig config, const BugSet& bugs, const 
     if (std::sscanf(file.c_str(), "p%d/", &p) != 1 || p < 0 || replicas_.contains(p)) continue;
     if (file.rfind(PartitionLog::directory(p), 0) != 0) continue;
     replicas_[p] = std::make_unique<Replica>(ctx_, p, config_.replication);
+    index_replica(p);
   }
 }
 
+void Broker::index_replica(PartitionId p) {
+  const auto i = static_cast<size_t>(p);
+  if (i >= by_partition_.size()) by_partition_.resize(i + 1, nullptr);
+  by_partition_[i] = replicas_.at(p).get();
+}
+
 const Replica* Broker::replica(PartitionId p) const {
-  auto it = replicas_.find(p);
-  return it == replicas_.end() ? nullptr : it->second.get();
+  const auto i = static_cast<size_t>(p);
+  return p >= 0 && i < by_partition_.size() ? by_partition_[i] : nullptr;
 }
 
 Replica& Broker::rep(PartitionId p) {
-  auto it = replicas_.find(p);
-  FL_ASSERT(it != replicas_.end(), p);
-  return *it->second;
+  const auto i = static_cast<size_t>(p);
+  FL_ASSERT(p >= 0 && i < by_partition_.size() && by_partition_[i] != nullptr, p);
+  return *by_partition_[i];
 }
 
 std::vector<BrokerId> Broker::maximal_isr(const Replica& r) const {
@@ -76,14 +84,10 @@ bool Broker::in_maximal_isr(const Replica& r, BrokerId b) const {
 }
 
 bool Broker::broker_live(BrokerId b) const {
-  auto it = brokers_.find(b);
-  return it != brokers_.end() && it->second.registered && !it->second.fenced;
+  return b < brokers_.size() && brokers_[b].registered && !brokers_[b].fenced;
 }
 
-int64_t Broker::broker_epoch_of(BrokerId b) const {
-  auto it = brokers_.find(b);
-  return it == brokers_.end() ? -1 : it->second.epoch;
-}
+int64_t Broker::broker_epoch_of(BrokerId b) const { return b < brokers_.size() ? brokers_[b].epoch : -1; }
 
 void Broker::start() {
   ctx_.serve<ProduceRequest, ProduceResponse>(kProduce, [this](NodeId from, ProduceRequest req) {
@@ -165,8 +169,11 @@ void Broker::metadata_loop() {
 void Broker::apply_metadata(const MetadataResponse& md) {
   if (hooks_.on_metadata_applied) hooks_.on_metadata_applied(id(), md);
   metadata_version_ = md.version;
-  brokers_.clear();
-  for (const BrokerInfo& b : md.brokers) brokers_[b.broker] = b;
+  brokers_.clear();  // an absent broker reads as a default BrokerInfo: epoch -1, not registered
+  for (const BrokerInfo& b : md.brokers) {
+    if (b.broker >= brokers_.size()) brokers_.resize(b.broker + 1);
+    brokers_[b.broker] = b;
+  }
   for (const PartitionState& st : md.partitions) {
     if (shutting_down_) return;  // a controlled shutdown began while a change blocked
     const bool hosts = contains(st.replicas, id()) || contains(st.observers, id());
@@ -209,6 +216,7 @@ Replica& Broker::add_replica(PartitionId p) {
   cover(ctx_, Mark::kReplicaCreated);
   auto& slot = replicas_[p];
   slot = std::make_unique<Replica>(ctx_, p, config_.replication);
+  index_replica(p);
   Replica& r = *slot;
   r.log.recover();
   r.log.start_background();

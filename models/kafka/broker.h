@@ -211,11 +211,15 @@ class Broker {
   const BrokerHooks& hooks_;
   ControllerChannel controller_;  // to the active controller (A4)
   std::map<PartitionId, std::unique_ptr<Replica>> replicas_;
+  // replicas_ by partition id (nullptr: none), for the lookups of every fetch and hook; a
+  // replica is never erased, so only index_replica() writes it.
+  std::vector<Replica*> by_partition_;
+  void index_replica(PartitionId p);
   int64_t broker_epoch_ = -1;
   int64_t previous_broker_epoch_ = -1;  // from the clean-shutdown file (KIP-966), -1 if none
   static constexpr const char* kCleanShutdownEpochFile = "clean-shutdown-broker-epoch";
   uint64_t metadata_version_ = 0;
-  std::map<BrokerId, BrokerInfo> brokers_;  // as of the latest metadata
+  std::vector<BrokerInfo> brokers_;  // by broker id, as of the latest metadata
   Archiver archiver_;  // H1, H2: runs per partition while this broker leads it (tiered only)
   bool logs_recovered_ = false;
   bool shutting_down_ = false;
