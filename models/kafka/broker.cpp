@@ -54,11 +54,6 @@ void Broker::index_replica(PartitionId p) {
   by_partition_[i] = replicas_.at(p).get();
 }
 
-const Replica* Broker::replica(PartitionId p) const {
-  const auto i = static_cast<size_t>(p);
-  return p >= 0 && i < by_partition_.size() ? by_partition_[i] : nullptr;
-}
-
 Replica& Broker::rep(PartitionId p) {
   const auto i = static_cast<size_t>(p);
   FL_ASSERT(p >= 0 && i < by_partition_.size() && by_partition_[i] != nullptr, p);

@@ -141,7 +141,10 @@ class Broker {
   int64_t broker_epoch() const { return broker_epoch_; }
   bool registered() const { return broker_epoch_ >= 0; }
   // Ground truth for checkers.
-  const Replica* replica(PartitionId p) const;
+  const Replica* replica(PartitionId p) const {
+    const auto i = static_cast<size_t>(p);
+    return p >= 0 && i < by_partition_.size() ? by_partition_[i] : nullptr;
+  }
   std::vector<BrokerId> maximal_isr(const Replica& r) const;
   // contains(maximal_isr(r), b), without building the list (every fetch asks).
   bool in_maximal_isr(const Replica& r, BrokerId b) const;

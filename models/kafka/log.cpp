@@ -160,7 +160,7 @@ void PartitionLog::roll_locked(const char* why) {
   ctx_.trace("log-roll", {{"partition", partition_}, {"segment", old_base}, {"next", base}, {"why", why}});
 }
 
-void PartitionLog::append_batch_locked(const std::vector<LogEntry>& batch) {
+void PartitionLog::append_batch_locked(std::span<const LogEntry> batch) {
   maybe_roll_locked(batch.size());
   Segment& s = active();  // stable: segments only change under mu_, which we hold
   const size_t first = entries_.size();
@@ -275,8 +275,7 @@ void PartitionLog::append_as_follower(const std::vector<LogEntry>& entries) {
     size_t j = i;
     while (j < entries.size() && entries[j].epoch == entries[i].epoch) ++j;
     if (entries[i].epoch != latest_epoch()) assign_locked(entries[i].epoch, entries[i].offset);
-    append_batch_locked(std::vector<LogEntry>(entries.begin() + static_cast<std::ptrdiff_t>(i),
-                                              entries.begin() + static_cast<std::ptrdiff_t>(j)));
+    append_batch_locked(std::span<const LogEntry>(entries).subspan(i, j - i));
     i = j;
   }
   if (config_.flush_on_append) advance_recovery_point(fsync_segments(log_end_offset()));

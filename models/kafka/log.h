@@ -90,6 +90,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -358,7 +359,7 @@ class PartitionLog {
   // All with mu_ held.
   // Returns the lowest start offset it added or removed, nullopt if the cache did not change.
   std::optional<int64_t> assign_locked(Epoch epoch, int64_t start_offset);
-  void append_batch_locked(const std::vector<LogEntry>& batch);
+  void append_batch_locked(std::span<const LogEntry> batch);
   void maybe_roll_locked(size_t records);
   void roll_locked(const char* why);
   void cut_segment_locked(Segment& s, int64_t offset);

@@ -311,9 +311,8 @@ void ReplicationChecker::on_hw(NodeId b, PartitionId p, int64_t old_hw, int64_t 
       auto pit = ctl->partitions().find(p);
       if (pit != ctl->partitions().end() && pit->second.leader == b && !r->pending_isr &&
           r->meta.partition_epoch == pit->second.partition_epoch) {
-        const std::vector<BrokerId> maximal = br->maximal_isr(*r);
         for (BrokerId m : pit->second.isr) {
-          if (!contains(maximal, m)) {
+          if (!br->in_maximal_isr(*r, m)) {  // contains(maximal_isr(*r), m), without building it
             violation("S7", p, fmt::format("leader {} advanced the HW to {} over maximal ISR without {}, a member of "
                                            "the controller's ISR",
                                            rc_.sim().trace().node_name(b), new_hw, rc_.sim().trace().node_name(m)));
