@@ -174,19 +174,28 @@ void Network::deliver(uint32_t slot) {
   }
 }
 
-std::shared_ptr<const Network::Handler>* Network::handler_of(NodeId server, const std::string& method) {
-  for (auto& [name, h] : nodes_.at(server).handlers) {
-    if (name == method) return &h;
+uint32_t Network::method_number(std::string_view name) {
+  for (uint32_t i = 0; i < methods_.size(); ++i) {
+    if (methods_[i].name == name) return i;
+  }
+  methods_.push_back(Method{std::string(name), "rpc:" + std::string(name)});
+  return static_cast<uint32_t>(methods_.size() - 1);
+}
+
+std::shared_ptr<const Network::Handler>* Network::handler_of(NodeId server, uint32_t method) {
+  for (auto& [number, h] : nodes_.at(server).handlers) {
+    if (number == method) return &h;
   }
   return nullptr;
 }
 
-void Network::serve(NodeId server, const std::string& method, Handler handler) {
+void Network::serve(NodeId server, std::string_view method, Handler handler) {
   auto h = std::make_shared<const Handler>(std::move(handler));
-  if (auto* existing = handler_of(server, method)) {
+  const uint32_t number = method_number(method);
+  if (auto* existing = handler_of(server, number)) {
     *existing = std::move(h);
   } else {
-    nodes_.at(server).handlers.emplace_back(method, std::move(h));
+    nodes_.at(server).handlers.emplace_back(number, std::move(h));
   }
 }
 
@@ -199,8 +208,10 @@ void Network::serve_request(NodeId server, Envelope env) {
     s_.after(latency(server, env.from), [this, cid] { complete(cid, RpcStatus::kDisconnected, {}); });
     return;
   }
-  if (observer_ != nullptr) observer_->on_request_served(server, env.from, env.method, env.call_id, s_.now());
-  std::string fiber_name = "rpc:" + env.method;
+  if (observer_ != nullptr) {
+    observer_->on_request_served(server, env.from, methods_[env.method].name, env.call_id, s_.now());
+  }
+  std::string fiber_name = methods_[env.method].fiber_name;
   const uint32_t slot = take_in_flight_slot();
   in_flight_[slot].to = server;
   in_flight_[slot].env = std::move(env);
@@ -224,7 +235,7 @@ void Network::run_handler(uint32_t slot) {
   transmit(server, env.from, std::move(reply));
 }
 
-std::pair<RpcStatus, Payload> Network::call(NodeId from, NodeId to, const std::string& method, Payload request,
+std::pair<RpcStatus, Payload> Network::call(NodeId from, NodeId to, std::string_view method, Payload request,
                                              Duration timeout) {
   const uint64_t id = next_call_++;
   CallSlot slot;
@@ -240,9 +251,9 @@ std::pair<RpcStatus, Payload> Network::call(NodeId from, NodeId to, const std::s
   env.from = from;
   env.kind = MessageKind::kRequest;
   env.call_id = id;
-  env.method = method;
+  env.method = method_number(method);
   env.body = std::move(request);
-  if (observer_ != nullptr) observer_->on_request_sent(from, to, method, id, s_.now());
+  if (observer_ != nullptr) observer_->on_request_sent(from, to, methods_[env.method].name, id, s_.now());
   transmit(from, to, std::move(env));
   // As Promise::get: wait until answered or the deadline.
   const Instant deadline = saturating_add(s_.now(), timeout);

@@ -26,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,8 +58,8 @@ struct Envelope {
   Payload body;
   // RPC bookkeeping (kRequest / kResponse only).
   MessageKind kind = MessageKind::kMessage;
+  uint32_t method = 0;  // the network's number for the method's name (Network::method_name)
   uint64_t call_id = 0;
-  std::string method;
 };
 
 enum class RpcStatus { kOk, kTimeout, kDisconnected };
@@ -118,10 +119,11 @@ class Network {
   // --- model-facing (through NodeContext) -----------------------------------------------
   void send(NodeId from, NodeId to, Payload body);
   Channel<Envelope>& inbox(NodeId id) { return *nodes_.at(id).inbox; }
-  void serve(NodeId server, const std::string& method, Handler handler);
+  void serve(NodeId server, std::string_view method, Handler handler);
   // Blocking; call from a fiber of `from`.
-  std::pair<RpcStatus, Payload> call(NodeId from, NodeId to, const std::string& method, Payload request,
+  std::pair<RpcStatus, Payload> call(NodeId from, NodeId to, std::string_view method, Payload request,
                                       Duration timeout);
+  const std::string& method_name(uint32_t method) const { return methods_.at(method).name; }
 
   // --- faults (FaultControl) --------------------------------------------------------------
   // Blocks every link from a member of `a` to a member of `b`, and back unless one_way.
@@ -154,8 +156,17 @@ class Network {
     // A handful of methods per node: a linear search that compares lengths first beats a
     // map's lexicographic compares. Shared, so a request's fiber holds its handler without
     // copying it (the handler may be replaced or dropped while the request runs).
-    std::vector<std::pair<std::string, std::shared_ptr<const Handler>>> handlers;
+    std::vector<std::pair<uint32_t, std::shared_ptr<const Handler>>> handlers;  // by method number
   };
+  // Method names, numbered in order of first use (a call or a serve), so that an envelope
+  // carries a number and a handler is found by comparing numbers; the name of a request's
+  // fiber is made once per method.
+  struct Method {
+    std::string name;
+    std::string fiber_name;  // "rpc:" + name
+  };
+  std::vector<Method> methods_;
+  uint32_t method_number(std::string_view name);
   struct Rule {
     enum class Kind { kBlock, kDelay } kind;
     NodeSet a, b;
@@ -195,7 +206,7 @@ class Network {
   void deliver(uint32_t slot);
   std::vector<PendingCall>::iterator find_pending(uint64_t call_id);
   void serve_request(NodeId server, Envelope env);
-  std::shared_ptr<const Handler>* handler_of(NodeId server, const std::string& method);  // nullptr: none
+  std::shared_ptr<const Handler>* handler_of(NodeId server, uint32_t method);  // nullptr: none
   void run_handler(uint32_t slot);  // the body of a request's fiber
   void complete(uint64_t call_id, RpcStatus status, Payload body);
 

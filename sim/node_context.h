@@ -62,7 +62,7 @@ class NodeContext {
   // Request/response RPC (see sim/network.h). Blocks until the response, the timeout, or a
   // broken connection. A response of the wrong type is a model bug (crash).
   template <typename Resp, typename Req>
-  RpcResult<Resp> call(NodeId to, const std::string& method, Req request, Duration timeout) {
+  RpcResult<Resp> call(NodeId to, std::string_view method, Req request, Duration timeout) {
     auto [status, body] = net_.call(id_, to, method, Payload(std::move(request)), timeout);
     RpcResult<Resp> r;
     r.status = status;
@@ -72,7 +72,7 @@ class NodeContext {
   // Serves `method`: each request runs `handler` in a fresh fiber of this node. Handlers are
   // dropped when the process dies; a restarted process registers its own.
   template <typename Req, typename Resp>
-  void serve(const std::string& method, std::function<Resp(NodeId from, Req request)> handler) {
+  void serve(std::string_view method, std::function<Resp(NodeId from, Req request)> handler) {
     net_.serve(id_, method, [h = std::move(handler)](NodeId from, Payload req) -> Payload {
       return Payload(h(from, std::move(req).template take<Req>()));
     });
