@@ -206,24 +206,35 @@ void Scheduler::radix_push(const Entry& e) {
   nonempty_ |= uint64_t{1} << (b - 1);
 }
 
-bool Scheduler::pop(Instant end, Entry* out) {
-  auto& b0 = buckets_[0];
-  if (bucket0_head_ < b0.size()) {
-    *out = b0[bucket0_head_++];
-    if (bucket0_head_ == b0.size()) {
-      b0.clear();
-      bucket0_head_ = 0;
-    }
+namespace {
+// Takes the front of a FIFO kept as a vector and a head index; empties it when drained.
+template <typename E>
+inline void take_front(std::vector<E>& fifo, size_t& head, E* out) {
+  *out = fifo[head++];
+  if (head == fifo.size()) {
+    fifo.clear();
+    head = 0;
+  }
+}
+}  // namespace
+
+// Most events are due now (bucket 0 or the FIFO): that path is inline in run_until; dealing
+// a bucket is out of line.
+inline bool Scheduler::pop(Instant end, Entry* out) {
+  if (bucket0_head_ < buckets_[0].size()) {
+    take_front(buckets_[0], bucket0_head_, out);
     return true;
   }
   if (due_now_head_ < due_now_.size()) {
-    *out = due_now_[due_now_head_++];
-    if (due_now_head_ == due_now_.size()) {
-      due_now_.clear();
-      due_now_head_ = 0;
-    }
+    take_front(due_now_, due_now_head_, out);
     return true;
   }
+  if (nonempty_ == 0 || !deal(end)) return false;
+  take_front(buckets_[0], bucket0_head_, out);
+  return true;
+}
+
+bool Scheduler::deal(Instant end) {
   auto stale = [](const Entry& e) { return e.fiber != nullptr && e.token != e.fiber->gen; };
   while (nonempty_ != 0) {
     const unsigned bi = static_cast<unsigned>(__builtin_ctzll(nonempty_)) + 1;
@@ -251,12 +262,7 @@ bool Scheduler::pop(Instant end, Entry* out) {
       if (to != 0) nonempty_ |= uint64_t{1} << (to - 1);
     }
     bucket.clear();
-    *out = b0[bucket0_head_++];
-    if (bucket0_head_ == b0.size()) {
-      b0.clear();
-      bucket0_head_ = 0;
-    }
-    return true;
+    return true;  // the least entries are in bucket 0 now
   }
   return false;
 }

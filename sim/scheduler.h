@@ -143,6 +143,9 @@ class Scheduler {
 
   void push(Instant t, Fiber* fiber, uint64_t token);
   bool pop(Instant end, Entry* out);
+  // Moves the earliest entries of the lowest non-empty bucket into bucket 0, if they are due
+  // by `end`; false if nothing is.
+  [[gnu::noinline]] bool deal(Instant end);
   void dispatch(const Entry& e);
   void resume(Fiber* f);
   // Parks the current fiber until woken by its generation (timer or notify).
