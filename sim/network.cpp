@@ -125,7 +125,9 @@ void Network::transmit(NodeId from, NodeId to, Envelope env) {
   m.to_incarnation = nodes_[to].incarnation;
   m.conn_epoch = conn.epoch;
   m.env = std::move(env);
-  s_.at(arrive, [this, slot] { deliver(slot); });
+  s_.at_plain(
+      arrive, [](void* net, uint64_t in_flight) { static_cast<Network*>(net)->deliver(static_cast<uint32_t>(in_flight)); },
+      this, slot);
 }
 
 uint32_t Network::take_in_flight_slot() {

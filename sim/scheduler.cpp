@@ -421,6 +421,19 @@ void Scheduler::at(Instant t, Callback cb) {
   push(t, nullptr, slot);
 }
 
+void Scheduler::at_plain(Instant t, PlainFn fn, void* ctx, uint64_t arg) {
+  uint32_t slot;
+  if (!free_plain_.empty()) {
+    slot = free_plain_.back();
+    free_plain_.pop_back();
+    plain_[slot] = Plain{fn, ctx, arg};
+  } else {
+    slot = static_cast<uint32_t>(plain_.size());
+    plain_.push_back(Plain{fn, ctx, arg});
+  }
+  push(t, nullptr, kPlainBit | slot);
+}
+
 void Scheduler::crash(std::string message) {
   if (crash_) return;  // the first crash is the one that matters
   std::string where = current_ != nullptr
@@ -439,13 +452,20 @@ void Scheduler::dispatch(const Entry& e) {
     return;
   }
   ++steps_;
-  const auto slot = static_cast<uint32_t>(e.token);
-  Callback cb = std::move(callbacks_[slot]);
-  callbacks_[slot] = nullptr;
-  free_callbacks_.push_back(slot);
   trace_.fold_dispatch(now_, (e.seq << 1) | 1);
   try {
-    cb();
+    if ((e.token & kPlainBit) != 0) {
+      const auto slot = static_cast<uint32_t>(e.token);
+      const Plain p = plain_[slot];
+      free_plain_.push_back(slot);
+      p.fn(p.ctx, p.arg);
+    } else {
+      const auto slot = static_cast<uint32_t>(e.token);
+      Callback cb = std::move(callbacks_[slot]);
+      callbacks_[slot] = nullptr;
+      free_callbacks_.push_back(slot);
+      cb();
+    }
   } catch (const AssertionFailure& a) {
     crash(a.message);
   } catch (const NodeKilled&) {

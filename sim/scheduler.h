@@ -116,6 +116,10 @@ class Scheduler {
   // --- callbacks ----------------------------------------------------------------------
   void at(Instant t, Callback cb);
   void after(Duration d, Callback cb) { at(now_ + d, std::move(cb)); }
+  // A callback that is a plain function of two words, without a std::function: the same
+  // order, hash and crash handling as at(). For the hottest callers (a message's delivery).
+  using PlainFn = void (*)(void* ctx, uint64_t arg);
+  void at_plain(Instant t, PlainFn fn, void* ctx, uint64_t arg);
 
   // --- running ------------------------------------------------------------------------
   RunOutcome run_until(Instant end);
@@ -195,6 +199,15 @@ class Scheduler {
 
   std::vector<Callback> callbacks_;
   std::vector<uint32_t> free_callbacks_;
+  struct Plain {
+    PlainFn fn;
+    void* ctx;
+    uint64_t arg;
+  };
+  // A callback entry's token: its slot in callbacks_, or in plain_ with kPlainBit set.
+  static constexpr uint64_t kPlainBit = uint64_t{1} << 63;
+  std::vector<Plain> plain_;
+  std::vector<uint32_t> free_plain_;
 
   struct Impl;  // stack pool and the scheduler's own continuation (Boost types)
   std::unique_ptr<Impl> impl_;

@@ -46,6 +46,25 @@ TEST_F(SchedulerTest, CallbacksRunInTimeThenSchedulingOrder) {
   EXPECT_EQ(s.now(), at(10_ms));  // time passes even when nothing happens
 }
 
+TEST_F(SchedulerTest, PlainCallbacksKeepTheOrderAndTheCrashHandlingOfCallbacks) {
+  std::vector<std::string> log;
+  auto plain = [](void* ctx, uint64_t arg) {
+    auto* l = static_cast<std::vector<std::string>*>(ctx);
+    if (arg == 99) FL_ASSERT(false && "plain callback failed", arg);
+    l->push_back("plain" + std::to_string(arg));
+  };
+  s.at(at(2_ms), [&] { log.push_back("fn@2"); });
+  s.at_plain(at(1_ms), plain, &log, 1);
+  s.at_plain(at(2_ms), plain, &log, 2);
+  s.at(at(1_ms), [&] { log.push_back("fn@1"); });
+  EXPECT_EQ(s.run_until(at(5_ms)).reason, StopReason::kDrained);
+  EXPECT_EQ(log, (std::vector<std::string>{"plain1", "fn@1", "fn@2", "plain2"}));
+  s.at_plain(at(6_ms), plain, &log, 99);
+  const RunOutcome out = s.run_until(at(10_ms));
+  EXPECT_EQ(out.reason, StopReason::kCrash);
+  EXPECT_NE(out.detail.find("plain callback failed"), std::string::npos) << out.detail;
+}
+
 TEST_F(SchedulerTest, ZeroDelayEventsRunAfterEverythingAlreadyDueNow) {
   // Entries scheduled earlier for time T must run before entries scheduled at T for T.
   std::vector<int> log;
