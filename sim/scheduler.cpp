@@ -181,7 +181,7 @@ Scheduler::~Scheduler() {
 
 NodeId Scheduler::current_node() const { return current_ != nullptr ? current_->node : kWorld; }
 
-void Scheduler::push(Instant t, Fiber* fiber, uint64_t token) {
+[[gnu::always_inline]] inline void Scheduler::push(Instant t, Fiber* fiber, uint64_t token) {
   FL_ASSERT(t >= now_, t.ns(), now_.ns());
   const Entry e{t.ns(), seq_++, fiber, token};
   if (t == now_) {

@@ -45,17 +45,18 @@ bool Broker::maybe_increment_hw(Replica& r) {
     // registered, unfenced (a shutting-down broker is fenced at once here, see Departures)
     // and fetching under its current broker epoch (Partition.isReplicaIsrEligible).
     const bool current_epoch = f.broker_epoch == broker_epoch_of(b);
+    const bool is_counted = counted(b);
     const bool caught_up = f.leo >= 0 && ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max &&
                            contains(r.meta.replicas, b) && broker_live(b) && current_epoch;
-    if (!current_epoch && f.leo >= 0 && f.leo < hw && broker_live(b) && !counted(b) &&
+    if (!current_epoch && f.leo >= 0 && f.leo < hw && broker_live(b) && !is_counted &&
         ctx_.now() - f.last_caught_up <= cfg.replica_lag_time_max) {
       cover(ctx_, Mark::kHwSkipsStaleBrokerEpoch);
     }
-    if (counted(b) || (caught_up && !committed_isr_only)) {
+    if (is_counted || (caught_up && !committed_isr_only)) {
       const int64_t before = hw;
       hw = std::min(hw, std::max<int64_t>(f.leo, 0));
       if (hw < before && !contains(r.isr, b)) {
-        cover(ctx_, counted(b) ? Mark::kHwHeldByPendingExpansion : Mark::kHwCountsCaughtUpNonMember);
+        cover(ctx_, is_counted ? Mark::kHwHeldByPendingExpansion : Mark::kHwCountsCaughtUpNonMember);
       }
     }
   }

@@ -60,7 +60,10 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
   const Replica* r = br == nullptr ? nullptr : br->replica(req.partition);
   if (r == nullptr || !r->log.recovered() || resp.error == Errc::kUnknownPartition) return;
   const std::string& name = rc_.sim().trace().node_name(b);
-  const std::string& who = req.replica_id == kNoBroker ? std::string("a consumer") : rc_.sim().trace().node_name(req.replica_id);
+  // Named only for a report (this runs on every fetch).
+  auto who = [&]() -> std::string {
+    return req.replica_id == kNoBroker ? std::string("a consumer") : rc_.sim().trace().node_name(req.replica_id);
+  };
 
   // C2: the request's epoch first, then leadership, then the log start.
   judged("C2");
@@ -98,7 +101,7 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
     report_("C2", req.partition,
             fmt::format("{} answered {}'s fetch (offset {}, leader epoch {}) with {}, but C2 demands {} (its epoch {}, "
                         "leader {}, log start {})",
-                        name, who, req.fetch_offset, epoch_text(asked), to_string(resp.error), to_string(expected),
+                        name, who(), req.fetch_offset, epoch_text(asked), to_string(resp.error), to_string(expected),
                         r->leader_epoch, r->leader, r->log.log_start_offset()));
     return;
   }
@@ -114,7 +117,7 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
     report_("C3", req.partition,
             fmt::format("{} answered {}'s fetch at offset {} with last epoch {} {}, but its epoch cache ends that epoch "
                         "as ({}, {}): C3 demands that diverging epoch and no records",
-                        name, who, req.fetch_offset, req.last_fetched_epoch,
+                        name, who(), req.fetch_offset, req.last_fetched_epoch,
                         resp.diverging_epoch ? fmt::format("with diverging epoch ({}, {})", resp.diverging_epoch->epoch,
                                                            resp.diverging_epoch->end_offset)
                                              : fmt::format("with {} records", resp.records.size()),
@@ -123,7 +126,7 @@ void RuleChecker::on_fetch_answered(NodeId b, const FetchRequest& req, const Fet
     report_("C3", req.partition,
             fmt::format("{} told {} its log diverges at ({}, {}), but its epoch cache ends epoch {} at {} >= the fetch "
                         "offset {}",
-                        name, who, resp.diverging_epoch->epoch, resp.diverging_epoch->end_offset, end->epoch,
+                        name, who(), resp.diverging_epoch->epoch, resp.diverging_epoch->end_offset, end->epoch,
                         end->end_offset, req.fetch_offset));
   }
 
