@@ -243,7 +243,10 @@ bool Scheduler::deal(Instant end) {
     uint64_t least = UINT64_MAX;
     size_t kept = 0;
     for (const Entry& e : bucket) {
-      if (stale(e)) continue;
+      if (stale(e)) {
+        stale_horizon_ = std::max(stale_horizon_, e.at);
+        continue;
+      }
       least = std::min(least, static_cast<uint64_t>(e.at));
       bucket[kept++] = e;
     }
@@ -489,6 +492,14 @@ RunOutcome Scheduler::run_until(Instant end) {
     }
     if (!pop(end, &e)) {
       if (radix_empty() && due_now_head_ >= due_now_.size()) {
+        // Dropped stale deadlines still count, until their time, as the binary heap this
+        // replaced popped them one by one: nothing is drained or deadlocked before the last
+        // of them is due, and time stops at the last of them (see stale_horizon_).
+        if (stale_horizon_ > end.ns()) {
+          now_ = std::max(now_, end);
+          return {StopReason::kTimeBudget, {}};
+        }
+        now_ = std::max(now_, Instant::from_nanos(stale_horizon_));
         if (live_fibers_ > 0) return {StopReason::kDeadlock, deadlock_report()};
         now_ = std::max(now_, end);  // nothing happens, but time still passes
         return {StopReason::kDrained, {}};

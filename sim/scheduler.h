@@ -194,6 +194,10 @@ class Scheduler {
   uint64_t nonempty_ = 0;  // bit b-1 set: bucket b (1..64) holds entries
   size_t bucket0_head_ = 0;
   uint64_t radix_last_ = 0;
+  // The latest time of a stale entry dealing dropped. Until then the queue is not empty for
+  // run_until's drained and deadlock decisions, and a deadlock is found at that time, not
+  // before: what the binary heap did, popping each stale entry at its time.
+  int64_t stale_horizon_ = 0;
   std::vector<Entry> due_now_;
   size_t due_now_head_ = 0;
 

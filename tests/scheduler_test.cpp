@@ -235,6 +235,24 @@ TEST_F(SchedulerTest, EmptyQueueWithBlockedFibersIsADeadlockListingThem) {
   EXPECT_NE(out.detail.find("broker-4/stuck on never-set-flag"), std::string::npos) << out.detail;
 }
 
+TEST_F(SchedulerTest, AStaleDeadlineStillCountsUntilItsTimeForDeadlockAndDrain) {
+  // The 10 ms deadline goes stale at 1 ms (notified), then the fiber blocks for good. The
+  // queue holds only that stale entry: no deadlock before 10 ms, and found at 10 ms.
+  WaitQueue q("q");
+  WaitQueue never("never");
+  s.spawn(0, "w", [&] {
+    EXPECT_TRUE(q.wait(s, at(10_ms)));
+    never.wait(s);
+  });
+  s.at(at(1_ms), [&] { q.notify_one(s); });
+  RunOutcome out = s.run_until(at(5_ms));
+  EXPECT_EQ(out.reason, StopReason::kTimeBudget) << out.detail;
+  EXPECT_EQ(s.now(), at(5_ms));
+  out = s.run_until(at(20_ms));
+  EXPECT_EQ(out.reason, StopReason::kDeadlock);
+  EXPECT_EQ(s.now(), at(10_ms));
+}
+
 TEST_F(SchedulerTest, AssertionInAFiberIsACrashNamingNodeAndValues) {
   trace.set_node_name(0, "n0");
   s.spawn(0, "checker", [&] {
