@@ -58,7 +58,7 @@ struct Envelope {
   Payload body;
   // RPC bookkeeping (kRequest / kResponse only).
   MessageKind kind = MessageKind::kMessage;
-  uint32_t method = 0;  // the network's number for the method's name (Network::method_name)
+  uint32_t method = 0;  // the network's number for the method's name (Network::methods_)
   uint64_t call_id = 0;
 };
 
@@ -123,7 +123,6 @@ class Network {
   // Blocking; call from a fiber of `from`.
   std::pair<RpcStatus, Payload> call(NodeId from, NodeId to, std::string_view method, Payload request,
                                       Duration timeout);
-  const std::string& method_name(uint32_t method) const { return methods_.at(method).name; }
 
   // --- faults (FaultControl) --------------------------------------------------------------
   // Blocks every link from a member of `a` to a member of `b`, and back unless one_way.

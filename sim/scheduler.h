@@ -137,12 +137,7 @@ class Scheduler {
     int64_t at;
     uint64_t seq;
     Fiber* fiber;      // nullptr: a callback
-    uint64_t token;    // fiber: its park generation; callback: slot index
-  };
-  struct Later {
-    bool operator()(const Entry& a, const Entry& b) const {
-      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
-    }
+    uint64_t token;    // fiber: its park generation; callback: slot index (kPlainBit: in plain_)
   };
 
   void push(Instant t, Fiber* fiber, uint64_t token);

@@ -55,9 +55,9 @@ void Broker::index_replica(PartitionId p) {
 }
 
 Replica& Broker::rep(PartitionId p) {
-  const auto i = static_cast<size_t>(p);
-  FL_ASSERT(p >= 0 && i < by_partition_.size() && by_partition_[i] != nullptr, p);
-  return *by_partition_[i];
+  Replica* r = indexed(p);
+  FL_ASSERT(r != nullptr, p);
+  return *r;
 }
 
 std::vector<BrokerId> Broker::maximal_isr(const Replica& r) const {

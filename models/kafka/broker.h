@@ -141,10 +141,7 @@ class Broker {
   int64_t broker_epoch() const { return broker_epoch_; }
   bool registered() const { return broker_epoch_ >= 0; }
   // Ground truth for checkers.
-  const Replica* replica(PartitionId p) const {
-    const auto i = static_cast<size_t>(p);
-    return p >= 0 && i < by_partition_.size() ? by_partition_[i] : nullptr;
-  }
+  const Replica* replica(PartitionId p) const { return indexed(p); }
   std::vector<BrokerId> maximal_isr(const Replica& r) const;
   // contains(maximal_isr(r), b), without building the list (every fetch asks).
   bool in_maximal_isr(const Replica& r, BrokerId b) const;
@@ -218,6 +215,10 @@ class Broker {
   // replica is never erased, so only index_replica() writes it.
   std::vector<Replica*> by_partition_;
   void index_replica(PartitionId p);
+  Replica* indexed(PartitionId p) const {
+    const auto i = static_cast<size_t>(p);
+    return p >= 0 && i < by_partition_.size() ? by_partition_[i] : nullptr;
+  }
   int64_t broker_epoch_ = -1;
   int64_t previous_broker_epoch_ = -1;  // from the clean-shutdown file (KIP-966), -1 if none
   static constexpr const char* kCleanShutdownEpochFile = "clean-shutdown-broker-epoch";
